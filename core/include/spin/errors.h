@@ -9,6 +9,13 @@
 extern "C" {
 #endif
 
+/* Marks the functions libspin exports (everything else is hidden). */
+#if defined(__GNUC__)
+#define SPIN_API __attribute__((visibility("default")))
+#else
+#define SPIN_API
+#endif
+
 enum {
     SPIN_OK = 0,
     SPIN_ERR_INVAL = -1,        /**< invalid argument */
@@ -27,7 +34,7 @@ enum {
 };
 
 /** Short, static description of a status code ("invalid argument"). */
-const char *spin_strerror(int status);
+SPIN_API const char *spin_strerror(int status);
 
 #ifdef __cplusplus
 }

@@ -7,6 +7,8 @@
 
 #include <stdarg.h>
 
+#include <spin/errors.h>
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -29,17 +31,17 @@ typedef struct spin_logger {
 
 /** Log one line (no trailing newline needed).  lg may be NULL: stderr at
  *  level WARN.  Safe to call from several threads with different loggers. */
-void spin_log(const spin_logger_t *lg, spin_log_level_t level,
+SPIN_API void spin_log(const spin_logger_t *lg, spin_log_level_t level,
               const char *fmt, ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 3, 4)))
 #endif
     ;
-void spin_vlog(const spin_logger_t *lg, spin_log_level_t level,
+SPIN_API void spin_vlog(const spin_logger_t *lg, spin_log_level_t level,
                const char *fmt, va_list ap);
 
 /** Parse "error|warn|info|debug" (or 0-3); returns -1 if unknown. */
-int spin_log_level_parse(const char *s);
+SPIN_API int spin_log_level_parse(const char *s);
 
 #ifdef __cplusplus
 }

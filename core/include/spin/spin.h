@@ -33,7 +33,7 @@ extern "C" {
 #endif
 
 /** Library version, "MAJOR.MINOR.PATCH". */
-const char *spin_version(void);
+SPIN_API const char *spin_version(void);
 
 /* ------------------------------------------------------------------------ */
 /* Environment variables: one table, printed by spin-info.                  */
@@ -46,7 +46,7 @@ typedef struct spin_env_var {
 } spin_env_var_t;
 
 /** The table of every environment variable Spin reads; *n gets its length. */
-const spin_env_var_t *spin_env_vars(size_t *n);
+SPIN_API const spin_env_var_t *spin_env_vars(size_t *n);
 
 /* ------------------------------------------------------------------------ */
 /* Runtime.                                                                 */
@@ -70,11 +70,11 @@ typedef struct spin_runtime_opts {
 
 /** Discover plugins.  opts may be NULL.  Fails (SPIN_ERR_CONFIG) when
  *  SPIN_BACKEND is malformed or names a plugin that is not found. */
-int spin_runtime_open(const spin_runtime_opts_t *opts, spin_runtime_t **out);
-void spin_runtime_close(spin_runtime_t *rt);
+SPIN_API int spin_runtime_open(const spin_runtime_opts_t *opts, spin_runtime_t **out);
+SPIN_API void spin_runtime_close(spin_runtime_t *rt);
 
 /** The runtime's logger (valid until close). */
-const spin_logger_t *spin_runtime_logger(const spin_runtime_t *rt);
+SPIN_API const spin_logger_t *spin_runtime_logger(const spin_runtime_t *rt);
 
 /** A selected, initialised backend. */
 typedef struct spin_backend {
@@ -86,8 +86,8 @@ typedef struct spin_backend {
 
 /** Select and initialise the compute (or transport) backend; idempotent.
  *  *out stays valid until spin_runtime_close(). */
-int spin_runtime_compute(spin_runtime_t *rt, spin_backend_t *out);
-int spin_runtime_transport(spin_runtime_t *rt, spin_backend_t *out);
+SPIN_API int spin_runtime_compute(spin_runtime_t *rt, spin_backend_t *out);
+SPIN_API int spin_runtime_transport(spin_runtime_t *rt, spin_backend_t *out);
 
 /* Plugin inventory (for spin-info and error messages). */
 typedef enum spin_plugin_status {
@@ -114,17 +114,17 @@ typedef struct spin_plugin_info {
 
 /** Initialise (and finalise again) every loaded plugin that is not
  *  selected yet, so that its availability and reason are known. */
-int spin_runtime_probe(spin_runtime_t *rt);
+SPIN_API int spin_runtime_probe(spin_runtime_t *rt);
 
 /** Every plugin file found, in search order.  Valid until close. */
-int spin_runtime_plugins(const spin_runtime_t *rt,
+SPIN_API int spin_runtime_plugins(const spin_runtime_t *rt,
                          const spin_plugin_info_t **list, size_t *n);
 
 /** The directories searched, colon-separated.  Valid until close. */
-const char *spin_runtime_search_path(const spin_runtime_t *rt);
+SPIN_API const char *spin_runtime_search_path(const spin_runtime_t *rt);
 
 /** Names of capability bits set in caps, space-separated, into buf. */
-void spin_caps_string(int kind, uint64_t caps, char *buf, size_t len);
+SPIN_API void spin_caps_string(int kind, uint64_t caps, char *buf, size_t len);
 
 #ifdef __cplusplus
 }
