@@ -1,0 +1,342 @@
+/* beaver.c - products (Beaver triples for any bilinear map) and truncation.
+ *
+ * Bilinear product Z = L(X, Y) (element-wise mul, matmul, the three
+ * convolutions): with a dealer triple (A, B, C = L(A, B)) open E = X - A and
+ * F = Y - B in one message per peer, then
+ *     Z_i = C_i + L(E, B_i + [i = 0] F) + L(A_i, F)
+ * (two local evaluations of L).  Square: open E only,
+ *     Z_i = C_i + E * (2 A_i + [i = 0] E).
+ * The masks are opened on the un-expanded operands: a convolution opens x
+ * and w, never an im2col copy.
+ *
+ * Truncation by d bits, any N (at most 1 ulp error for |x| < 2^62):
+ * shift x' = x + 2^62 into [0, 2^63); open c = x' + r with a dealer r
+ * uniform in Z_2^64.  x' + r wraps iff msb(r) = 1 and msb(c) = 0, so
+ *     x' >> d = (c >> d) - (r >> d) + 2^(64-d) (1 - msb(c)) msb(r) - b,
+ * b in {0, 1} the borrow of the low bits, which is dropped (the 1 ulp).
+ * The dealer supplies shares of r, r >> d and msb(r); then subtract
+ * 2^(62-d).  c is uniform whatever x is: nothing about x is revealed.
+ */
+#include "config.h"
+#include "mpc_internal.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- generic bilinear Beaver product ------------------------------------ */
+
+static int beaver(spin_ctx_t *ctx, bilinear_t *L, const uint64_t *x, const uint64_t *y, uint64_t *z)
+{
+    const spin_compute_ops_t *o = ctx->c;
+    spin_bilinear_sizes(L);
+    dealer_req_t rq;
+    spin_bilinear_to_req(L, &rq);
+    rq.nonce = ctx->req_nonce++;
+    int rc = spin_dealer_request(ctx, &rq);
+    if (rc) return rc;
+    size_t na = L->na, nb = L->nb, nc = L->nc;
+    uint64_t *ef = NULL, *a = NULL, *b = NULL;
+    rc = spin_buf_alloc(ctx, na + nb, &ef);
+    if (!rc) rc = spin_buf_alloc(ctx, na, &a);
+    if (!rc && nb) rc = spin_buf_alloc(ctx, nb, &b);
+    if (!rc) rc = spin_dealer_stream(ctx, rq.nonce, 0, a, na);
+    if (!rc && nb) rc = spin_dealer_stream(ctx, rq.nonce, na, b, nb);
+    if (!rc) rc = o->ring_binary(ctx->cs, SPIN_RING_SUB, ef, x, a, na, NULL);
+    if (!rc && nb) rc = o->ring_binary(ctx->cs, SPIN_RING_SUB, ef + na, y, b, nb, NULL);
+    if (!rc) rc = o->stream_sync(ctx->cs, NULL);
+    spin_opening_t op;
+    if (!rc) rc = spin_open_start(ctx, TAG_BEAVER | (uint32_t)L->kind, ef, na + nb, -1, &op);
+    if (rc) goto done;
+    /* While the masked operands travel: my share of C. */
+    if (ctx->party == 0) rc = spin_dealer_receive(ctx, z, nc);
+    else rc = spin_dealer_stream(ctx, rq.nonce, na + nb, z, nc);
+    int rc2 = spin_open_finish(&op);
+    if (!rc) rc = rc2;
+    if (rc) goto done;
+    const uint64_t *e = ef, *f = ef + na;
+    if (L->kind == REQ_SQUARE) {
+        /* b := 2 A_i + [i = 0] E, then Z += E * b */
+        rc = spin_buf_alloc(ctx, na, &b);
+        if (!rc) rc = o->ring_scalar(ctx->cs, SPIN_RING_MUL_S, b, a, 2, na, NULL);
+        if (!rc && ctx->party == 0) rc = o->ring_binary(ctx->cs, SPIN_RING_ADD, b, b, e, na, NULL);
+        bilinear_t M = *L;
+        M.kind = REQ_MUL;
+        if (!rc) rc = spin_bilinear_eval(ctx, &M, z, e, b, 1);
+    } else {
+        if (ctx->party == 0) rc = o->ring_binary(ctx->cs, SPIN_RING_ADD, b, b, f, nb, NULL);
+        if (!rc) rc = spin_bilinear_eval(ctx, L, z, e, b, 1);
+        if (!rc) rc = spin_bilinear_eval(ctx, L, z, a, f, 1);
+    }
+    if (!rc) rc = o->stream_sync(ctx->cs, NULL);
+done:
+    spin_buf_release(ctx, ef);
+    spin_buf_release(ctx, a);
+    spin_buf_release(ctx, b);
+    return rc;
+}
+
+/* ---- truncation ----------------------------------------------------------- */
+
+static int trunc_words(spin_ctx_t *ctx, uint64_t *x, size_t n, unsigned d)
+{
+    const spin_compute_ops_t *o = ctx->c;
+    dealer_req_t rq;
+    memset(&rq, 0, sizeof rq);
+    rq.kind = REQ_TRUNC;
+    rq.nonce = ctx->req_nonce++;
+    rq.p[0] = n;
+    rq.p[1] = d;
+    int rc = spin_dealer_request(ctx, &rq);
+    if (rc) return rc;
+    uint64_t *c = NULL, *hm = NULL, *t = NULL;
+    rc = spin_buf_alloc(ctx, n, &c);
+    if (!rc) rc = spin_buf_alloc(ctx, 2 * n, &hm);
+    if (!rc) rc = spin_buf_alloc(ctx, n, &t);
+    /* c_i = x_i + r_i (+ 2^62 on party 0) */
+    if (!rc) rc = spin_dealer_stream(ctx, rq.nonce, 0, c, n);
+    if (!rc) rc = o->ring_binary(ctx->cs, SPIN_RING_ADD, c, c, x, n, NULL);
+    if (!rc && ctx->party == 0) rc = o->ring_scalar(ctx->cs, SPIN_RING_ADD_S, c, c, UINT64_C(1) << 62, n, NULL);
+    if (!rc) rc = o->stream_sync(ctx->cs, NULL);
+    spin_opening_t op;
+    if (!rc) rc = spin_open_start(ctx, TAG_TRUNC, c, n, -1, &op);
+    if (rc) goto done;
+    if (ctx->party == 0) rc = spin_dealer_receive(ctx, hm, 2 * n);
+    else rc = spin_dealer_stream(ctx, rq.nonce, n, hm, 2 * n);
+    int rc2 = spin_open_finish(&op);
+    if (!rc) rc = rc2;
+    if (rc) goto done;
+    /* t = (1 - msb(c)) * msb(r)_i << (64 - d) */
+    rc = o->ring_scalar(ctx->cs, SPIN_RING_SHR_S, t, c, 63, n, NULL);
+    if (!rc) rc = o->ring_scalar(ctx->cs, SPIN_RING_RSUB_S, t, t, 1, n, NULL);
+    if (!rc) rc = o->ring_binary(ctx->cs, SPIN_RING_MUL, t, t, hm + n, n, NULL);
+    if (!rc) rc = o->ring_scalar(ctx->cs, SPIN_RING_SHL_S, t, t, 64 - d, n, NULL);
+    /* x_i = t - (r >> d)_i  (+ (c >> d) - 2^(62-d) on party 0) */
+    if (!rc) rc = o->ring_binary(ctx->cs, SPIN_RING_SUB, x, t, hm, n, NULL);
+    if (!rc && ctx->party == 0) {
+        rc = o->ring_scalar(ctx->cs, SPIN_RING_SHR_S, c, c, d, n, NULL);
+        if (!rc) rc = o->ring_binary(ctx->cs, SPIN_RING_ADD, x, x, c, n, NULL);
+        if (!rc) rc = o->ring_scalar(ctx->cs, SPIN_RING_SUB_S, x, x, UINT64_C(1) << (62 - d), n, NULL);
+    }
+    if (!rc) rc = o->stream_sync(ctx->cs, NULL);
+done:
+    spin_buf_release(ctx, c);
+    spin_buf_release(ctx, hm);
+    spin_buf_release(ctx, t);
+    return rc;
+}
+
+static int check_party(spin_ctx_t *ctx, const char *what)
+{
+    if (ctx->dealer) {
+        MPC_ERR(ctx, "%s: the dealer takes no part in protocols; it runs spin_dealer_serve()", what);
+        return SPIN_ERR_INVAL;
+    }
+    return 0;
+}
+
+int spin_trunc(spin_ctx_t *ctx, const spin_tensor_t *a, unsigned bits, spin_tensor_t **out)
+{
+    int rc = check_party(ctx, "trunc");
+    if (rc) return rc;
+    if (bits < 1 || bits > 62) {
+        MPC_ERR(ctx, "trunc: %u bits; truncate by 1..62", bits);
+        return SPIN_ERR_INVAL;
+    }
+    spin_tensor_t *r;
+    rc = spin_tensor_new_like(ctx, a->ndim, a->shape, &r);
+    if (rc) return rc;
+    spin_tensor_t *d;
+    int owned;
+    rc = spin_tensor_dense(a, &d, &owned);
+    if (!rc) {
+        rc = ctx->c->copy_d2d(ctx->cs, spin_tensor_data(r), spin_tensor_data(d), spin_tensor_numel(a) * 8, NULL);
+        if (owned) spin_tensor_free(d);
+    }
+    if (!rc) rc = trunc_words(ctx, spin_tensor_data(r), spin_tensor_numel(a), bits);
+    if (rc) {
+        spin_tensor_free(r);
+        return rc;
+    }
+    *out = r;
+    return 0;
+}
+
+/* Run a bilinear product of dense operands into a new tensor of shape
+ * (ndim, shape), then truncate by f. */
+static int product(spin_ctx_t *ctx, bilinear_t *L, const spin_tensor_t *x, const spin_tensor_t *y,
+                   int ndim, const size_t *shape, spin_tensor_t **out)
+{
+    spin_tensor_t *dx = NULL, *dy = NULL, *z = NULL;
+    int ox = 0, oy = 0;
+    int rc = spin_tensor_dense(x, &dx, &ox);
+    if (!rc && y) rc = spin_tensor_dense(y, &dy, &oy);
+    if (!rc) rc = spin_tensor_new_like(ctx, ndim, shape, &z);
+    if (!rc) rc = beaver(ctx, L, spin_tensor_data(dx), dy ? spin_tensor_data(dy) : NULL, spin_tensor_data(z));
+    if (!rc) rc = trunc_words(ctx, spin_tensor_data(z), spin_tensor_numel(z), ctx->f);
+    if (ox) spin_tensor_free(dx);
+    if (oy) spin_tensor_free(dy);
+    if (rc) {
+        spin_tensor_free(z);
+        return rc;
+    }
+    *out = z;
+    return 0;
+}
+
+int spin_mul(spin_ctx_t *ctx, const spin_tensor_t *a, const spin_tensor_t *b, spin_tensor_t **out)
+{
+    int rc = check_party(ctx, "mul");
+    if (rc) return rc;
+    if (a->ndim != b->ndim || memcmp(a->shape, b->shape, (size_t)a->ndim * sizeof(size_t))) {
+        MPC_ERR(ctx, "mul: operands have different shapes");
+        return SPIN_ERR_INVAL;
+    }
+    bilinear_t L;
+    memset(&L, 0, sizeof L);
+    L.kind = REQ_MUL;
+    L.m = spin_tensor_numel(a);
+    return product(ctx, &L, a, b, a->ndim, a->shape, out);
+}
+
+int spin_square(spin_ctx_t *ctx, const spin_tensor_t *a, spin_tensor_t **out)
+{
+    int rc = check_party(ctx, "square");
+    if (rc) return rc;
+    bilinear_t L;
+    memset(&L, 0, sizeof L);
+    L.kind = REQ_SQUARE;
+    L.m = spin_tensor_numel(a);
+    return product(ctx, &L, a, NULL, a->ndim, a->shape, out);
+}
+
+int spin_matmul(spin_ctx_t *ctx, const spin_tensor_t *a, int trans_a, const spin_tensor_t *b,
+                int trans_b, spin_tensor_t **out)
+{
+    int rc = check_party(ctx, "matmul");
+    if (rc) return rc;
+    if (a->ndim < 2 || a->ndim > 3 || b->ndim < 2 || b->ndim > 3) {
+        MPC_ERR(ctx, "matmul: operands must be 2-d or 3-d (batched), got %d-d and %d-d", a->ndim, b->ndim);
+        return SPIN_ERR_INVAL;
+    }
+    bilinear_t L;
+    memset(&L, 0, sizeof L);
+    L.kind = REQ_MATMUL;
+    size_t ar = a->shape[a->ndim - 2], ac = a->shape[a->ndim - 1];
+    size_t br = b->shape[b->ndim - 2], bc = b->shape[b->ndim - 1];
+    L.m = trans_a ? ac : ar;
+    L.k = trans_a ? ar : ac;
+    size_t kb = trans_b ? bc : br;
+    L.n = trans_b ? br : bc;
+    L.ta = trans_a != 0;
+    L.tb = trans_b != 0;
+    L.ba = a->ndim == 3 ? a->shape[0] : 1;
+    L.bb = b->ndim == 3 ? b->shape[0] : 1;
+    L.batch = L.ba > L.bb ? L.ba : L.bb;
+    if (kb != L.k || (L.ba != 1 && L.bb != 1 && L.ba != L.bb)) {
+        MPC_ERR(ctx, "matmul: inner dimensions %llu and %zu differ, or batch sizes %llu and %llu disagree",
+                (unsigned long long)L.k, kb, (unsigned long long)L.ba, (unsigned long long)L.bb);
+        return SPIN_ERR_INVAL;
+    }
+    size_t shape[3];
+    int nd = 0;
+    if (a->ndim == 3 || b->ndim == 3) shape[nd++] = L.batch;
+    shape[nd++] = L.m;
+    shape[nd++] = L.n;
+    return product(ctx, &L, a, b, nd, shape, out);
+}
+
+static int conv_setup(spin_ctx_t *ctx, bilinear_t *L, const size_t xs[4], const size_t ws[4],
+                      const spin_conv2d_params_t *p, size_t ys[4])
+{
+    memset(L, 0, sizeof *L);
+    if (!p || !p->stride_h || !p->stride_w || ws[1] != xs[1] || xs[2] + 2 * p->pad_h < ws[2] ||
+        xs[3] + 2 * p->pad_w < ws[3]) {
+        MPC_ERR(ctx, "conv2d: x [%zu,%zu,%zu,%zu] and w [%zu,%zu,%zu,%zu] do not fit (channels, "
+                     "kernel larger than the padded input, or a zero stride)",
+                xs[0], xs[1], xs[2], xs[3], ws[0], ws[1], ws[2], ws[3]);
+        return SPIN_ERR_INVAL;
+    }
+    L->cn = xs[0]; L->cc = xs[1]; L->ch = xs[2]; L->cw = xs[3];
+    L->oc = ws[0]; L->kh = ws[2]; L->kw = ws[3];
+    L->sh = p->stride_h; L->sw = p->stride_w; L->ph = p->pad_h; L->pw = p->pad_w;
+    ys[0] = xs[0];
+    ys[1] = ws[0];
+    ys[2] = (xs[2] + 2 * p->pad_h - ws[2]) / p->stride_h + 1;
+    ys[3] = (xs[3] + 2 * p->pad_w - ws[3]) / p->stride_w + 1;
+    return 0;
+}
+
+int spin_conv2d(spin_ctx_t *ctx, const spin_tensor_t *x, const spin_tensor_t *w,
+                const spin_conv2d_params_t *p, spin_tensor_t **out)
+{
+    int rc = check_party(ctx, "conv2d");
+    if (rc) return rc;
+    if (x->ndim != 4 || w->ndim != 4) {
+        MPC_ERR(ctx, "conv2d: x and w must be 4-d (NCHW, OIHW)");
+        return SPIN_ERR_INVAL;
+    }
+    bilinear_t L;
+    size_t ys[4];
+    rc = conv_setup(ctx, &L, x->shape, w->shape, p, ys);
+    if (rc) return rc;
+    L.kind = REQ_CONV;
+    return product(ctx, &L, x, w, 4, ys, out);
+}
+
+int spin_conv2d_grad_input(spin_ctx_t *ctx, const spin_tensor_t *dy, const spin_tensor_t *w,
+                           const size_t x_shape[4], const spin_conv2d_params_t *p, spin_tensor_t **out)
+{
+    int rc = check_party(ctx, "conv2d_grad_input");
+    if (rc) return rc;
+    bilinear_t L;
+    size_t ys[4];
+    if (dy->ndim != 4 || w->ndim != 4) return SPIN_ERR_INVAL;
+    rc = conv_setup(ctx, &L, x_shape, w->shape, p, ys);
+    if (rc) return rc;
+    if (memcmp(ys, dy->shape, sizeof ys)) {
+        MPC_ERR(ctx, "conv2d_grad_input: dy has the wrong shape for this convolution");
+        return SPIN_ERR_INVAL;
+    }
+    L.kind = REQ_CONV_DX;
+    return product(ctx, &L, dy, w, 4, x_shape, out);
+}
+
+int spin_conv2d_grad_weight(spin_ctx_t *ctx, const spin_tensor_t *x, const spin_tensor_t *dy,
+                            const size_t w_shape[4], const spin_conv2d_params_t *p, spin_tensor_t **out)
+{
+    int rc = check_party(ctx, "conv2d_grad_weight");
+    if (rc) return rc;
+    bilinear_t L;
+    size_t ys[4];
+    if (dy->ndim != 4 || x->ndim != 4) return SPIN_ERR_INVAL;
+    rc = conv_setup(ctx, &L, x->shape, w_shape, p, ys);
+    if (rc) return rc;
+    if (memcmp(ys, dy->shape, sizeof ys)) {
+        MPC_ERR(ctx, "conv2d_grad_weight: dy has the wrong shape for this convolution");
+        return SPIN_ERR_INVAL;
+    }
+    L.kind = REQ_CONV_DW;
+    return product(ctx, &L, x, dy, 4, w_shape, out);
+}
+
+int spin_scale(spin_ctx_t *ctx, const spin_tensor_t *a, double c, spin_tensor_t **out)
+{
+    int rc = check_party(ctx, "scale");
+    if (rc) return rc;
+    uint64_t enc;
+    if (spin_fixed_encode(ctx->f, &c, &enc, 1)) {
+        MPC_ERR(ctx, "scale: %g is outside the fixed-point range", c);
+        return SPIN_ERR_RANGE;
+    }
+    spin_tensor_t *m;
+    rc = spin_mul_int(ctx, a, (int64_t)enc, &m);
+    if (rc) return rc;
+    rc = trunc_words(ctx, spin_tensor_data(m), spin_tensor_numel(m), ctx->f);
+    if (rc) {
+        spin_tensor_free(m);
+        return rc;
+    }
+    *out = m;
+    return 0;
+}

@@ -1,0 +1,322 @@
+/* dealer.c - correlated randomness with seed compression.
+ *
+ * At setup the dealer gave every party i a 128-bit key K_i (ctx.c).  Request
+ * number r (all parties count requests in the same order) owns the AES-CTR
+ * stream with nonce r under every K_i.  For a bilinear triple (A, B, C =
+ * L(A, B)) party i takes A_i = words [0, na), B_i = [na, na+nb) of its
+ * stream, and parties i >= 1 take C_i = [na+nb, na+nb+nc).  The dealer
+ * derives every stream itself, forms A = sum A_i, B = sum B_i, C = L(A, B)
+ * and sends party 0 only its correction C_0 = C - sum_{i>=1} C_i: nc words
+ * per triple, independent of N.  Truncation pairs: r = sum r_i from
+ * [0, n), and corrections for party 0 of r >> bits and msb(r) (2n words).
+ *
+ * Only party 0 talks to the dealer after setup: it sends each request when
+ * its protocol starts, so the dealer computes while the parties exchange
+ * their first opening, and party 0 receives the correction when it needs
+ * it.  Requests are served in order; the nonce in each request is checked
+ * against the dealer's own count, so a desynchronised party 0 is reported.
+ */
+#include "config.h"
+#include "mpc_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- bilinear maps ------------------------------------------------------- */
+
+void spin_bilinear_sizes(bilinear_t *L)
+{
+    uint64_t ckk = L->cc * L->kh * L->kw;
+    uint64_t oh = L->sh ? (L->ch + 2 * L->ph - L->kh) / L->sh + 1 : 0;
+    uint64_t ow = L->sw ? (L->cw + 2 * L->pw - L->kw) / L->sw + 1 : 0;
+    switch (L->kind) {
+    case REQ_MUL: L->na = L->nb = L->nc = L->m; break;
+    case REQ_SQUARE: L->na = L->nc = L->m; L->nb = 0; break;
+    case REQ_MATMUL:
+        L->na = L->ba * L->m * L->k;
+        L->nb = L->bb * L->k * L->n;
+        L->nc = L->batch * L->m * L->n;
+        break;
+    case REQ_CONV:
+        L->na = L->cn * L->cc * L->ch * L->cw;
+        L->nb = L->oc * ckk;
+        L->nc = L->cn * L->oc * oh * ow;
+        break;
+    case REQ_CONV_DX:
+        L->na = L->cn * L->oc * oh * ow;
+        L->nb = L->oc * ckk;
+        L->nc = L->cn * L->cc * L->ch * L->cw;
+        break;
+    case REQ_CONV_DW:
+        L->na = L->cn * L->cc * L->ch * L->cw;
+        L->nb = L->cn * L->oc * oh * ow;
+        L->nc = L->oc * ckk;
+        break;
+    default: L->na = L->nb = L->nc = 0; break;
+    }
+}
+
+void spin_bilinear_to_req(const bilinear_t *L, dealer_req_t *rq)
+{
+    memset(rq, 0, sizeof *rq);
+    rq->kind = L->kind;
+    uint64_t v[19] = {L->batch, L->m, L->n, L->k, L->ta, L->tb, L->ba, L->bb, L->cn, L->cc,
+                      L->ch, L->cw, L->oc, L->kh, L->kw, L->sh, L->sw, L->ph, L->pw};
+    memcpy(rq->p, v, sizeof v);
+}
+
+int spin_bilinear_from_req(const dealer_req_t *rq, bilinear_t *L)
+{
+    memset(L, 0, sizeof *L);
+    L->kind = (req_kind_t)rq->kind;
+    const uint64_t *v = rq->p;
+    L->batch = v[0]; L->m = v[1]; L->n = v[2]; L->k = v[3]; L->ta = v[4]; L->tb = v[5];
+    L->ba = v[6]; L->bb = v[7]; L->cn = v[8]; L->cc = v[9]; L->ch = v[10]; L->cw = v[11];
+    L->oc = v[12]; L->kh = v[13]; L->kw = v[14]; L->sh = v[15]; L->sw = v[16]; L->ph = v[17];
+    L->pw = v[18];
+    if ((L->kind == REQ_CONV || L->kind == REQ_CONV_DX || L->kind == REQ_CONV_DW) &&
+        (!L->sh || !L->sw || L->ch + 2 * L->ph < L->kh || L->cw + 2 * L->pw < L->kw))
+        return SPIN_ERR_PROTOCOL;
+    if (L->kind == REQ_MATMUL && (!L->batch || (L->ba != 1 && L->ba != L->batch) ||
+                                  (L->bb != 1 && L->bb != L->batch)))
+        return SPIN_ERR_PROTOCOL;
+    spin_bilinear_sizes(L);
+    /* Refuse absurd sizes (a corrupt request must not exhaust memory). */
+    if (L->na > (UINT64_C(1) << 34) || L->nb > (UINT64_C(1) << 34) || L->nc > (UINT64_C(1) << 34))
+        return SPIN_ERR_PROTOCOL;
+    return 0;
+}
+
+static void conv_geom(const bilinear_t *L, spin_conv_geom_t *g)
+{
+    memset(g, 0, sizeof *g);
+    g->n = L->cn; g->c = L->cc; g->h = L->ch; g->w = L->cw;
+    g->kh = L->kh; g->kw = L->kw; g->sh = L->sh; g->sw = L->sw;
+    g->ph = L->ph; g->pw = L->pw; g->dh = g->dw = 1;
+    g->oh = (L->ch + 2 * L->ph - L->kh) / L->sh + 1;
+    g->ow = (L->cw + 2 * L->pw - L->kw) / L->sw + 1;
+}
+
+static int eval_into(spin_ctx_t *ctx, const bilinear_t *L, uint64_t *c, const uint64_t *a,
+                     const uint64_t *b)
+{
+    const spin_compute_ops_t *o = ctx->c;
+    spin_gemm_t g;
+    memset(&g, 0, sizeof g);
+    switch (L->kind) {
+    case REQ_MUL:
+        return o->ring_binary(ctx->cs, SPIN_RING_MUL, c, a, b, L->m, NULL);
+    case REQ_SQUARE:
+        return o->ring_binary(ctx->cs, SPIN_RING_MUL, c, a, a, L->m, NULL);
+    case REQ_MATMUL:
+        g.trans_a = (int)L->ta; g.trans_b = (int)L->tb;
+        g.m = L->m; g.n = L->n; g.k = L->k; g.batch = L->batch;
+        g.a = a; g.lda = L->ta ? L->m : L->k; g.stride_a = L->ba == 1 ? 0 : L->m * L->k;
+        g.b = b; g.ldb = L->tb ? L->k : L->n; g.stride_b = L->bb == 1 ? 0 : L->k * L->n;
+        g.c = c; g.ldc = L->n; g.stride_c = L->m * L->n;
+        return o->ring_gemm(ctx->cs, &g, NULL);
+    case REQ_CONV:
+    case REQ_CONV_DX:
+    case REQ_CONV_DW: {
+        spin_conv_geom_t cg;
+        conv_geom(L, &cg);
+        size_t ckk = L->cc * L->kh * L->kw, hw = cg.oh * cg.ow;
+        uint64_t *col;
+        int rc = spin_buf_alloc(ctx, L->cn * ckk * hw, &col);
+        if (rc) return rc;
+        if (L->kind == REQ_CONV) {
+            /* y[n] = W [oc][ckk] x col(x)[n] [ckk][hw] */
+            rc = o->im2col(ctx->cs, &cg, col, a, NULL);
+            g.m = L->oc; g.n = hw; g.k = ckk; g.batch = L->cn;
+            g.a = b; g.lda = ckk; g.stride_a = 0;
+            g.b = col; g.ldb = hw; g.stride_b = ckk * hw;
+            g.c = c; g.ldc = hw; g.stride_c = L->oc * hw;
+            if (!rc) rc = o->ring_gemm(ctx->cs, &g, NULL);
+        } else if (L->kind == REQ_CONV_DX) {
+            /* col[n] = W^T [ckk][oc] x dy[n] [oc][hw]; dx = col2im(col) */
+            g.trans_a = 1; g.m = ckk; g.n = hw; g.k = L->oc; g.batch = L->cn;
+            g.a = b; g.lda = ckk; g.stride_a = 0;
+            g.b = a; g.ldb = hw; g.stride_b = L->oc * hw;
+            g.c = col; g.ldc = hw; g.stride_c = ckk * hw;
+            rc = o->ring_gemm(ctx->cs, &g, NULL);
+            if (!rc) rc = o->col2im(ctx->cs, SPIN_DT_U64, &cg, c, col, NULL);
+        } else {
+            /* dW [oc][ckk] = sum_n dy[n] [oc][hw] x col(x)[n]^T [hw][ckk] */
+            rc = o->im2col(ctx->cs, &cg, col, a, NULL);
+            for (size_t i = 0; i < L->cn && !rc; i++) {
+                memset(&g, 0, sizeof g);
+                g.trans_b = 1; g.accumulate = i > 0;
+                g.m = L->oc; g.n = ckk; g.k = hw; g.batch = 1;
+                g.a = b + i * L->oc * hw; g.lda = hw;
+                g.b = col + i * ckk * hw; g.ldb = hw;
+                g.c = c; g.ldc = ckk;
+                rc = o->ring_gemm(ctx->cs, &g, NULL);
+            }
+            if (!rc && L->cn == 0) rc = o->mem_zero(ctx->cs, c, L->nc * 8, NULL);
+        }
+        spin_buf_release(ctx, col);
+        return rc;
+    }
+    default:
+        return SPIN_ERR_INVAL;
+    }
+}
+
+int spin_bilinear_eval(spin_ctx_t *ctx, const bilinear_t *L, uint64_t *c, const uint64_t *a,
+                       const uint64_t *b, int accumulate)
+{
+    if (!accumulate) return eval_into(ctx, L, c, a, b);
+    uint64_t *t;
+    int rc = spin_buf_alloc(ctx, L->nc, &t);
+    if (rc) return rc;
+    rc = eval_into(ctx, L, t, a, b);
+    if (!rc) rc = ctx->c->ring_binary(ctx->cs, SPIN_RING_ADD, c, c, t, L->nc, NULL);
+    spin_buf_release(ctx, t);
+    return rc;
+}
+
+/* ---- party side ----------------------------------------------------------- */
+
+int spin_dealer_request(spin_ctx_t *ctx, const dealer_req_t *rq)
+{
+    if (ctx->party != 0) return 0;
+    int rc = ctx->t->send(ctx->comm, ctx->n, TAG_DEALER_REQ, rq, sizeof *rq);
+    if (rc) MPC_ERR(ctx, "party 0: cannot reach the dealer: %s", spin_strerror(rc));
+    return rc;
+}
+
+int spin_dealer_receive(spin_ctx_t *ctx, uint64_t *dev, size_t words)
+{
+    int rc;
+    if (ctx->host_mem) {
+        rc = ctx->t->recv(ctx->comm, ctx->n, TAG_DEALER_RESP, dev, words * 8);
+    } else {
+        uint64_t *h = malloc(words ? words * 8 : 1);
+        if (!h) return SPIN_ERR_NOMEM;
+        rc = ctx->t->recv(ctx->comm, ctx->n, TAG_DEALER_RESP, h, words * 8);
+        if (!rc) rc = ctx->c->copy_h2d(ctx->cs, dev, h, words * 8, NULL);
+        if (!rc) rc = ctx->c->stream_sync(ctx->cs, NULL);
+        free(h);
+    }
+    if (rc) MPC_ERR(ctx, "party 0: no correlated randomness from the dealer: %s", spin_strerror(rc));
+    return rc;
+}
+
+int spin_dealer_stream(spin_ctx_t *ctx, uint64_t nonce, uint64_t off, uint64_t *dev, size_t n)
+{
+    if (!n) return 0;
+    return ctx->c->prg_fill(ctx->cs, &ctx->dealer_key, nonce, off, dev, n, NULL);
+}
+
+/* ---- dealer side ---------------------------------------------------------- */
+
+/* out = sum over parties >= from of words [off, off+n) of their streams. */
+static int sum_streams(spin_ctx_t *ctx, uint64_t nonce, uint64_t off, size_t n, int from,
+                       uint64_t *out, uint64_t *tmp)
+{
+    int rc = ctx->c->mem_zero(ctx->cs, out, n * 8, NULL);
+    for (int p = from; p < ctx->n && !rc && n; p++) {
+        rc = ctx->c->prg_fill(ctx->cs, &ctx->party_keys[p], nonce, off, tmp, n, NULL);
+        if (!rc) rc = ctx->c->ring_binary(ctx->cs, SPIN_RING_ADD, out, out, tmp, n, NULL);
+    }
+    return rc;
+}
+
+static int send_correction(spin_ctx_t *ctx, const uint64_t *dev, size_t words)
+{
+    if (ctx->host_mem) {
+        int rc = ctx->c->stream_sync(ctx->cs, NULL);
+        return rc ? rc : ctx->t->send(ctx->comm, 0, TAG_DEALER_RESP, dev, words * 8);
+    }
+    uint64_t *h = malloc(words ? words * 8 : 1);
+    if (!h) return SPIN_ERR_NOMEM;
+    int rc = ctx->c->copy_d2h(ctx->cs, h, dev, words * 8, NULL);
+    if (!rc) rc = ctx->c->stream_sync(ctx->cs, NULL);
+    if (!rc) rc = ctx->t->send(ctx->comm, 0, TAG_DEALER_RESP, h, words * 8);
+    free(h);
+    return rc;
+}
+
+static int serve_bilinear(spin_ctx_t *ctx, const dealer_req_t *rq)
+{
+    bilinear_t L;
+    if (spin_bilinear_from_req(rq, &L)) {
+        MPC_ERR(ctx, "dealer: malformed request (kind %llu) from party 0", (unsigned long long)rq->kind);
+        return SPIN_ERR_PROTOCOL;
+    }
+    size_t big = L.na > L.nb ? L.na : L.nb;
+    if (L.nc > big) big = L.nc;
+    uint64_t *a = NULL, *b = NULL, *c = NULL, *s = NULL, *tmp = NULL;
+    int rc = spin_buf_alloc(ctx, L.na, &a);
+    if (!rc) rc = spin_buf_alloc(ctx, L.nb, &b);
+    if (!rc) rc = spin_buf_alloc(ctx, L.nc, &c);
+    if (!rc) rc = spin_buf_alloc(ctx, L.nc, &s);
+    if (!rc) rc = spin_buf_alloc(ctx, big, &tmp);
+    if (!rc) rc = sum_streams(ctx, rq->nonce, 0, L.na, 0, a, tmp);
+    if (!rc) rc = sum_streams(ctx, rq->nonce, L.na, L.nb, 0, b, tmp);
+    if (!rc) rc = spin_bilinear_eval(ctx, &L, c, a, b, 0);
+    if (!rc) rc = sum_streams(ctx, rq->nonce, L.na + L.nb, L.nc, 1, s, tmp);
+    if (!rc) rc = ctx->c->ring_binary(ctx->cs, SPIN_RING_SUB, c, c, s, L.nc, NULL);
+    if (!rc) rc = send_correction(ctx, c, L.nc);
+    spin_buf_release(ctx, a);
+    spin_buf_release(ctx, b);
+    spin_buf_release(ctx, c);
+    spin_buf_release(ctx, s);
+    spin_buf_release(ctx, tmp);
+    return rc;
+}
+
+static int serve_trunc(spin_ctx_t *ctx, const dealer_req_t *rq)
+{
+    uint64_t n = rq->p[0], bits = rq->p[1];
+    if (n > (UINT64_C(1) << 34) || bits < 1 || bits > 62) {
+        MPC_ERR(ctx, "dealer: malformed truncation request from party 0");
+        return SPIN_ERR_PROTOCOL;
+    }
+    uint64_t *r = NULL, *out = NULL, *s = NULL, *tmp = NULL;
+    int rc = spin_buf_alloc(ctx, n, &r);
+    if (!rc) rc = spin_buf_alloc(ctx, 2 * n, &out);
+    if (!rc) rc = spin_buf_alloc(ctx, n, &s);
+    if (!rc) rc = spin_buf_alloc(ctx, n, &tmp);
+    if (!rc) rc = sum_streams(ctx, rq->nonce, 0, n, 0, r, tmp);
+    /* out[0..n) = (r >> bits) - sum_{i>=1} hi_i;  out[n..2n) = msb(r) - ... */
+    if (!rc) rc = ctx->c->ring_scalar(ctx->cs, SPIN_RING_SHR_S, out, r, bits, n, NULL);
+    if (!rc) rc = ctx->c->ring_scalar(ctx->cs, SPIN_RING_SHR_S, out + n, r, 63, n, NULL);
+    if (!rc) rc = sum_streams(ctx, rq->nonce, n, n, 1, s, tmp);
+    if (!rc) rc = ctx->c->ring_binary(ctx->cs, SPIN_RING_SUB, out, out, s, n, NULL);
+    if (!rc) rc = sum_streams(ctx, rq->nonce, 2 * n, n, 1, s, tmp);
+    if (!rc) rc = ctx->c->ring_binary(ctx->cs, SPIN_RING_SUB, out + n, out + n, s, n, NULL);
+    if (!rc) rc = send_correction(ctx, out, 2 * n);
+    spin_buf_release(ctx, r);
+    spin_buf_release(ctx, out);
+    spin_buf_release(ctx, s);
+    spin_buf_release(ctx, tmp);
+    return rc;
+}
+
+int spin_dealer_serve(spin_ctx_t *ctx)
+{
+    if (!ctx || !ctx->dealer) return SPIN_ERR_INVAL;
+    uint64_t expect = 0;
+    for (;;) {
+        dealer_req_t rq;
+        int rc = ctx->t->recv(ctx->comm, 0, TAG_DEALER_REQ, &rq, sizeof rq);
+        if (rc) {
+            MPC_ERR(ctx, "dealer: lost party 0: %s", spin_strerror(rc));
+            return rc;
+        }
+        if (rq.kind == REQ_BYE) {
+            spin_log(ctx->log, SPIN_LOG_DEBUG, "dealer: served %llu requests", (unsigned long long)expect);
+            return 0;
+        }
+        if (rq.nonce != expect) {
+            MPC_ERR(ctx, "dealer: party 0 sent request %llu, expected %llu: parties out of step",
+                    (unsigned long long)rq.nonce, (unsigned long long)expect);
+            return SPIN_ERR_PROTOCOL;
+        }
+        expect++;
+        if (rq.kind == REQ_TRUNC) rc = serve_trunc(ctx, &rq);
+        else rc = serve_bilinear(ctx, &rq);
+        if (rc) return rc;
+    }
+}

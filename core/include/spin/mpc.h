@@ -1,0 +1,187 @@
+/*
+ * spin/mpc.h - secure computation: contexts, secret-shared tensors and the
+ * arithmetic protocols (see docs/API.md for a walk-through and
+ * docs/PROTOCOLS.md for the cost of every protocol).
+ *
+ * N >= 2 computing parties (ids 0..N-1) hold N-out-of-N additive shares over
+ * Z_2^64 of fixed-point values (value = integer / 2^f).  A dealer (id N)
+ * supplies correlated randomness.  Every party runs the same sequence of
+ * calls on the same shapes; the dealer runs spin_dealer_serve().
+ */
+#ifndef SPIN_MPC_H
+#define SPIN_MPC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <spin/spin.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define SPIN_MAX_DIMS 6
+
+typedef struct spin_ctx spin_ctx_t;
+typedef struct spin_tensor spin_tensor_t;
+
+/* ------------------------------------------------------------------------ */
+/* Context.                                                                 */
+/* ------------------------------------------------------------------------ */
+
+typedef struct spin_ctx_opts {
+    uint32_t struct_size;        /**< sizeof(spin_ctx_opts_t) */
+    /** My id: 0..nparties-1 for a computing party, nparties for the dealer.
+     *  -1: from SPIN_PARTY, else SLURM_PROCID, OMPI_COMM_WORLD_RANK, PMI_RANK. */
+    int party;
+    /** Computing parties N >= 2 (the dealer is extra).  0: SPIN_NPARTIES. */
+    int nparties;
+    /** nparties + 1 endpoints, the dealer's last.  NULL: read the peers file. */
+    const char *const *endpoints;
+    /** One endpoint per line (dealer last); NULL: SPIN_PEERS_FILE. */
+    const char *peers_file;
+    /** Fixed-point fractional bits f, 1..30.  0: SPIN_FRAC_BITS, else 16. */
+    unsigned frac_bits;
+    /** CurveZMQ key directory for encrypted links; NULL: SPIN_KEY_DIR. */
+    const char *key_dir;
+    /** Peer timeout in ms; 0: SPIN_TIMEOUT. */
+    int timeout_ms;
+    /** 32 bytes: derive all of this party's randomness from it instead of
+     *  the operating system.  Tests only: a warning is logged. */
+    const uint8_t *fixed_seed;
+    /** Runtime options (backends, plugin path, logger); NULL: defaults. */
+    const spin_runtime_opts_t *runtime;
+} spin_ctx_opts_t;
+
+/** Connect to every party and the dealer, agree seeds, check that every
+ *  party runs the same configuration (N, f, Spin version). */
+SPIN_API int spin_ctx_open(const spin_ctx_opts_t *opts, spin_ctx_t **out);
+/** Close; a computing party tells the dealer it is done. */
+SPIN_API void spin_ctx_close(spin_ctx_t *ctx);
+
+SPIN_API int spin_ctx_party(const spin_ctx_t *ctx);
+SPIN_API int spin_ctx_nparties(const spin_ctx_t *ctx);
+SPIN_API int spin_ctx_is_dealer(const spin_ctx_t *ctx);
+SPIN_API unsigned spin_ctx_frac_bits(const spin_ctx_t *ctx);
+SPIN_API const spin_logger_t *spin_ctx_logger(const spin_ctx_t *ctx);
+
+/** Dealer role: serve correlated randomness until every party has closed. */
+SPIN_API int spin_dealer_serve(spin_ctx_t *ctx);
+
+/** Communication so far (payload bytes and messages) with one peer, or the
+ *  sum over every peer (peer = -1), and the number of communication rounds
+ *  this party has started. */
+typedef struct spin_comm_stats {
+    uint64_t bytes_sent, bytes_recv, msgs_sent, msgs_recv;
+    uint64_t rounds;
+} spin_comm_stats_t;
+SPIN_API int spin_ctx_stats(const spin_ctx_t *ctx, int peer, spin_comm_stats_t *out);
+
+/**
+ * Run N computing parties and the dealer as threads of this process,
+ * connected through the real transport (ipc:// sockets in a private
+ * temporary directory, or tcp:// on loopback if scheme is "tcp").  Each
+ * party thread opens its own context (with `base` as a template: frac_bits,
+ * fixed seeds, runtime options; party/endpoints are filled in) and calls
+ * fn(ctx, party, arg); the dealer thread serves.  Returns 0 if every party's
+ * fn and the dealer returned 0, else the first failure.  For tests,
+ * benchmarks and single-machine simulations.
+ */
+typedef int (*spin_party_fn)(spin_ctx_t *ctx, int party, void *arg);
+SPIN_API int spin_run_local(int nparties, const char *scheme, const spin_ctx_opts_t *base,
+                            spin_party_fn fn, void *arg);
+
+/* ------------------------------------------------------------------------ */
+/* Fixed point.                                                             */
+/* ------------------------------------------------------------------------ */
+
+/** Encode: round half away from zero of x * 2^f into the ring.  Valid range
+ *  |x| < 2^(62-f) (so that products before truncation stay in range after
+ *  one multiplication of values below 2^(31-f)...); SPIN_ERR_RANGE outside. */
+SPIN_API int spin_fixed_encode(unsigned f, const double *x, uint64_t *out, size_t n);
+SPIN_API void spin_fixed_decode(unsigned f, const uint64_t *x, double *out, size_t n);
+
+/* ------------------------------------------------------------------------ */
+/* Secret-shared tensors.                                                   */
+/* ------------------------------------------------------------------------ */
+
+SPIN_API int spin_tensor_ndim(const spin_tensor_t *t);
+SPIN_API const size_t *spin_tensor_shape(const spin_tensor_t *t);
+SPIN_API size_t spin_tensor_numel(const spin_tensor_t *t);
+SPIN_API void spin_tensor_free(spin_tensor_t *t);
+
+/** A share of zero with this shape. */
+SPIN_API int spin_tensor_zeros(spin_ctx_t *ctx, int ndim, const size_t *shape,
+                               spin_tensor_t **out);
+/** Views (no copy): reshape needs a contiguous tensor; transpose swaps two
+ *  dimensions; slice keeps [start, start+len) of one dimension. */
+SPIN_API int spin_tensor_reshape(const spin_tensor_t *t, int ndim, const size_t *shape,
+                                 spin_tensor_t **out);
+SPIN_API int spin_tensor_transpose(const spin_tensor_t *t, int d0, int d1, spin_tensor_t **out);
+SPIN_API int spin_tensor_slice(const spin_tensor_t *t, int dim, size_t start, size_t len,
+                               spin_tensor_t **out);
+/** A contiguous copy (or a new reference if already contiguous). */
+SPIN_API int spin_tensor_contiguous(const spin_tensor_t *t, spin_tensor_t **out);
+
+/** Secret-share a value held by party `owner`: only the owner reads x
+ *  (others pass NULL).  Costs no messages: shares come from pairwise seeds. */
+SPIN_API int spin_input_f64(spin_ctx_t *ctx, int owner, const double *x, int ndim,
+                            const size_t *shape, spin_tensor_t **out);
+SPIN_API int spin_input_ring(spin_ctx_t *ctx, int owner, const uint64_t *x, int ndim,
+                             const size_t *shape, spin_tensor_t **out);
+/** Reveal to every party (to = -1) or to party `to` only; out (numel
+ *  values, row-major) is written on the receiving parties only. */
+SPIN_API int spin_reveal_f64(spin_ctx_t *ctx, const spin_tensor_t *t, int to, double *out);
+SPIN_API int spin_reveal_ring(spin_ctx_t *ctx, const spin_tensor_t *t, int to, uint64_t *out);
+
+/** This party's own share (numel words, row-major) and a tensor from a
+ *  share (checkpoints).  A share alone says nothing about the value. */
+SPIN_API int spin_share_export(spin_ctx_t *ctx, const spin_tensor_t *t, uint64_t *out);
+SPIN_API int spin_share_import(spin_ctx_t *ctx, const uint64_t *share, int ndim, const size_t *shape,
+                               spin_tensor_t **out);
+
+/* ------------------------------------------------------------------------ */
+/* Arithmetic protocols (all return a new tensor in *out).                   */
+/* ------------------------------------------------------------------------ */
+
+/** Local (free): a + b, a - b, a + public c (numel values), c * a for a
+ *  public integer c, sum along an axis. */
+SPIN_API int spin_add(spin_ctx_t *ctx, const spin_tensor_t *a, const spin_tensor_t *b, spin_tensor_t **out);
+SPIN_API int spin_sub(spin_ctx_t *ctx, const spin_tensor_t *a, const spin_tensor_t *b, spin_tensor_t **out);
+SPIN_API int spin_add_public(spin_ctx_t *ctx, const spin_tensor_t *a, const double *c, spin_tensor_t **out);
+SPIN_API int spin_mul_int(spin_ctx_t *ctx, const spin_tensor_t *a, int64_t c, spin_tensor_t **out);
+SPIN_API int spin_sum(spin_ctx_t *ctx, const spin_tensor_t *a, int axis, spin_tensor_t **out);
+/** Multiply by a public fixed-point scalar, then truncate (one round). */
+SPIN_API int spin_scale(spin_ctx_t *ctx, const spin_tensor_t *a, double c, spin_tensor_t **out);
+
+/** Truncate by `bits` (probabilistic-free: at most 1 ulp error for
+ *  |x| < 2^62, dealer pair with MSB correction; one round). */
+SPIN_API int spin_trunc(spin_ctx_t *ctx, const spin_tensor_t *a, unsigned bits, spin_tensor_t **out);
+
+/** Fixed-point products (one Beaver round + one truncation round):
+ *  element-wise mul and square; matmul of [.., m, k] x [.., k, n] with
+ *  optional transposes of the last two dims and a batch dimension. */
+SPIN_API int spin_mul(spin_ctx_t *ctx, const spin_tensor_t *a, const spin_tensor_t *b, spin_tensor_t **out);
+SPIN_API int spin_square(spin_ctx_t *ctx, const spin_tensor_t *a, spin_tensor_t **out);
+SPIN_API int spin_matmul(spin_ctx_t *ctx, const spin_tensor_t *a, int trans_a,
+                         const spin_tensor_t *b, int trans_b, spin_tensor_t **out);
+
+/** 2-D convolution, NCHW: x [n][c][h][w], w [oc][c][kh][kw] -> [n][oc][oh][ow];
+ *  and its two backward convolutions (dy: [n][oc][oh][ow]). */
+typedef struct spin_conv2d_params {
+    size_t stride_h, stride_w, pad_h, pad_w;   /**< stride >= 1 */
+} spin_conv2d_params_t;
+SPIN_API int spin_conv2d(spin_ctx_t *ctx, const spin_tensor_t *x, const spin_tensor_t *w,
+                         const spin_conv2d_params_t *p, spin_tensor_t **out);
+SPIN_API int spin_conv2d_grad_input(spin_ctx_t *ctx, const spin_tensor_t *dy, const spin_tensor_t *w,
+                                    const size_t x_shape[4], const spin_conv2d_params_t *p,
+                                    spin_tensor_t **out);
+SPIN_API int spin_conv2d_grad_weight(spin_ctx_t *ctx, const spin_tensor_t *x, const spin_tensor_t *dy,
+                                     const size_t w_shape[4], const spin_conv2d_params_t *p,
+                                     spin_tensor_t **out);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* SPIN_MPC_H */

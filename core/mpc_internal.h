@@ -1,0 +1,140 @@
+/* mpc_internal.h - internal layout of contexts and tensors, and the helpers
+ * shared by the protocol files (hidden; not installed). */
+#ifndef SPIN_MPC_INTERNAL_H
+#define SPIN_MPC_INTERNAL_H
+
+#include <spin/mpc.h>
+
+#define SPIN_MAX_PARTIES 64
+
+/* Message tags: protocol id << 8 | step.  A party running another protocol
+ * than its peer fails at the next message with the transport's tag error. */
+enum {
+    TAG_SETUP_CFG = 0x0100,
+    TAG_SETUP_DEALER_KEY = 0x0101,
+    TAG_SETUP_PAIR_KEY = 0x0102,
+    TAG_DEALER_REQ = 0x0200,
+    TAG_DEALER_RESP = 0x0201,
+    TAG_REVEAL = 0x0300,
+    TAG_BEAVER = 0x0400,
+    TAG_TRUNC = 0x0500
+};
+
+/* Plugin memory with a reference count (views share it). */
+typedef struct spin_buf {
+    int refs;
+    uint64_t *ptr;
+    size_t words;
+    spin_ctx_t *ctx;
+} spin_buf_t;
+
+struct spin_tensor {
+    spin_ctx_t *ctx;
+    spin_buf_t *buf;
+    size_t offset;                       /* in elements */
+    int ndim;
+    size_t shape[SPIN_MAX_DIMS];
+    size_t strides[SPIN_MAX_DIMS];       /* in elements */
+};
+
+struct spin_ctx {
+    spin_runtime_t *rt;
+    const spin_logger_t *log;
+    spin_backend_t cb, tb;
+    const spin_compute_ops_t *c;         /* compute ops */
+    void *cs;                            /* compute state */
+    const spin_transport_ops_t *t;       /* transport ops */
+    void *comm;
+    int host_mem;                        /* plugin memory is host memory */
+    int party, n;                        /* my id; computing parties */
+    int dealer;                          /* 1 if I am the dealer (id n) */
+    unsigned f;
+    int timeout_ms;
+    spin_prg_key_t dealer_key;           /* party: shared with the dealer */
+    spin_prg_key_t *party_keys;          /* dealer: one per party */
+    spin_prg_key_t pair_key[SPIN_MAX_PARTIES]; /* party: with each other party */
+    uint64_t input_nonce;                /* next input-sharing nonce */
+    uint64_t req_nonce;                  /* next dealer request */
+    uint64_t rounds;
+    uint64_t local_counter;              /* fixed-seed key derivation */
+    int fixed;                           /* fixed seed in use */
+    uint8_t fixed_seed[32];
+};
+
+/* Dealer requests. */
+typedef enum req_kind {
+    REQ_MUL = 1,        /* element-wise triple: A, B, C = A*B */
+    REQ_SQUARE = 2,     /* A, C = A*A */
+    REQ_MATMUL = 3,     /* A, B, C = gemm(A, B) with params */
+    REQ_CONV = 4,       /* A, B, C = conv2d(A, B) */
+    REQ_CONV_DX = 5,    /* A, B, C = conv2d_grad_input(A, B) */
+    REQ_CONV_DW = 6,    /* A, B, C = conv2d_grad_weight(A, B) */
+    REQ_TRUNC = 7,      /* r, r >> bits, msb(r) */
+    REQ_BYE = 0xff
+} req_kind_t;
+
+/* A bilinear map L(A, B) and the sizes of A, B, C. */
+typedef struct bilinear {
+    req_kind_t kind;
+    /* matmul: A [ba][m][k] (or [ba][k][m] if ta), B [bb][k][n] (or [bb][n][k]),
+     * C [batch][m][n]; ba, bb in {1, batch}. */
+    uint64_t batch, m, n, k, ta, tb, ba, bb;
+    /* conv: x [N][C][H][W], w [OC][C][KH][KW], y [N][OC][OH][OW] */
+    uint64_t cn, cc, ch, cw, oc, kh, kw, sh, sw, ph, pw;
+    size_t na, nb, nc;
+} bilinear_t;
+
+typedef struct dealer_req {
+    uint64_t kind;
+    uint64_t nonce;
+    uint64_t p[24];
+} dealer_req_t;
+
+/* ---- ctx.c ---- */
+int spin_ctx_random_key(spin_ctx_t *ctx, spin_prg_key_t *key);
+
+/* ---- buffers (tensor.c) ---- */
+int spin_buf_alloc(spin_ctx_t *ctx, size_t words, uint64_t **p);
+void spin_buf_release(spin_ctx_t *ctx, uint64_t *p);
+int spin_tensor_wrap(spin_ctx_t *ctx, uint64_t *p, int ndim, const size_t *shape, spin_tensor_t **out);
+int spin_tensor_new_like(spin_ctx_t *ctx, int ndim, const size_t *shape, spin_tensor_t **out);
+int spin_tensor_is_contiguous(const spin_tensor_t *t);
+/* Pointer to the first element of a contiguous tensor (plugin memory). */
+uint64_t *spin_tensor_data(const spin_tensor_t *t);
+/* A contiguous tensor or a contiguous copy; *owned says whether to free it. */
+int spin_tensor_dense(const spin_tensor_t *t, spin_tensor_t **dense, int *owned);
+
+/* ---- open.c: batched all-to-all openings ---- */
+typedef struct spin_opening {
+    spin_ctx_t *ctx;
+    uint32_t tag;
+    int to;                              /* -1: all; else the one receiver */
+    size_t n;
+    uint64_t *dev;                       /* my share in, the sum out */
+    uint64_t *hsend;                     /* host copy of my share */
+    uint64_t *hrecv;                     /* (N-1) x n host words */
+    int hsend_owned;
+    spin_request_t *sreq[SPIN_MAX_PARTIES], *rreq[SPIN_MAX_PARTIES];
+} spin_opening_t;
+
+int spin_open_start(spin_ctx_t *ctx, uint32_t tag, uint64_t *dev, size_t n, int to,
+                    spin_opening_t *op);
+int spin_open_finish(spin_opening_t *op);
+
+/* ---- dealer.c ---- */
+int spin_dealer_request(spin_ctx_t *ctx, const dealer_req_t *rq);
+int spin_dealer_receive(spin_ctx_t *ctx, uint64_t *dev, size_t words);
+/* Party side of seed compression: my shares of words [off, off+n) of
+ * request nonce's stream. */
+int spin_dealer_stream(spin_ctx_t *ctx, uint64_t nonce, uint64_t off, uint64_t *dev, size_t n);
+/* The local evaluation of a bilinear map (parties and dealer). */
+int spin_bilinear_eval(spin_ctx_t *ctx, const bilinear_t *L, uint64_t *c,
+                       const uint64_t *a, const uint64_t *b, int accumulate);
+void spin_bilinear_sizes(bilinear_t *L);
+void spin_bilinear_to_req(const bilinear_t *L, dealer_req_t *rq);
+int spin_bilinear_from_req(const dealer_req_t *rq, bilinear_t *L);
+
+/* ---- logging helper ---- */
+#define MPC_ERR(ctx, ...) spin_log((ctx)->log, SPIN_LOG_ERROR, __VA_ARGS__)
+
+#endif

@@ -1,0 +1,563 @@
+/* test_arith.c - the arithmetic protocols on real multi-party runs (N = 2,
+ * 3, 4 parties + dealer as threads over the tcp plugin's ipc:// and tcp://
+ * links), checked against float64 math with stated error bounds, and the
+ * transport counters checked against docs/PROTOCOLS.md. */
+#include "config.h"
+
+#include <check.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <spin/mpc.h>
+#include "testutil.h"
+
+static const char *scheme = "ipc";
+#define F 16
+#define ULP (1.0 / 65536.0)
+
+/* ---- deterministic public test data ------------------------------------- */
+
+static double gauss(uint64_t *s)
+{
+    double u1 = ((double)(tu_rand64(s) >> 11) + 0.5) / 9007199254740992.0;
+    double u2 = ((double)(tu_rand64(s) >> 11) + 0.5) / 9007199254740992.0;
+    return sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
+}
+
+static double *gen(size_t n, uint64_t seed, double scale)
+{
+    double *v = malloc(n * sizeof *v);
+    uint64_t s = seed;
+    for (size_t i = 0; i < n; i++) v[i] = gauss(&s) * scale;
+    return v;
+}
+
+/* encoding error of a value (round to nearest) is at most half an ulp */
+static double q(double x) { return round(x * 65536.0) / 65536.0; }
+
+static spin_ctx_opts_t base_opts(void)
+{
+    spin_ctx_opts_t o;
+    memset(&o, 0, sizeof o);
+    o.struct_size = sizeof o;
+    o.frac_bits = F;
+    o.timeout_ms = 60000;
+    return o;
+}
+
+#define CHECK_RC(expr) do { int rc_ = (expr); if (rc_) { fprintf(stderr, "%s:%d: %s -> %s\n", __FILE__, __LINE__, #expr, spin_strerror(rc_)); return rc_; } } while (0)
+#define FAILF(...) do { fprintf(stderr, __VA_ARGS__); return SPIN_ERR_INTERNAL; } while (0)
+
+/* ---- input, reveal, local ops ------------------------------------------- */
+
+static int p_input_reveal(spin_ctx_t *ctx, int party, void *arg)
+{
+    (void)arg;
+    int n = spin_ctx_nparties(ctx);
+    size_t shape[2] = {3, 5};
+    double *x = gen(15, 11, 3.0);
+    spin_tensor_t *t, *s;
+    int owner = n - 1;
+    CHECK_RC(spin_input_f64(ctx, owner, party == owner ? x : NULL, 2, shape, &t));
+    double out[15];
+    CHECK_RC(spin_reveal_f64(ctx, t, -1, out));
+    for (int i = 0; i < 15; i++)
+        if (out[i] != q(x[i])) FAILF("reveal[%d] = %.17g, want %.17g\n", i, out[i], q(x[i]));
+    /* reveal to party 0 only: others' buffers untouched */
+    double only[15];
+    for (int i = 0; i < 15; i++) only[i] = -777.0;
+    CHECK_RC(spin_reveal_f64(ctx, t, 0, only));
+    for (int i = 0; i < 15; i++) {
+        if (party == 0 && only[i] != q(x[i])) FAILF("reveal-to-0 wrong\n");
+        if (party != 0 && only[i] != -777.0) FAILF("party %d received a value revealed to party 0\n", party);
+    }
+    /* my share alone is not the value (it is a uniformly random ring element) */
+    /* sum along axes, add, sub, add_public, mul_int: exact */
+    CHECK_RC(spin_sum(ctx, t, 1, &s));
+    double rs[3];
+    CHECK_RC(spin_reveal_f64(ctx, s, -1, rs));
+    for (int r = 0; r < 3; r++) {
+        double want = 0;
+        for (int c = 0; c < 5; c++) want += q(x[r * 5 + c]);
+        if (fabs(rs[r] - want) > 1e-9) FAILF("sum row %d: %g vs %g\n", r, rs[r], want);
+    }
+    spin_tensor_free(s);
+    CHECK_RC(spin_sum(ctx, t, 0, &s));
+    double cs[5];
+    CHECK_RC(spin_reveal_f64(ctx, s, -1, cs));
+    for (int c = 0; c < 5; c++) {
+        double want = q(x[c]) + q(x[5 + c]) + q(x[10 + c]);
+        if (fabs(cs[c] - want) > 1e-9) FAILF("sum col %d\n", c);
+    }
+    spin_tensor_free(s);
+    spin_tensor_t *u, *v, *w;
+    double pub[15];
+    for (int i = 0; i < 15; i++) pub[i] = 0.25 * i;
+    CHECK_RC(spin_add(ctx, t, t, &u));
+    CHECK_RC(spin_add_public(ctx, u, pub, &v));
+    CHECK_RC(spin_mul_int(ctx, v, -3, &w));
+    spin_tensor_free(u);
+    CHECK_RC(spin_sub(ctx, w, t, &u));
+    CHECK_RC(spin_reveal_f64(ctx, u, -1, out));
+    for (int i = 0; i < 15; i++) {
+        double want = -3.0 * (2 * q(x[i]) + 0.25 * i) - q(x[i]);
+        if (fabs(out[i] - want) > 1e-9) FAILF("linear combination [%d]: %g vs %g\n", i, out[i], want);
+    }
+    /* views: transpose then contiguous, slice */
+    spin_tensor_t *tt, *tc, *sl;
+    CHECK_RC(spin_tensor_transpose(t, 0, 1, &tt));
+    CHECK_RC(spin_tensor_contiguous(tt, &tc));
+    CHECK_RC(spin_reveal_f64(ctx, tc, -1, out));
+    for (int r = 0; r < 5; r++)
+        for (int c = 0; c < 3; c++)
+            if (out[r * 3 + c] != q(x[c * 5 + r])) FAILF("transpose view wrong\n");
+    CHECK_RC(spin_tensor_slice(t, 1, 1, 3, &sl));
+    CHECK_RC(spin_reveal_f64(ctx, sl, -1, out));
+    for (int r = 0; r < 3; r++)
+        for (int c = 0; c < 3; c++)
+            if (out[r * 3 + c] != q(x[r * 5 + 1 + c])) FAILF("slice view wrong\n");
+    spin_tensor_free(sl);
+    spin_tensor_free(tc);
+    spin_tensor_free(tt);
+    spin_tensor_free(u);
+    spin_tensor_free(v);
+    spin_tensor_free(w);
+    spin_tensor_free(t);
+    free(x);
+    return 0;
+}
+
+/* ---- products ----------------------------------------------------------- */
+
+static int p_mul(spin_ctx_t *ctx, int party, void *arg)
+{
+    (void)arg;
+    const size_t n = 8192;
+    size_t shape[2] = {64, 128};
+    double *x = gen(n, 1, 2.0), *y = gen(n, 2, 2.0);
+    int ownx = 0, owny = spin_ctx_nparties(ctx) - 1;
+    spin_tensor_t *a, *b, *z, *sq;
+    CHECK_RC(spin_input_f64(ctx, ownx, party == ownx ? x : NULL, 2, shape, &a));
+    CHECK_RC(spin_input_f64(ctx, owny, party == owny ? y : NULL, 2, shape, &b));
+    spin_comm_stats_t s0, s1;
+    CHECK_RC(spin_ctx_stats(ctx, -1, &s0));
+    CHECK_RC(spin_mul(ctx, a, b, &z));
+    CHECK_RC(spin_ctx_stats(ctx, -1, &s1));
+    /* Cost (docs/PROTOCOLS.md): 2 rounds; to each other party 2n + n words. */
+    int N = spin_ctx_nparties(ctx);
+    uint64_t peer_bytes = (uint64_t)(N - 1) * (3 * n * 8);
+    uint64_t dealer_sent = party == 0 ? 2 * 208 : 0;           /* two requests */
+    uint64_t dealer_recv = party == 0 ? (n + 2 * n) * 8 : 0;   /* C_0, trunc corrections */
+    if (s1.rounds - s0.rounds != 2) FAILF("mul took %llu rounds, documented 2\n", (unsigned long long)(s1.rounds - s0.rounds));
+    if (s1.bytes_sent - s0.bytes_sent != peer_bytes + dealer_sent)
+        FAILF("party %d sent %llu bytes for mul, documented %llu\n", party,
+              (unsigned long long)(s1.bytes_sent - s0.bytes_sent), (unsigned long long)(peer_bytes + dealer_sent));
+    if (s1.bytes_recv - s0.bytes_recv != peer_bytes + dealer_recv)
+        FAILF("party %d received %llu bytes for mul, documented %llu\n", party,
+              (unsigned long long)(s1.bytes_recv - s0.bytes_recv), (unsigned long long)(peer_bytes + dealer_recv));
+    double *out = malloc(n * sizeof *out);
+    CHECK_RC(spin_reveal_f64(ctx, z, -1, out));
+    double maxerr = 0;
+    for (size_t i = 0; i < n; i++) {
+        /* encoding: half an ulp on each factor; truncation: one ulp */
+        double bound = (fabs(x[i]) + fabs(y[i]) + 1) * ULP / 2 + ULP + 1e-12;
+        double e = fabs(out[i] - x[i] * y[i]);
+        if (e > bound) FAILF("mul[%zu]: %.10g vs %.10g (err %g > %g)\n", i, out[i], x[i] * y[i], e, bound);
+        if (e > maxerr) maxerr = e;
+    }
+    CHECK_RC(spin_square(ctx, a, &sq));
+    CHECK_RC(spin_reveal_f64(ctx, sq, -1, out));
+    for (size_t i = 0; i < n; i++) {
+        double bound = (2 * fabs(x[i]) + 1) * ULP / 2 + ULP + 1e-12;
+        if (fabs(out[i] - x[i] * x[i]) > bound) FAILF("square[%zu] off\n", i);
+    }
+    spin_tensor_free(sq);
+    /* public scale */
+    CHECK_RC(spin_scale(ctx, a, -0.375, &sq));
+    CHECK_RC(spin_reveal_f64(ctx, sq, -1, out));
+    for (size_t i = 0; i < n; i++)
+        if (fabs(out[i] + 0.375 * x[i]) > ULP * 2) FAILF("scale[%zu] off\n", i);
+    spin_tensor_free(sq);
+    spin_tensor_free(a);
+    spin_tensor_free(b);
+    spin_tensor_free(z);
+    free(out);
+    free(x);
+    free(y);
+    return 0;
+}
+
+/* C[b] = op(A[b]) op(B[b]) in float64, A row-major [ba][r][c]. */
+static void ref_matmul(const double *A, const double *B, double *C, size_t batch, size_t ba, size_t bb,
+                       size_t m, size_t n, size_t k, int ta, int tb)
+{
+    for (size_t t = 0; t < batch; t++) {
+        const double *a = A + (ba > 1 ? t * m * k : 0), *b = B + (bb > 1 ? t * k * n : 0);
+        for (size_t i = 0; i < m; i++)
+            for (size_t j = 0; j < n; j++) {
+                double s = 0;
+                for (size_t l = 0; l < k; l++)
+                    s += q(ta ? a[l * m + i] : a[i * k + l]) * q(tb ? b[j * k + l] : b[l * n + j]);
+                C[t * m * n + i * n + j] = s;
+            }
+    }
+}
+
+static int one_matmul(spin_ctx_t *ctx, int party, size_t batch, size_t ba, size_t bb, size_t m, size_t n,
+                      size_t k, int ta, int tb, uint64_t seed)
+{
+    int N = spin_ctx_nparties(ctx);
+    double *x = gen(ba * m * k, seed, 2.0), *w = gen(bb * k * n, seed + 1, 1.0 / sqrt((double)k));
+    size_t sa[3], sb[3];
+    int na = 0, nb = 0;
+    if (ba > 1 || batch > 1) sa[na++] = ba;
+    sa[na++] = ta ? k : m;
+    sa[na++] = ta ? m : k;
+    if (bb > 1 || batch > 1) sb[nb++] = bb;
+    sb[nb++] = tb ? n : k;
+    sb[nb++] = tb ? k : n;
+    if (batch == 1) { na = 2; nb = 2; sa[0] = ta ? k : m; sa[1] = ta ? m : k; sb[0] = tb ? n : k; sb[1] = tb ? k : n; }
+    spin_tensor_t *a, *b, *z;
+    CHECK_RC(spin_input_f64(ctx, 0, party == 0 ? x : NULL, na, sa, &a));
+    CHECK_RC(spin_input_f64(ctx, N - 1, party == N - 1 ? w : NULL, nb, sb, &b));
+    spin_comm_stats_t s0, s1;
+    CHECK_RC(spin_ctx_stats(ctx, -1, &s0));
+    CHECK_RC(spin_matmul(ctx, a, ta, b, tb, &z));
+    CHECK_RC(spin_ctx_stats(ctx, -1, &s1));
+    uint64_t words = (uint64_t)(N - 1) * (ba * m * k + bb * k * n + batch * m * n);
+    uint64_t want = words * 8 + (party == 0 ? 2 * 208 : 0);
+    if (s1.bytes_sent - s0.bytes_sent != want || s1.rounds - s0.rounds != 2)
+        FAILF("matmul cost: %llu bytes / %llu rounds, documented %llu / 2\n",
+              (unsigned long long)(s1.bytes_sent - s0.bytes_sent), (unsigned long long)(s1.rounds - s0.rounds),
+              (unsigned long long)want);
+    size_t nc = batch * m * n;
+    double *out = malloc(nc * 8), *ref = malloc(nc * 8);
+    CHECK_RC(spin_reveal_f64(ctx, z, -1, out));
+    ref_matmul(x, w, ref, batch, ba, bb, m, n, k, ta, tb);
+    for (size_t i = 0; i < nc; i++)
+        if (fabs(out[i] - ref[i]) > ULP * 1.01)
+            FAILF("matmul b%zu %zux%zux%zu ta%d tb%d [%zu]: %.10g vs %.10g\n", batch, m, n, k, ta, tb, i, out[i], ref[i]);
+    spin_tensor_free(a);
+    spin_tensor_free(b);
+    spin_tensor_free(z);
+    free(out);
+    free(ref);
+    free(x);
+    free(w);
+    return 0;
+}
+
+static int p_matmul(spin_ctx_t *ctx, int party, void *arg)
+{
+    (void)arg;
+    CHECK_RC(one_matmul(ctx, party, 1, 1, 1, 64, 128, 128, 0, 0, 100));
+    CHECK_RC(one_matmul(ctx, party, 1, 1, 1, 7, 5, 3, 1, 0, 200));
+    CHECK_RC(one_matmul(ctx, party, 1, 1, 1, 7, 5, 3, 0, 1, 300));
+    CHECK_RC(one_matmul(ctx, party, 1, 1, 1, 9, 4, 6, 1, 1, 400));
+    CHECK_RC(one_matmul(ctx, party, 3, 3, 3, 5, 4, 7, 0, 0, 500));
+    CHECK_RC(one_matmul(ctx, party, 4, 4, 1, 6, 3, 5, 0, 1, 600));  /* shared weight */
+    CHECK_RC(one_matmul(ctx, party, 2, 1, 2, 3, 6, 4, 1, 0, 700));
+    return 0;
+}
+
+/* ---- convolutions ------------------------------------------------------- */
+
+typedef struct { size_t n, c, h, w, oc, kh, kw, sh, sw, ph, pw; } conv_t;
+
+static double xat(const double *x, const conv_t *g, size_t b, size_t c, long i, long j)
+{
+    if (i < 0 || j < 0 || i >= (long)g->h || j >= (long)g->w) return 0;
+    return q(x[((b * g->c + c) * g->h + (size_t)i) * g->w + (size_t)j]);
+}
+
+static int p_conv(spin_ctx_t *ctx, int party, void *arg)
+{
+    const conv_t *g = arg;
+    int N = spin_ctx_nparties(ctx);
+    size_t oh = (g->h + 2 * g->ph - g->kh) / g->sh + 1, ow = (g->w + 2 * g->pw - g->kw) / g->sw + 1;
+    size_t xs[4] = {g->n, g->c, g->h, g->w}, ws[4] = {g->oc, g->c, g->kh, g->kw}, ys[4] = {g->n, g->oc, oh, ow};
+    size_t nx = g->n * g->c * g->h * g->w, nw = g->oc * g->c * g->kh * g->kw, ny = g->n * g->oc * oh * ow;
+    double *x = gen(nx, 31, 1.0), *w = gen(nw, 32, 0.5), *dy = gen(ny, 33, 1.0);
+    spin_conv2d_params_t p = {g->sh, g->sw, g->ph, g->pw};
+    spin_tensor_t *tx, *tw, *tdy, *y, *dx, *dw;
+    CHECK_RC(spin_input_f64(ctx, 0, party == 0 ? x : NULL, 4, xs, &tx));
+    CHECK_RC(spin_input_f64(ctx, N - 1, party == N - 1 ? w : NULL, 4, ws, &tw));
+    CHECK_RC(spin_input_f64(ctx, 1, party == 1 ? dy : NULL, 4, ys, &tdy));
+    spin_comm_stats_t s0, s1;
+    CHECK_RC(spin_ctx_stats(ctx, -1, &s0));
+    CHECK_RC(spin_conv2d(ctx, tx, tw, &p, &y));
+    CHECK_RC(spin_ctx_stats(ctx, -1, &s1));
+    /* masks opened on x and w, not on im2col copies */
+    uint64_t want = (uint64_t)(N - 1) * (nx + nw + ny) * 8 + (party == 0 ? 2 * 208 : 0);
+    if (s1.bytes_sent - s0.bytes_sent != want) FAILF("conv cost %llu, documented %llu\n",
+        (unsigned long long)(s1.bytes_sent - s0.bytes_sent), (unsigned long long)want);
+    CHECK_RC(spin_conv2d_grad_input(ctx, tdy, tw, xs, &p, &dx));
+    CHECK_RC(spin_conv2d_grad_weight(ctx, tx, tdy, ws, &p, &dw));
+    double *oy = malloc(ny * 8), *odx = malloc(nx * 8), *odw = malloc(nw * 8);
+    CHECK_RC(spin_reveal_f64(ctx, y, -1, oy));
+    CHECK_RC(spin_reveal_f64(ctx, dx, -1, odx));
+    CHECK_RC(spin_reveal_f64(ctx, dw, -1, odw));
+    double *rdx = calloc(nx, 8), *rdw = calloc(nw, 8);
+    for (size_t b = 0; b < g->n; b++)
+        for (size_t o = 0; o < g->oc; o++)
+            for (size_t i = 0; i < oh; i++)
+                for (size_t j = 0; j < ow; j++) {
+                    double s = 0, d = q(dy[((b * g->oc + o) * oh + i) * ow + j]);
+                    for (size_t c = 0; c < g->c; c++)
+                        for (size_t u = 0; u < g->kh; u++)
+                            for (size_t v = 0; v < g->kw; v++) {
+                                long ii = (long)(i * g->sh + u) - (long)g->ph, jj = (long)(j * g->sw + v) - (long)g->pw;
+                                double wv = q(w[((o * g->c + c) * g->kh + u) * g->kw + v]);
+                                s += xat(x, g, b, c, ii, jj) * wv;
+                                if (ii >= 0 && jj >= 0 && ii < (long)g->h && jj < (long)g->w)
+                                    rdx[((b * g->c + c) * g->h + (size_t)ii) * g->w + (size_t)jj] += d * wv;
+                                rdw[((o * g->c + c) * g->kh + u) * g->kw + v] += d * xat(x, g, b, c, ii, jj);
+                            }
+                    size_t yi = ((b * g->oc + o) * oh + i) * ow + j;
+                    if (fabs(oy[yi] - s) > ULP * 1.01) FAILF("conv y[%zu]: %g vs %g\n", yi, oy[yi], s);
+                }
+    for (size_t i = 0; i < nx; i++)
+        if (fabs(odx[i] - rdx[i]) > ULP * 1.01) FAILF("conv dx[%zu]: %g vs %g\n", i, odx[i], rdx[i]);
+    for (size_t i = 0; i < nw; i++)
+        if (fabs(odw[i] - rdw[i]) > ULP * 1.01) FAILF("conv dw[%zu]: %g vs %g\n", i, odw[i], rdw[i]);
+    spin_tensor_free(tx); spin_tensor_free(tw); spin_tensor_free(tdy);
+    spin_tensor_free(y); spin_tensor_free(dx); spin_tensor_free(dw);
+    free(oy); free(odx); free(odw); free(rdx); free(rdw); free(x); free(w); free(dy);
+    return 0;
+}
+
+/* ---- truncation over the whole documented range ------------------------- */
+
+static int p_trunc(spin_ctx_t *ctx, int party, void *arg)
+{
+    size_t n = *(size_t *)arg;
+    uint64_t *x = malloc(n * 8), *out = malloc(n * 8);
+    uint64_t s = 0xC0FFEE;
+    const int64_t lo = -(INT64_C(1) << 62), hi = (INT64_C(1) << 62) - 1;
+    int64_t ends[] = {lo, lo + 1, hi, hi - 1, 0, 1, -1, 65535, 65536, -65536, -65537};
+    for (size_t i = 0; i < n; i++) {
+        int64_t v;
+        if (i < sizeof ends / sizeof ends[0]) v = ends[i];
+        else if (i % 3 == 0) v = (int64_t)(tu_rand64(&s) >> 2) - (INT64_C(1) << 61) * 2; /* whole range */
+        else if (i % 3 == 1) v = (int64_t)(tu_rand64(&s) >> 40) - (INT64_C(1) << 23);    /* small */
+        else v = (int64_t)(tu_rand64(&s) >> 20) - (INT64_C(1) << 43);                   /* medium */
+        if (v < lo) v = lo;
+        if (v > hi) v = hi;
+        x[i] = (uint64_t)v;
+    }
+    spin_tensor_t *t, *r;
+    CHECK_RC(spin_input_ring(ctx, 1, party == 1 ? x : NULL, 1, &n, &t));
+    spin_comm_stats_t s0, s1;
+    CHECK_RC(spin_ctx_stats(ctx, -1, &s0));
+    CHECK_RC(spin_trunc(ctx, t, F, &r));
+    CHECK_RC(spin_ctx_stats(ctx, -1, &s1));
+    int N = spin_ctx_nparties(ctx);
+    uint64_t want = (uint64_t)(N - 1) * n * 8 + (party == 0 ? 208 : 0);
+    if (s1.bytes_sent - s0.bytes_sent != want || s1.rounds - s0.rounds != 1)
+        FAILF("trunc cost %llu bytes, documented %llu\n", (unsigned long long)(s1.bytes_sent - s0.bytes_sent),
+              (unsigned long long)want);
+    CHECK_RC(spin_reveal_ring(ctx, r, -1, out));
+    for (size_t i = 0; i < n; i++) {
+        int64_t want_v = (int64_t)x[i] >> F;   /* floor */
+        int64_t d = (int64_t)out[i] - want_v;
+        if (d != 0 && d != 1)
+            FAILF("trunc[%zu] of %lld: got %lld, floor %lld (error %lld ulp)\n", i, (long long)(int64_t)x[i],
+                  (long long)(int64_t)out[i], (long long)want_v, (long long)d);
+    }
+    spin_tensor_free(t);
+    spin_tensor_free(r);
+    free(x);
+    free(out);
+    return 0;
+}
+
+/* ---- configuration and sequence mismatches ------------------------------ */
+
+/* Party 0 records its share of a value input by party 1, and of a product. */
+static int p_shares(spin_ctx_t *ctx, int party, void *arg)
+{
+    uint64_t *rec = arg;
+    double x[8] = {1, 2, 3, 4, 5, 6, 7, 8};
+    size_t shape[1] = {8};
+    spin_tensor_t *t, *z;
+    CHECK_RC(spin_input_f64(ctx, 1, party == 1 ? x : NULL, 1, shape, &t));
+    CHECK_RC(spin_mul(ctx, t, t, &z));
+    if (party == 0) {
+        CHECK_RC(spin_share_export(ctx, t, rec));
+        CHECK_RC(spin_share_export(ctx, z, rec + 8));
+    }
+    spin_tensor_free(t);
+    spin_tensor_free(z);
+    return 0;
+}
+
+static int p_desync(spin_ctx_t *ctx, int party, void *arg)
+{
+    (void)arg;
+    size_t shape[1] = {16};
+    double x[16] = {0};
+    spin_tensor_t *a, *z;
+    CHECK_RC(spin_input_f64(ctx, 0, party == 0 ? x : NULL, 1, shape, &a));
+    /* party 1 squares while the others multiply: must fail, not answer */
+    int rc = party == 1 ? spin_square(ctx, a, &z) : spin_mul(ctx, a, a, &z);
+    spin_tensor_free(a);
+    if (rc == 0) {
+        spin_tensor_free(z);
+        return 0;
+    }
+    return rc;
+}
+
+/* ---- the test cases ----------------------------------------------------- */
+
+static void run_all_n(spin_party_fn fn, void *arg)
+{
+    for (int n = 2; n <= 4; n++) {
+        spin_ctx_opts_t o = base_opts();
+        int rc = spin_run_local(n, scheme, &o, fn, arg);
+        ck_assert_msg(rc == 0, "N = %d over %s: %s", n, scheme, spin_strerror(rc));
+    }
+}
+
+START_TEST(input_reveal_linear) { run_all_n(p_input_reveal, NULL); }
+END_TEST
+START_TEST(mul_square_scale) { run_all_n(p_mul, NULL); }
+END_TEST
+START_TEST(matmul_all_forms) { run_all_n(p_matmul, NULL); }
+END_TEST
+START_TEST(conv_forward_backward)
+{
+    conv_t a = {2, 3, 7, 6, 4, 3, 3, 1, 1, 1, 1};
+    conv_t b = {3, 2, 8, 9, 3, 3, 2, 2, 3, 0, 1};
+    run_all_n(p_conv, &a);
+    run_all_n(p_conv, &b);
+}
+END_TEST
+START_TEST(trunc_million)
+{
+    size_t n = 1000000;
+    run_all_n(p_trunc, &n);
+}
+END_TEST
+
+/* Two parties and a dealer opened by hand, party 1 with another f. */
+typedef struct { int party; unsigned f; const char *const *eps; int rc; char log[4096]; } mm_t;
+static void mm_sink(void *u, spin_log_level_t lv, const char *msg)
+{
+    (void)lv;
+    mm_t *m = u;
+    size_t l = strlen(m->log);
+    snprintf(m->log + l, sizeof m->log - l, "%s\n", msg);
+}
+#include <pthread.h>
+static void *mm_main(void *p)
+{
+    mm_t *m = p;
+    spin_logger_t lg = {SPIN_LOG_WARN, NULL, mm_sink, m};
+    spin_runtime_opts_t ro;
+    memset(&ro, 0, sizeof ro);
+    ro.struct_size = sizeof ro;
+    ro.log = &lg;
+    ro.no_default_path = 1;
+    spin_ctx_opts_t o = base_opts();
+    o.party = m->party;
+    o.nparties = 2;
+    o.endpoints = m->eps;
+    o.frac_bits = m->f;
+    o.timeout_ms = 5000;
+    o.runtime = &ro;
+    spin_ctx_t *ctx = NULL;
+    m->rc = spin_ctx_open(&o, &ctx);
+    if (!m->rc) spin_ctx_close(ctx);
+    return NULL;
+}
+
+START_TEST(mismatched_frac_bits)
+{
+    char *dir = tu_tmpdir("mm");
+    char e0[300], e1[300], e2[300];
+    snprintf(e0, sizeof e0, "ipc://%s/a", dir);
+    snprintf(e1, sizeof e1, "ipc://%s/b", dir);
+    snprintf(e2, sizeof e2, "ipc://%s/c", dir);
+    const char *eps[3] = {e0, e1, e2};
+    mm_t m[3];
+    pthread_t th[3];
+    for (int i = 0; i < 3; i++) {
+        memset(&m[i], 0, sizeof m[i]);
+        m[i].party = i;
+        m[i].f = i == 1 ? 20 : 16;
+        m[i].eps = eps;
+        pthread_create(&th[i], NULL, mm_main, &m[i]);
+    }
+    for (int i = 0; i < 3; i++) pthread_join(th[i], NULL);
+    tu_rmdir(dir);
+    free(dir);
+    ck_assert_int_eq(m[0].rc, SPIN_ERR_CONFIG);
+    ck_assert_int_eq(m[1].rc, SPIN_ERR_CONFIG);
+    ck_assert_msg(strstr(m[0].log, "party 1 uses 20 fractional bits, we use 16") != NULL, "%s", m[0].log);
+    ck_assert_msg(strstr(m[1].log, "uses 16 fractional bits, we use 20") != NULL, "%s", m[1].log);
+}
+END_TEST
+
+START_TEST(protocol_sequence_mismatch)
+{
+    spin_ctx_opts_t o = base_opts();
+    o.timeout_ms = 3000;
+    int rc = spin_run_local(2, scheme, &o, p_desync, NULL);
+    ck_assert_msg(rc != 0, "parties running different protocols must fail");
+}
+END_TEST
+
+START_TEST(fresh_randomness)
+{
+    /* Randomness comes from the OS: two runs on the same inputs give party 0
+     * different shares, and a share is not the value. */
+    uint64_t r1[16], r2[16];
+    spin_ctx_opts_t o = base_opts();
+    ck_assert_int_eq(spin_run_local(2, scheme, &o, p_shares, r1), 0);
+    ck_assert_int_eq(spin_run_local(2, scheme, &o, p_shares, r2), 0);
+    int same = 0, plain = 0;
+    for (int i = 0; i < 16; i++) {
+        same += r1[i] == r2[i];
+        plain += r1[i] == (uint64_t)((i % 8 + 1) * 65536);
+    }
+    ck_assert_int_eq(same, 0);
+    ck_assert_int_eq(plain, 0);
+    /* A fixed seed (tests only) makes runs repeatable. */
+    uint8_t seed[32] = {7};
+    o.fixed_seed = seed;
+    ck_assert_int_eq(spin_run_local(2, scheme, &o, p_shares, r1), 0);
+    ck_assert_int_eq(spin_run_local(2, scheme, &o, p_shares, r2), 0);
+    ck_assert_int_eq(memcmp(r1, r2, sizeof r1), 0);
+}
+END_TEST
+
+int main(int argc, char **argv)
+{
+    if (argc > 1) scheme = argv[1];
+    spin_runtime_t *rt;
+    spin_backend_t be;
+    rt = tu_runtime_for("tcp", SPIN_PLUGIN_TRANSPORT, &be);
+    spin_runtime_close(rt);
+    rt = tu_runtime_for("cpu", SPIN_PLUGIN_COMPUTE, &be);
+    spin_runtime_close(rt);
+    Suite *s = suite_create("arith");
+    TCase *tc = tcase_create("protocols");
+    tcase_set_timeout(tc, 600);
+    tcase_add_test(tc, input_reveal_linear);
+    tcase_add_test(tc, mul_square_scale);
+    tcase_add_test(tc, matmul_all_forms);
+    tcase_add_test(tc, conv_forward_backward);
+    tcase_add_test(tc, trunc_million);
+    tcase_add_test(tc, protocol_sequence_mismatch);
+    tcase_add_test(tc, mismatched_frac_bits);
+    tcase_add_test(tc, fresh_randomness);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? 1 : 0;
+}
