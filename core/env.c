@@ -18,6 +18,25 @@ static const spin_env_var_t env_table[] = {
     {"SPIN_TIMEOUT", "60",
      "Seconds a peer may stay silent before the transport reports an error "
      "naming it (tcp plugin)."},
+    {"SPIN_PARTY", NULL,
+     "This process's party id (0..N-1; N is the dealer). spin-run sets it; "
+     "otherwise SLURM_PROCID, OMPI_COMM_WORLD_RANK or PMI_RANK is used."},
+    {"SPIN_NPARTIES", NULL,
+     "Number of computing parties N (the dealer is extra). Default: lines "
+     "of the peers file minus one."},
+    {"SPIN_PEERS_FILE", NULL,
+     "File with one endpoint per line (tcp://HOST:PORT or ipc://PATH) for "
+     "parties 0..N-1, then the dealer. spin-run writes one."},
+    {"SPIN_FRAC_BITS", "16",
+     "Fixed-point fractional bits f (1..30); every party must use the same."},
+    {"SPIN_KEY_DIR", NULL,
+     "Directory of CurveZMQ key files (spin-keygen): when set, every link is "
+     "authenticated and encrypted and unknown keys are refused."},
+    {"SPIN_RDMA_DEVICE", NULL,
+     "RDMA device name for the rdma plugin (default: the first active port)."},
+    {"SLURM_PROCID", NULL, "Party id under srun, if SPIN_PARTY is unset."},
+    {"OMPI_COMM_WORLD_RANK", NULL, "Party id under Open MPI's mpirun, if SPIN_PARTY is unset."},
+    {"PMI_RANK", NULL, "Party id under MPICH/Hydra, if SPIN_PARTY is unset."},
     {"OMP_NUM_THREADS", NULL,
      "Threads used by the cpu plugin's kernels (OpenMP); default: all cores."},
 };
