@@ -20,6 +20,19 @@ cd "$here"
 show_logs() { for f in "$1"/tests/*.log; do case $f in */test-suite.log) ;; *) grep -q '^:test-result: FAIL\|^:test-result: ERROR' "${f%.log}.trs" 2>/dev/null && { echo "==== $f"; tail -n 60 "$f"; } ;; esac; done; return 1; }
 mkdir -p build
 (cd build && ../configure --enable-werror -q && make -j"$jobs" -s && make check -j"$jobs") || show_logs build
+# Memory leaks: the loader and protocol suites under valgrind (in-process).
+if command -v valgrind >/dev/null 2>&1; then
+    (cd build/tests &&
+     for t in "test_loader" "test_arith ipc"; do
+         SPIN_PLUGIN_PATH="$PWD/../plugins/cpu/.libs:$PWD/../plugins/tcp/.libs" \
+         SPIN_BROKEN_PLUGIN_DIR="$PWD/broken/.libs" SPIN_LOG_LEVEL=error \
+         SPIN_TEST_SCALE=small CK_FORK=no OMP_NUM_THREADS=1 \
+         ../libtool --mode=execute valgrind -q --leak-check=full \
+             --errors-for-leak-kinds=definite --error-exitcode=1 ./$t >valgrind-${t%% *}.log 2>&1 ||
+         { echo "valgrind found errors in $t:"; tail -n 80 valgrind-${t%% *}.log; exit 1; }
+     done) || exit 1
+    echo "test.sh: valgrind clean (loader, arith)"
+fi
 if [ $sanitize -eq 1 ]; then
     mkdir -p build-asan
     (cd build-asan && ../configure --enable-werror -q \
