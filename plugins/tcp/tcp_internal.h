@@ -1,0 +1,179 @@
+/*
+ * tcp_internal.h - private structures of the tcp transport plugin (ZeroMQ).
+ *
+ * One communicator (tcp_comm_t) per party and open(); each has its own ZeroMQ
+ * context, so several parties can run as threads of one process.  A
+ * communicator is used by one thread at a time (ZeroMQ sockets are not
+ * thread-safe); the only other threads that touch it are ZeroMQ's I/O thread
+ * (the zero-copy free callback, see tcp_zc_free) and the ZAP thread, which
+ * only reads the key table and bumps an atomic counter.
+ *
+ * Wire format: see README.md.  All integers little-endian.
+ */
+#ifndef SPIN_TCP_INTERNAL_H
+#define SPIN_TCP_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <zmq.h>
+
+#include <spin/plugin.h>
+
+#define TCP_MAGIC 0x4e495053u      /* "SPIN" read little-endian */
+#define TCP_WIRE_VERSION 1
+#define TCP_HDR_LEN 32             /* every control/data header frame */
+
+enum { TCP_T_HELLO = 1, TCP_T_ACK = 2, TCP_T_DATA = 3 };
+
+/* ACK status codes (why the lower party refused a HELLO). */
+enum {
+    TCP_ACK_OK = 0,
+    TCP_ACK_NPARTIES = 1,
+    TCP_ACK_FINGERPRINT = 2,
+    TCP_ACK_VERSION = 3,
+    TCP_ACK_IDENTITY = 4,
+    TCP_ACK_AUTH = 5
+};
+
+/* Payloads up to this size travel copied, in the same frame as the header;
+ * larger ones go zero-copy in a second frame. */
+#define TCP_INLINE_MAX (32u * 1024u)
+/* wait() polls without sleeping for this long before it blocks. */
+#define TCP_SPIN_NS 60000
+/* After a peer's connection drops, messages it sent before are still
+ * delivered; a receive from it fails only after this grace period. */
+#define TCP_GONE_GRACE_MS 200
+/* Longest linger at close for messages still queued to healthy peers. */
+#define TCP_CLOSE_LINGER_MS 2000
+#define TCP_MAX_PARTIES 4096
+
+typedef struct tcp_state {
+    const spin_plugin_host_t *host;
+    const spin_logger_t *log;
+} tcp_state_t;
+
+/* A message that arrived before the matching irecv was posted. */
+typedef struct tcp_umsg {
+    struct tcp_umsg *next;
+    uint32_t tag;
+    uint64_t seq, len;
+    zmq_msg_t msg;             /* frame holding the payload */
+    size_t off;                /* payload offset in msg */
+} tcp_umsg_t;
+
+struct tcp_comm;
+
+struct spin_request {
+    struct tcp_comm *comm;
+    struct spin_request *next;           /* posted-receive FIFO of the peer */
+    struct spin_request *lprev, *lnext;  /* the comm's live list */
+    int is_send;
+    int peer;
+    uint32_t tag;
+    uint64_t seq;
+    size_t len;
+    void *buf;
+    int done;                  /* completed (status valid) */
+    int status;
+    int zc;                    /* zero-copy send: done when released */
+    atomic_int released;       /* set by ZeroMQ's free callback */
+};
+
+typedef struct tcp_peer {
+    void *dealer;              /* lower peers: my DEALER connected to them */
+    void *mon;                 /* monitor of that DEALER */
+    char rid[16];              /* higher peers: their routing id */
+    size_t rid_len;
+    int up;                    /* handshake completed */
+    int srcfd;                 /* higher peers: fd of the ROUTER connection */
+    uint64_t send_seq;         /* next sequence number I send */
+    uint64_t recv_seq;         /* next sequence number I post a receive for */
+    spin_request_t *rq_head, *rq_tail;   /* posted receives, in order */
+    tcp_umsg_t *uq_head, *uq_tail;       /* early messages, in order */
+    spin_transport_stats_t st;
+    double last_heard;         /* ms, monotonic */
+    double gone_at;            /* ms; 0 while connected */
+    int broken;                /* 0 or the SPIN_ERR_* that killed the link */
+    int auth_failed;           /* its CurveZMQ handshake failed */
+} tcp_peer_t;
+
+typedef struct tcp_zap {
+    void *rep;                 /* inproc://zeromq.zap.01 */
+    void *ctl;                 /* PAIR: "stop" from close() */
+    int n;
+    unsigned char (*bin)[32];  /* binary public key of every party */
+    atomic_int refused;        /* connections refused (unknown key) */
+} tcp_zap_t;
+
+typedef struct tcp_comm {
+    tcp_state_t *st;
+    const spin_logger_t *log;
+    int me, n;
+    int timeout_ms;
+    const char *timeout_src;   /* "SPIN_TIMEOUT" or "timeout_ms" */
+    uint64_t fingerprint;
+    void *ctx;
+    void *router;
+    void *router_mon;
+    int router_dead;
+    int evfd;                  /* written by the zero-copy free callback */
+    tcp_peer_t *peers;
+    zmq_pollitem_t *items;     /* router, dealers (peer order), evfd, monitors */
+    int nitems;
+    int item_evfd;             /* index of the eventfd in items */
+    int opened;                /* open() has completed */
+    int router_hs_failed;      /* handshakes that failed on our ROUTER */
+    int failed;                /* an error happened: close with linger 0 */
+    spin_request_t *live;      /* every request not yet released by wait() */
+    /* CurveZMQ */
+    int secure;
+    char (*pub)[41];
+    char sec[41];
+    tcp_zap_t zap;
+    pthread_t zap_thread;
+    int zap_running;
+    int refused_seen;
+    void *zap_ctl;             /* my end of the ZAP thread's control pair */
+} tcp_comm_t;
+
+/* tcp_util.c */
+double tcp_now_ms(void);
+void tcp_put32(unsigned char *p, uint32_t v);
+void tcp_put64(unsigned char *p, uint64_t v);
+uint32_t tcp_get32(const unsigned char *p);
+uint64_t tcp_get64(const unsigned char *p);
+void tcp_rid(int party, char *out, size_t *len);
+int tcp_rid_party(const void *rid, size_t len);
+
+/* tcp_keys.c */
+int tcp_keys_load(tcp_comm_t *c, const char *dir);
+int tcp_zap_start(tcp_comm_t *c);
+void tcp_zap_stop(tcp_comm_t *c);
+
+/* tcp_comm.c */
+int tcp_open(void *state, const spin_transport_cfg_t *cfg, void **comm);
+void tcp_close(void *comm);
+void tcp_fail_link(tcp_comm_t *c, int peer, int code);
+
+/* tcp_io.c */
+int tcp_progress(tcp_comm_t *c);
+int tcp_process_monitors(tcp_comm_t *c);
+int tcp_send_hello(tcp_comm_t *c, int peer, int type, int status);
+int tcp_isend(void *comm, int peer, uint32_t tag, const void *buf, size_t len,
+              spin_request_t **req);
+int tcp_irecv(void *comm, int peer, uint32_t tag, void *buf, size_t len,
+              spin_request_t **req);
+int tcp_wait(void *comm, spin_request_t *req);
+int tcp_send(void *comm, int peer, uint32_t tag, const void *buf, size_t len);
+int tcp_recv(void *comm, int peer, uint32_t tag, void *buf, size_t len);
+int tcp_stats(void *comm, int peer, spin_transport_stats_t *out);
+
+/* handshake hooks (tcp_comm.c), called by the dispatcher in tcp_io.c */
+int tcp_on_hello(tcp_comm_t *c, const unsigned char *h, size_t hlen,
+                 const void *rid, size_t rid_len, zmq_msg_t *m);
+int tcp_on_ack(tcp_comm_t *c, int peer, const unsigned char *h, size_t hlen);
+
+#endif
