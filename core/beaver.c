@@ -26,22 +26,28 @@
 
 /* ---- generic bilinear Beaver product ------------------------------------ */
 
-static int beaver(spin_ctx_t *ctx, bilinear_t *L, const uint64_t *x, const uint64_t *y, uint64_t *z)
+/* Ask the dealer for a triple for L (party 0 sends; everyone counts). */
+static int beaver_request(spin_ctx_t *ctx, bilinear_t *L, uint64_t *nonce)
 {
-    const spin_compute_ops_t *o = ctx->c;
     spin_bilinear_sizes(L);
     dealer_req_t rq;
     spin_bilinear_to_req(L, &rq);
-    rq.nonce = ctx->req_nonce++;
-    int rc = spin_dealer_request(ctx, &rq);
-    if (rc) return rc;
+    rq.nonce = *nonce = ctx->req_nonce++;
+    return spin_dealer_request(ctx, &rq);
+}
+
+static int beaver(spin_ctx_t *ctx, const bilinear_t *L, uint64_t nonce, const uint64_t *x,
+                  const uint64_t *y, uint64_t *z)
+{
+    const spin_compute_ops_t *o = ctx->c;
+    int rc;
     size_t na = L->na, nb = L->nb, nc = L->nc;
     uint64_t *ef = NULL, *a = NULL, *b = NULL;
     rc = spin_buf_alloc(ctx, na + nb, &ef);
     if (!rc) rc = spin_buf_alloc(ctx, na, &a);
     if (!rc && nb) rc = spin_buf_alloc(ctx, nb, &b);
-    if (!rc) rc = spin_dealer_stream(ctx, rq.nonce, 0, a, na);
-    if (!rc && nb) rc = spin_dealer_stream(ctx, rq.nonce, na, b, nb);
+    if (!rc) rc = spin_dealer_stream(ctx, nonce, 0, a, na);
+    if (!rc && nb) rc = spin_dealer_stream(ctx, nonce, na, b, nb);
     if (!rc) rc = o->ring_binary(ctx->cs, SPIN_RING_SUB, ef, x, a, na, NULL);
     if (!rc && nb) rc = o->ring_binary(ctx->cs, SPIN_RING_SUB, ef + na, y, b, nb, NULL);
     if (!rc) rc = o->stream_sync(ctx->cs, NULL);
@@ -50,7 +56,7 @@ static int beaver(spin_ctx_t *ctx, bilinear_t *L, const uint64_t *x, const uint6
     if (rc) goto done;
     /* While the masked operands travel: my share of C. */
     if (ctx->party == 0) rc = spin_dealer_receive(ctx, z, nc);
-    else rc = spin_dealer_stream(ctx, rq.nonce, na + nb, z, nc);
+    else rc = spin_dealer_stream(ctx, nonce, na + nb, z, nc);
     int rc2 = spin_open_finish(&op);
     if (!rc) rc = rc2;
     if (rc) goto done;
@@ -78,23 +84,28 @@ done:
 
 /* ---- truncation ----------------------------------------------------------- */
 
-static int trunc_words(spin_ctx_t *ctx, uint64_t *x, size_t n, unsigned d)
+static int trunc_request(spin_ctx_t *ctx, size_t n, unsigned d, uint64_t *nonce)
 {
-    const spin_compute_ops_t *o = ctx->c;
     dealer_req_t rq;
     memset(&rq, 0, sizeof rq);
     rq.kind = REQ_TRUNC;
-    rq.nonce = ctx->req_nonce++;
+    rq.nonce = *nonce = ctx->req_nonce++;
     rq.p[0] = n;
     rq.p[1] = d;
-    int rc = spin_dealer_request(ctx, &rq);
-    if (rc) return rc;
+    return spin_dealer_request(ctx, &rq);
+}
+
+/* Truncate n words in place with the pair of request `nonce`. */
+static int trunc_run(spin_ctx_t *ctx, uint64_t *x, size_t n, unsigned d, uint64_t nonce)
+{
+    const spin_compute_ops_t *o = ctx->c;
+    int rc;
     uint64_t *c = NULL, *hm = NULL, *t = NULL;
     rc = spin_buf_alloc(ctx, n, &c);
     if (!rc) rc = spin_buf_alloc(ctx, 2 * n, &hm);
     if (!rc) rc = spin_buf_alloc(ctx, n, &t);
     /* c_i = x_i + r_i (+ 2^62 on party 0) */
-    if (!rc) rc = spin_dealer_stream(ctx, rq.nonce, 0, c, n);
+    if (!rc) rc = spin_dealer_stream(ctx, nonce, 0, c, n);
     if (!rc) rc = o->ring_binary(ctx->cs, SPIN_RING_ADD, c, c, x, n, NULL);
     if (!rc && ctx->party == 0) rc = o->ring_scalar(ctx->cs, SPIN_RING_ADD_S, c, c, UINT64_C(1) << 62, n, NULL);
     if (!rc) rc = o->stream_sync(ctx->cs, NULL);
@@ -102,7 +113,7 @@ static int trunc_words(spin_ctx_t *ctx, uint64_t *x, size_t n, unsigned d)
     if (!rc) rc = spin_open_start(ctx, TAG_TRUNC, c, n, -1, &op);
     if (rc) goto done;
     if (ctx->party == 0) rc = spin_dealer_receive(ctx, hm, 2 * n);
-    else rc = spin_dealer_stream(ctx, rq.nonce, n, hm, 2 * n);
+    else rc = spin_dealer_stream(ctx, nonce, n, hm, 2 * n);
     int rc2 = spin_open_finish(&op);
     if (!rc) rc = rc2;
     if (rc) goto done;
@@ -124,6 +135,13 @@ done:
     spin_buf_release(ctx, hm);
     spin_buf_release(ctx, t);
     return rc;
+}
+
+static int trunc_words(spin_ctx_t *ctx, uint64_t *x, size_t n, unsigned d)
+{
+    uint64_t nonce;
+    int rc = trunc_request(ctx, n, d, &nonce);
+    return rc ? rc : trunc_run(ctx, x, n, d, nonce);
 }
 
 static int check_party(spin_ctx_t *ctx, const char *what)
@@ -172,8 +190,13 @@ static int product(spin_ctx_t *ctx, bilinear_t *L, const spin_tensor_t *x, const
     int rc = spin_tensor_dense(x, &dx, &ox);
     if (!rc && y) rc = spin_tensor_dense(y, &dy, &oy);
     if (!rc) rc = spin_tensor_new_like(ctx, ndim, shape, &z);
-    if (!rc) rc = beaver(ctx, L, spin_tensor_data(dx), dy ? spin_tensor_data(dy) : NULL, spin_tensor_data(z));
-    if (!rc) rc = trunc_words(ctx, spin_tensor_data(z), spin_tensor_numel(z), ctx->f);
+    /* Both dealer requests go out first, so the dealer prepares the
+     * truncation pair while the parties exchange the masked operands. */
+    uint64_t nb = 0, nt = 0;
+    if (!rc) rc = beaver_request(ctx, L, &nb);
+    if (!rc) rc = trunc_request(ctx, spin_tensor_numel(z), ctx->f, &nt);
+    if (!rc) rc = beaver(ctx, L, nb, spin_tensor_data(dx), dy ? spin_tensor_data(dy) : NULL, spin_tensor_data(z));
+    if (!rc) rc = trunc_run(ctx, spin_tensor_data(z), spin_tensor_numel(z), ctx->f, nt);
     if (ox) spin_tensor_free(dx);
     if (oy) spin_tensor_free(dy);
     if (rc) {
