@@ -237,7 +237,7 @@ static int send_correction(spin_ctx_t *ctx, const uint64_t *dev, size_t words)
     return rc;
 }
 
-static int serve_bilinear(spin_ctx_t *ctx, const dealer_req_t *rq)
+static int make_bilinear(spin_ctx_t *ctx, const dealer_req_t *rq, uint64_t **res, size_t *words)
 {
     bilinear_t L;
     if (spin_bilinear_from_req(rq, &L)) {
@@ -257,7 +257,11 @@ static int serve_bilinear(spin_ctx_t *ctx, const dealer_req_t *rq)
     if (!rc) rc = spin_bilinear_eval(ctx, &L, c, a, b, 0);
     if (!rc) rc = sum_streams(ctx, rq->nonce, L.na + L.nb, L.nc, 1, s, tmp);
     if (!rc) rc = ctx->c->ring_binary(ctx->cs, SPIN_RING_SUB, c, c, s, L.nc, NULL);
-    if (!rc) rc = send_correction(ctx, c, L.nc);
+    if (!rc) {
+        *res = c;
+        *words = L.nc;
+        c = NULL;
+    }
     spin_buf_release(ctx, a);
     spin_buf_release(ctx, b);
     spin_buf_release(ctx, c);
@@ -266,7 +270,7 @@ static int serve_bilinear(spin_ctx_t *ctx, const dealer_req_t *rq)
     return rc;
 }
 
-static int serve_trunc(spin_ctx_t *ctx, const dealer_req_t *rq)
+static int make_trunc(spin_ctx_t *ctx, const dealer_req_t *rq, uint64_t **res, size_t *words)
 {
     uint64_t n = rq->p[0], bits = rq->p[1];
     if (n > (UINT64_C(1) << 34) || bits < 1 || bits > 62) {
@@ -286,7 +290,11 @@ static int serve_trunc(spin_ctx_t *ctx, const dealer_req_t *rq)
     if (!rc) rc = ctx->c->ring_binary(ctx->cs, SPIN_RING_SUB, out, out, s, n, NULL);
     if (!rc) rc = sum_streams(ctx, rq->nonce, 2 * n, n, 1, s, tmp);
     if (!rc) rc = ctx->c->ring_binary(ctx->cs, SPIN_RING_SUB, out + n, out + n, s, n, NULL);
-    if (!rc) rc = send_correction(ctx, out, 2 * n);
+    if (!rc) {
+        *res = out;
+        *words = 2 * n;
+        out = NULL;
+    }
     spin_buf_release(ctx, r);
     spin_buf_release(ctx, out);
     spin_buf_release(ctx, s);
@@ -294,29 +302,163 @@ static int serve_trunc(spin_ctx_t *ctx, const dealer_req_t *rq)
     return rc;
 }
 
+/* ---- run-ahead: predict the next request and prepare it ------------------
+ *
+ * Training and inference repeat the same sequence of protocol steps, so the
+ * dealer remembers which request followed each request descriptor (kind and
+ * shape) and, once it has answered request r, prepares the predicted request
+ * r+1 (and r+2) while party 0 computes.  A correct prediction is answered at
+ * once; a wrong one is discarded and computed afresh.  The queue is bounded
+ * by SPIN_DEALER_PREFETCH_MB of prepared corrections (default 256; 0 turns
+ * run-ahead off).  Predictions use only shapes, never values. */
+
+#define HIST_MAX 4096
+#define QUEUE_MAX 2
+
+typedef struct hist_ent {
+    dealer_req_t cur, next;              /* nonces ignored */
+} hist_ent_t;
+
+typedef struct prepared {
+    dealer_req_t rq;
+    uint64_t *buf;
+    size_t words;
+} prepared_t;
+
+typedef struct runahead {
+    hist_ent_t *hist;
+    size_t nhist;
+    prepared_t q[QUEUE_MAX];
+    int nq;
+    size_t budget_words;
+    uint64_t hits, misses;
+} runahead_t;
+
+static int same_desc(const dealer_req_t *a, const dealer_req_t *b)
+{
+    return a->kind == b->kind && memcmp(a->p, b->p, sizeof a->p) == 0;
+}
+
+static const dealer_req_t *predict(const runahead_t *ra, const dealer_req_t *cur)
+{
+    for (size_t i = 0; i < ra->nhist; i++)
+        if (same_desc(&ra->hist[i].cur, cur)) return &ra->hist[i].next;
+    return NULL;
+}
+
+static void remember(runahead_t *ra, const dealer_req_t *prev, const dealer_req_t *cur)
+{
+    for (size_t i = 0; i < ra->nhist; i++)
+        if (same_desc(&ra->hist[i].cur, prev)) {
+            ra->hist[i].next = *cur;
+            return;
+        }
+    if (ra->hist && ra->nhist < HIST_MAX) {
+        ra->hist[ra->nhist].cur = *prev;
+        ra->hist[ra->nhist].next = *cur;
+        ra->nhist++;
+    }
+}
+
+static int make_response(spin_ctx_t *ctx, const dealer_req_t *rq, uint64_t **buf, size_t *words)
+{
+    if (rq->kind == REQ_TRUNC) return make_trunc(ctx, rq, buf, words);
+    return make_bilinear(ctx, rq, buf, words);
+}
+
+static size_t response_words(const dealer_req_t *rq)
+{
+    if (rq->kind == REQ_TRUNC) return 2 * (size_t)rq->p[0];
+    bilinear_t L;
+    return spin_bilinear_from_req(rq, &L) ? 0 : L.nc;
+}
+
+static void drop_queue(spin_ctx_t *ctx, runahead_t *ra)
+{
+    for (int i = 0; i < ra->nq; i++) spin_buf_release(ctx, ra->q[i].buf);
+    ra->nq = 0;
+}
+
+/* Prepare predictions after `last` until the queue or the budget is full. */
+static int run_ahead(spin_ctx_t *ctx, runahead_t *ra, const dealer_req_t *last)
+{
+    const dealer_req_t *from = ra->nq ? &ra->q[ra->nq - 1].rq : last;
+    size_t used = 0;
+    for (int i = 0; i < ra->nq; i++) used += ra->q[i].words;
+    while (ra->nq < QUEUE_MAX) {
+        const dealer_req_t *nx = predict(ra, from);
+        if (!nx) return 0;
+        size_t w = response_words(nx);
+        if (!w || used + w > ra->budget_words) return 0;
+        prepared_t *p = &ra->q[ra->nq];
+        p->rq = *nx;
+        p->rq.nonce = from->nonce + 1;
+        int rc = make_response(ctx, &p->rq, &p->buf, &p->words);
+        if (rc) return rc;
+        used += p->words;
+        from = &ra->q[ra->nq++].rq;
+    }
+    return 0;
+}
+
 int spin_dealer_serve(spin_ctx_t *ctx)
 {
     if (!ctx || !ctx->dealer) return SPIN_ERR_INVAL;
+    runahead_t ra;
+    memset(&ra, 0, sizeof ra);
+    size_t mb = 256;
+    const char *e = getenv("SPIN_DEALER_PREFETCH_MB");
+    if (e && *e) mb = (size_t)strtoull(e, NULL, 10);
+    ra.budget_words = mb * (1024 * 1024 / 8);
+    if (ra.budget_words) ra.hist = calloc(HIST_MAX, sizeof *ra.hist);
     uint64_t expect = 0;
+    dealer_req_t prev;
+    int have_prev = 0, rc = 0;
     for (;;) {
         dealer_req_t rq;
-        int rc = ctx->t->recv(ctx->comm, 0, TAG_DEALER_REQ, &rq, sizeof rq);
+        rc = ctx->t->recv(ctx->comm, 0, TAG_DEALER_REQ, &rq, sizeof rq);
         if (rc) {
             MPC_ERR(ctx, "dealer: lost party 0: %s", spin_strerror(rc));
-            return rc;
+            break;
         }
         if (rq.kind == REQ_BYE) {
-            spin_log(ctx->log, SPIN_LOG_DEBUG, "dealer: served %llu requests", (unsigned long long)expect);
-            return 0;
+            spin_log(ctx->log, SPIN_LOG_DEBUG, "dealer: served %llu requests, %llu prepared ahead",
+                     (unsigned long long)expect, (unsigned long long)ra.hits);
+            break;
         }
         if (rq.nonce != expect) {
             MPC_ERR(ctx, "dealer: party 0 sent request %llu, expected %llu: parties out of step",
                     (unsigned long long)rq.nonce, (unsigned long long)expect);
-            return SPIN_ERR_PROTOCOL;
+            rc = SPIN_ERR_PROTOCOL;
+            break;
         }
         expect++;
-        if (rq.kind == REQ_TRUNC) rc = serve_trunc(ctx, &rq);
-        else rc = serve_bilinear(ctx, &rq);
-        if (rc) return rc;
+        if (have_prev && ra.hist) remember(&ra, &prev, &rq);
+        prev = rq;
+        have_prev = 1;
+        uint64_t *buf = NULL;
+        size_t words = 0;
+        if (ra.nq && ra.q[0].rq.nonce == rq.nonce && same_desc(&ra.q[0].rq, &rq)) {
+            buf = ra.q[0].buf;
+            words = ra.q[0].words;
+            memmove(&ra.q[0], &ra.q[1], (size_t)(ra.nq - 1) * sizeof ra.q[0]);
+            ra.nq--;
+            ra.hits++;
+        } else {
+            if (ra.nq) ra.misses++;
+            drop_queue(ctx, &ra);
+            rc = make_response(ctx, &rq, &buf, &words);
+            if (rc) break;
+        }
+        rc = send_correction(ctx, buf, words);
+        spin_buf_release(ctx, buf);
+        if (rc) break;
+        if (ra.hist) {
+            rc = run_ahead(ctx, &ra, &rq);
+            if (rc) break;
+        }
     }
+    drop_queue(ctx, &ra);
+    free(ra.hist);
+    return rc;
 }

@@ -32,6 +32,10 @@ static const spin_env_var_t env_table[] = {
     {"SPIN_KEY_DIR", NULL,
      "Directory of CurveZMQ key files (spin-keygen): when set, every link is "
      "authenticated and encrypted and unknown keys are refused."},
+    {"SPIN_DEALER_PREFETCH_MB", "256",
+     "Memory the dealer may fill with corrections prepared ahead of the "
+     "parties' requests (predicted from the repeating sequence of shapes); "
+     "0 turns run-ahead off."},
     {"SPIN_RDMA_DEVICE", NULL,
      "RDMA device name for the rdma plugin (default: the first active port)."},
     {"SLURM_PROCID", NULL, "Party id under srun, if SPIN_PARTY is unset."},

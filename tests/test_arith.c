@@ -373,6 +373,44 @@ static int p_trunc(spin_ctx_t *ctx, int party, void *arg)
     return 0;
 }
 
+/* ---- a repeating sequence (the dealer prepares requests ahead) ---------- */
+
+static int p_repeat(spin_ctx_t *ctx, int party, void *arg)
+{
+    (void)arg;
+    int N = spin_ctx_nparties(ctx);
+    size_t sh[2] = {8, 16}, wsh[2] = {16, 4};
+    double *x = gen(128, 41, 1.0), *w = gen(64, 42, 0.5);
+    spin_tensor_t *a, *b;
+    CHECK_RC(spin_input_f64(ctx, 0, party == 0 ? x : NULL, 2, sh, &a));
+    CHECK_RC(spin_input_f64(ctx, N - 1, party == N - 1 ? w : NULL, 2, wsh, &b));
+    double out[128], ref[32];
+    ref_matmul(x, w, ref, 1, 1, 1, 8, 4, 16, 0, 0);
+    for (int it = 0; it < 6; it++) {
+        spin_tensor_t *z, *m;
+        CHECK_RC(spin_mul(ctx, a, a, &z));
+        CHECK_RC(spin_matmul(ctx, a, 0, b, 0, &m));
+        CHECK_RC(spin_reveal_f64(ctx, z, -1, out));
+        for (int i = 0; i < 128; i++)
+            if (fabs(out[i] - x[i] * x[i]) > (2 * fabs(x[i]) + 1) * ULP / 2 + ULP) FAILF("iteration %d mul[%d] off\n", it, i);
+        CHECK_RC(spin_reveal_f64(ctx, m, -1, out));
+        for (int i = 0; i < 32; i++)
+            if (fabs(out[i] - ref[i]) > ULP * 1.01) FAILF("iteration %d matmul[%d] off\n", it, i);
+        spin_tensor_free(z);
+        spin_tensor_free(m);
+        if (it == 3) {
+            /* break the pattern once: the prepared requests must be dropped */
+            CHECK_RC(spin_square(ctx, b, &z));
+            spin_tensor_free(z);
+        }
+    }
+    spin_tensor_free(a);
+    spin_tensor_free(b);
+    free(x);
+    free(w);
+    return 0;
+}
+
 /* ---- configuration and sequence mismatches ------------------------------ */
 
 /* Party 0 records its share of a value input by party 1, and of a product. */
@@ -434,6 +472,8 @@ START_TEST(conv_forward_backward)
     run_all_n(p_conv, &a);
     run_all_n(p_conv, &b);
 }
+END_TEST
+START_TEST(repeating_sequence) { run_all_n(p_repeat, NULL); }
 END_TEST
 START_TEST(trunc_million)
 {
@@ -553,6 +593,7 @@ int main(int argc, char **argv)
     tcase_add_test(tc, matmul_all_forms);
     tcase_add_test(tc, conv_forward_backward);
     tcase_add_test(tc, trunc_million);
+    tcase_add_test(tc, repeating_sequence);
     tcase_add_test(tc, protocol_sequence_mismatch);
     tcase_add_test(tc, mismatched_frac_bits);
     tcase_add_test(tc, fresh_randomness);
