@@ -41,6 +41,9 @@ static const spin_env_var_t env_table[] = {
     {"SLURM_PROCID", NULL, "Party id under srun, if SPIN_PARTY is unset."},
     {"OMPI_COMM_WORLD_RANK", NULL, "Party id under Open MPI's mpirun, if SPIN_PARTY is unset."},
     {"PMI_RANK", NULL, "Party id under MPICH/Hydra, if SPIN_PARTY is unset."},
+    {"SPIN_CPU_GEMM", "auto",
+     "Ring GEMM kernel of the cpu plugin: auto (best the CPU supports), "
+     "avx512, avx2 or generic (portable C)."},
     {"OMP_NUM_THREADS", NULL,
      "Threads used by the cpu plugin's kernels (OpenMP); default: all cores."},
 };

@@ -44,9 +44,6 @@
 /* Below this many multiply-adds (m*n*k*batch) no threads are started. */
 #define CPU_GEMM_PAR_MIN (UINT64_C(1) << 18)
 
-typedef void (*cpu_kernel_fn)(size_t kc, const uint64_t *ap, const uint64_t *bp,
-                              uint64_t *c, size_t ldc, int add);
-
 /* ------------------------------------------------------------------------ */
 /* Validation (shared with f64_gemm).                                       */
 /* ------------------------------------------------------------------------ */
@@ -368,7 +365,7 @@ int cpu_ring_gemm(void *state, const spin_gemm_t *g, spin_stream_t *s)
         return SPIN_OK;
     }
     gemm_job_t j = {
-        .kern = st->gemm_avx512 ? cpu_gemm_kernel_avx512 : cpu_gemm_kernel_generic,
+        .kern = st->gemm_kernel,
         .ta = g->trans_a != 0, .tb = g->trans_b != 0, .acc = g->accumulate != 0,
         .m = g->m, .n = g->n, .k = g->k,
         .lda = g->lda, .ldb = g->ldb, .ldc = g->ldc,

@@ -14,6 +14,8 @@
 
 /* Element count above which element-wise kernels use OpenMP threads. */
 #define CPU_PAR_MIN 65536
+/* Elements per block of a threaded element-wise loop. */
+#define CPU_EW_BLOCK 4096
 
 /* Streams and events are real (small) objects, but the CPU runs every op
  * synchronously inside the call, so they carry no work. */
@@ -25,11 +27,16 @@ struct spin_event  { uint32_t magic; uint32_t recorded; };
 
 typedef struct cpu_prg cpu_prg_t;
 
+/* Ring GEMM micro-kernel: C (=|+=) Ap * Bp for one MR x NR tile. */
+typedef void (*cpu_kernel_fn)(size_t kc, const uint64_t *ap, const uint64_t *bp,
+                              uint64_t *c, size_t ldc, int add);
+
 /* One plugin instance.  Instances share nothing; an instance is used by
  * one host thread at a time. */
 typedef struct cpu_state {
     const spin_plugin_host_t *host;
-    int gemm_avx512;           /* use the AVX-512 ring GEMM micro-kernel */
+    cpu_kernel_fn gemm_kernel; /* ring GEMM micro-kernel (cpu_gemm_select) */
+    const char *gemm_kernel_name;
     int max_threads;           /* omp_get_max_threads() at init */
     cpu_prg_t *prg;            /* AES-CTR contexts (cpu_prg.c) */
     /* Ring GEMM packing buffer, kept between calls (first-touch page faults
@@ -82,7 +89,12 @@ void cpu_gemm_kernel_generic(size_t kc, const uint64_t *ap, const uint64_t *bp,
                              uint64_t *c, size_t ldc, int add);
 void cpu_gemm_kernel_avx512(size_t kc, const uint64_t *ap, const uint64_t *bp,
                             uint64_t *c, size_t ldc, int add);
-int cpu_gemm_have_avx512(void);
+void cpu_gemm_kernel_avx2(size_t kc, const uint64_t *ap, const uint64_t *bp,
+                          uint64_t *c, size_t ldc, int add);
+/* The best kernel this CPU runs, or the one named by want ("avx512",
+ * "avx2", "generic"; NULL or "auto": best) when the CPU has it; returns the
+ * name of the kernel chosen. */
+const char *cpu_gemm_select(const char *want, cpu_kernel_fn *fn);
 
 /* cpu_layout.c */
 int cpu_im2col(void *state, const spin_conv_geom_t *g, void *col,

@@ -229,12 +229,16 @@ static int cpu_init(const spin_plugin_host_t *host, void **state, char *why,
         return SPIN_ERR_NOMEM;
     }
     st->host = host;
-    st->gemm_avx512 = cpu_gemm_have_avx512();
-    /* Lets the portable micro-kernel be forced (tests, old-CPU emulation). */
-    if (host && host->getenv) {
-        const char *v = host->getenv(host->env_ctx, "SPIN_CPU_GEMM");
-        if (v && strcmp(v, "generic") == 0) st->gemm_avx512 = 0;
-    }
+    /* SPIN_CPU_GEMM=avx512|avx2|generic forces a micro-kernel (tests,
+     * emulating older CPUs); default: the best this CPU has. */
+    const char *want = NULL;
+    if (host && host->getenv) want = host->getenv(host->env_ctx, "SPIN_CPU_GEMM");
+    st->gemm_kernel_name = cpu_gemm_select(want, &st->gemm_kernel);
+    if (want && *want && strcmp(want, "auto") != 0 &&
+        strcmp(want, st->gemm_kernel_name) != 0)
+        spin_log(host->log, SPIN_LOG_WARN,
+                 "cpu: SPIN_CPU_GEMM=%s is not available here (known: avx512, "
+                 "avx2, generic, auto); using %s", want, st->gemm_kernel_name);
 #ifdef _OPENMP
     st->max_threads = omp_get_max_threads();
 #else
@@ -248,7 +252,7 @@ static int cpu_init(const spin_plugin_host_t *host, void **state, char *why,
     }
     spin_log(host ? host->log : NULL, SPIN_LOG_DEBUG,
              "cpu: ring GEMM kernel %s, %d OpenMP threads",
-             st->gemm_avx512 ? "avx512" : "generic", st->max_threads);
+             st->gemm_kernel_name, st->max_threads);
     *state = st;
     return SPIN_OK;
 }
