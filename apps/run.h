@@ -1,0 +1,53 @@
+/* run.h - internals of spin-run, the launcher (see spin-run.c). */
+#ifndef SPIN_RUN_H
+#define SPIN_RUN_H
+
+#include <stddef.h>
+
+/* The library's limit: N computing parties with N + 1 <= 64 endpoints. */
+#define RUN_MAX_PARTIES 63
+
+/* ---- peers files and endpoints (run_peers.c) ---------------------------- */
+
+/* Read a peers file: one endpoint per line (tcp://HOST:PORT, ipc://PATH or
+ * rdma://HOST:PORT), '#' comments and blank lines ignored.  On success
+ * *eps is a NULL-terminated array of *count strings (free with
+ * run_free_strv).  On error prints a message naming the file and the line
+ * and returns -1. */
+int run_read_peers(const char *path, char ***eps, int *count);
+void run_free_strv(char **v);
+
+/* A private temporary directory (mode 0700) for the peers file and ipc://
+ * sockets; dir gets its path (size >= 256).  -1 on error (printed). */
+int run_make_tmpdir(char *dir, size_t size);
+/* Remove every file in dir, then dir itself. */
+void run_remove_tmpdir(const char *dir);
+
+/* n + 1 endpoints (parties 0..n-1, then the dealer): ipc:// sockets in dir,
+ * or tcp://127.0.0.1:PORT with distinct free ports.  Writes them to
+ * dir/peers and puts that path in peers_path (size >= 300).  -1 on error. */
+int run_make_peers(const char *dir, int n, int tcp, char *peers_path, size_t size);
+
+/* Dealer role of a peers file: open the context as party n and serve until
+ * every party has closed.  Returns 0 on success, 1 on error (printed). */
+int run_dealer(const char *peers_file, int n);
+
+/* Is prog (searched in PATH unless it contains '/') an executable file?
+ * 0 if so, else an errno value. */
+int run_find_program(const char *prog);
+
+/* ---- local launch (run_local.c) ---------------------------------------- */
+
+typedef struct run_local_opts {
+    int n;                  /* computing parties */
+    int tcp;                /* tcp:// on loopback instead of ipc:// */
+    int no_dealer;          /* do not start the dealer */
+    double timeout_s;       /* > 0: stop everything after this many seconds */
+    char *const *argv;      /* PROGRAM ARGS..., NULL-terminated */
+} run_local_opts_t;
+
+/* Start the parties and the dealer, relay their output, wait for them.
+ * Returns spin-run's exit status. */
+int run_local(const run_local_opts_t *o);
+
+#endif /* SPIN_RUN_H */
