@@ -17,6 +17,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -257,6 +258,13 @@ void tcp_fail_link(tcp_comm_t *c, int peer, int code)
         r->status = p->broken;
     }
     p->rq_head = p->rq_tail = NULL;
+    if (p->in_req) {
+        p->in_req->done = 1;
+        p->in_req->status = p->broken;
+        p->in_req = NULL;
+    }
+    p->in_u = NULL;
+    p->in_left = 0;
 }
 
 static void close_sockets(tcp_comm_t *c, int linger)
@@ -289,8 +297,7 @@ static void destroy(tcp_comm_t *c, int linger)
         tcp_umsg_t *u = c->peers[j].uq_head;
         while (u) {
             tcp_umsg_t *nx = u->next;
-            zmq_msg_close(&u->msg);
-            free(u);
+            tcp_umsg_free(u);
             u = nx;
         }
     }
@@ -411,6 +418,9 @@ int tcp_open(void *state, const spin_transport_cfg_t *cfg, void **out)
         return rc;
     }
     parse_timeout(c, cfg);
+    cpu_set_t cpus;
+    if (sched_getaffinity(0, sizeof cpus, &cpus) == 0 && CPU_COUNT(&cpus) >= TCP_SPIN_MIN_CPUS)
+        c->spin_us = TCP_SPIN_US;
     c->peers = calloc((size_t)c->n, sizeof *c->peers);
     if (!c->peers) {
         free(c);
@@ -549,6 +559,8 @@ int tcp_open(void *state, const spin_transport_cfg_t *cfg, void **out)
     *out = c;
     return 0;
 fail:
-    destroy(c, 0);
+    /* After a refusal, let the HELLOs still queued to other peers leave,
+     * so that they report the mismatch at once instead of timing out. */
+    destroy(c, rc == SPIN_ERR_CONFIG || rc == SPIN_ERR_AUTH ? 1000 : 0);
     return rc;
 }

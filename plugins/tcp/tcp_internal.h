@@ -24,7 +24,7 @@
 
 #define TCP_MAGIC 0x4e495053u      /* "SPIN" read little-endian */
 #define TCP_WIRE_VERSION 1
-#define TCP_HDR_LEN 32             /* every control/data header frame */
+#define TCP_HDR_LEN 32             /* every control/data header */
 
 enum { TCP_T_HELLO = 1, TCP_T_ACK = 2, TCP_T_DATA = 3 };
 
@@ -39,10 +39,21 @@ enum {
 };
 
 /* Payloads up to this size travel copied, in the same frame as the header;
- * larger ones go zero-copy in a second frame. */
+ * larger ones follow the header zero-copy, as separate messages of at most
+ * TCP_CHUNK bytes each.  Chunking keeps ZeroMQ's receive buffers small
+ * enough for malloc to recycle them (a fresh 64 MiB buffer per message costs
+ * page faults on every page), and lets the copy out of one chunk overlap the
+ * arrival of the next. */
 #define TCP_INLINE_MAX (32u * 1024u)
-/* wait() polls without sleeping for this long before it blocks. */
-#define TCP_SPIN_NS 60000
+#define TCP_CHUNK (1024u * 1024u)
+/* Header flag: the payload follows in chunk messages. */
+#define TCP_F_CHUNKED 1u
+/* Before it sleeps, a receive polls its socket for this long, but only on
+ * machines with at least TCP_SPIN_MIN_CPUS usable CPUs: with fewer, the
+ * polling thread takes the CPU away from ZeroMQ's I/O threads, which made
+ * round trips slower (measured on 2 cores). */
+#define TCP_SPIN_US 20
+#define TCP_SPIN_MIN_CPUS 8
 /* After a peer's connection drops, messages it sent before are still
  * delivered; a receive from it fails only after this grace period. */
 #define TCP_GONE_GRACE_MS 200
@@ -55,13 +66,22 @@ typedef struct tcp_state {
     const spin_logger_t *log;
 } tcp_state_t;
 
-/* A message that arrived before the matching irecv was posted. */
+/* One received chunk of an early message. */
+typedef struct tcp_chunk {
+    struct tcp_chunk *next;
+    zmq_msg_t msg;
+} tcp_chunk_t;
+
+/* A message that arrived (or is arriving) before its receive was posted. */
 typedef struct tcp_umsg {
     struct tcp_umsg *next;
     uint32_t tag;
     uint64_t seq, len;
-    zmq_msg_t msg;             /* frame holding the payload */
-    size_t off;                /* payload offset in msg */
+    int chunked;
+    zmq_msg_t msg;             /* inline: the frame; payload at data + off */
+    size_t off;
+    tcp_chunk_t *chunks, *chunks_tail;   /* chunked: what arrived so far */
+    uint64_t have;             /* chunked: payload bytes in chunks */
 } tcp_umsg_t;
 
 struct tcp_comm;
@@ -78,8 +98,8 @@ struct spin_request {
     void *buf;
     int done;                  /* completed (status valid) */
     int status;
-    int zc;                    /* zero-copy send: done when released */
-    atomic_int released;       /* set by ZeroMQ's free callback */
+    int zc;                    /* zero-copy send: complete when pending == 0 */
+    atomic_long pending;       /* chunks ZeroMQ still holds (free callback) */
 };
 
 typedef struct tcp_peer {
@@ -93,6 +113,13 @@ typedef struct tcp_peer {
     uint64_t recv_seq;         /* next sequence number I post a receive for */
     spin_request_t *rq_head, *rq_tail;   /* posted receives, in order */
     tcp_umsg_t *uq_head, *uq_tail;       /* early messages, in order */
+    /* A chunked message being received: in_left payload bytes still to
+     * come, into in_req (at in_off), or into the early message in_u, or
+     * dropped (both NULL: it did not match its receive). */
+    uint64_t in_left;
+    spin_request_t *in_req;
+    size_t in_off;
+    tcp_umsg_t *in_u;
     spin_transport_stats_t st;
     double last_heard;         /* ms, monotonic */
     double gone_at;            /* ms; 0 while connected */
@@ -113,6 +140,7 @@ typedef struct tcp_comm {
     const spin_logger_t *log;
     int me, n;
     int timeout_ms;
+    int spin_us;               /* see TCP_SPIN_US */
     const char *timeout_src;   /* "SPIN_TIMEOUT" or "timeout_ms" */
     uint64_t fingerprint;
     void *ctx;
@@ -159,6 +187,7 @@ void tcp_close(void *comm);
 void tcp_fail_link(tcp_comm_t *c, int peer, int code);
 
 /* tcp_io.c */
+void tcp_umsg_free(tcp_umsg_t *u);
 int tcp_progress(tcp_comm_t *c);
 int tcp_process_monitors(tcp_comm_t *c);
 int tcp_send_hello(tcp_comm_t *c, int peer, int type, int status);

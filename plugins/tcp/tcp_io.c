@@ -1,14 +1,15 @@
 /*
  * tcp_io.c - framing, send/receive, request completion and progress.
  *
- * Every data message is one ZeroMQ multipart message:
- *   [routing id]  only on the ROUTER side
- *   header        32 bytes: magic, type DATA, version, tag, seq, len
- *   payload       len bytes (a second frame), unless len <= TCP_INLINE_MAX,
- *                 in which case it follows the header in the same frame.
- * Large payloads are sent zero-copy (zmq_msg_init_data); the request is
- * complete when ZeroMQ's I/O thread releases the buffer (tcp_zc_free).
- * Received payloads are copied out of ZeroMQ's message into the user buffer
+ * Every data message starts with one ZeroMQ message:
+ *   [routing id]  only on the ROUTER side (a frame of its own)
+ *   header        32 bytes: magic, type DATA, version, flags, tag, seq, len,
+ *                 followed by the payload itself when len <= TCP_INLINE_MAX.
+ * A larger payload (flag TCP_F_CHUNKED) follows as ceil(len / TCP_CHUNK)
+ * further messages holding nothing but payload, sent zero-copy
+ * (zmq_msg_init_data): the send is complete when ZeroMQ's I/O thread has
+ * released every chunk (tcp_zc_free).  Received payloads are copied out of
+ * ZeroMQ's messages into the user buffer, chunk by chunk as they arrive
  * (ZeroMQ cannot receive into a caller-provided buffer).
  *
  * Receives are matched per peer in the order they were posted; messages
@@ -52,26 +53,32 @@ static void live_del(tcp_comm_t *c, spin_request_t *r)
     if (r->lnext) r->lnext->lprev = r->lprev;
 }
 
-static int complete(const spin_request_t *r)
+static int zc_released(spin_request_t *r)
+{
+    return atomic_load_explicit(&r->pending, memory_order_acquire) == 0;
+}
+
+static int complete(spin_request_t *r)
 {
     if (r->done) return 1;
-    return r->zc && atomic_load_explicit(&r->released, memory_order_acquire);
+    return r->zc && zc_released(r);
 }
 
 /* ZeroMQ's I/O thread (or zmq_msg_close on a failed send) calls this when it
- * no longer needs a zero-copy buffer. */
+ * no longer needs one chunk of a zero-copy send. */
 static void tcp_zc_free(void *data, void *hint)
 {
     (void)data;
     spin_request_t *r = hint;
-    /* Read everything we need before the release store: after it, wait() may
-     * free r.  The comm (and its eventfd) outlives every callback, because
-     * close() terminates the ZeroMQ context first. */
+    /* Read everything we need before the decrement: once pending reaches 0,
+     * wait() may free r.  The comm (and its eventfd) outlives every
+     * callback, because close() terminates the ZeroMQ context first. */
     int fd = r->comm->evfd;
-    atomic_store_explicit(&r->released, 1, memory_order_release);
-    uint64_t one = 1;
-    ssize_t w = write(fd, &one, sizeof one);
-    (void)w;
+    if (atomic_fetch_sub_explicit(&r->pending, 1, memory_order_acq_rel) == 1) {
+        uint64_t one = 1;
+        ssize_t w = write(fd, &one, sizeof one);
+        (void)w;
+    }
 }
 
 static int bad_peer(tcp_comm_t *c, const char *op, int peer)
@@ -130,55 +137,62 @@ int tcp_isend(void *comm, int peer, uint32_t tag, const void *buf, size_t len,
     r->tag = tag;
     r->seq = p->send_seq;
     r->len = len;
-    atomic_init(&r->released, 0);
+    atomic_init(&r->pending, 0);
+    int chunked = len > TCP_INLINE_MAX;
+    int router = peer > c->me;
 
-    unsigned char h[TCP_HDR_LEN];
-    memset(h, 0, sizeof h);
+    zmq_msg_t m;
+    size_t hsize = TCP_HDR_LEN + (chunked ? 0 : len);
+    if (zmq_msg_init_size(&m, hsize) != 0) {
+        free(r);
+        return SPIN_ERR_NOMEM;
+    }
+    unsigned char *h = zmq_msg_data(&m);
+    memset(h, 0, TCP_HDR_LEN);
     tcp_put32(h, TCP_MAGIC);
     h[4] = TCP_T_DATA;
     h[5] = TCP_WIRE_VERSION;
+    h[6] = chunked ? TCP_F_CHUNKED : 0;
     tcp_put32(h + 8, tag);
     tcp_put64(h + 16, r->seq);
     tcp_put64(h + 24, (uint64_t)len);
-
-    if (peer > c->me && zmq_send(sock, p->rid, p->rid_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0) {
+    if (!chunked && len) memcpy(h + TCP_HDR_LEN, buf, len);
+    if ((router && zmq_send(sock, p->rid, p->rid_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0) ||
+        zmq_msg_send(&m, sock, ZMQ_DONTWAIT) < 0) {
         int e = errno;
+        zmq_msg_close(&m);
         free(r);
         return send_failed(c, peer, e);
     }
-    zmq_msg_t m;
-    if (len <= TCP_INLINE_MAX) {
-        if (zmq_msg_init_size(&m, TCP_HDR_LEN + len) != 0) {
-            free(r);
-            return SPIN_ERR_NOMEM;
-        }
-        unsigned char *d = zmq_msg_data(&m);
-        memcpy(d, h, TCP_HDR_LEN);
-        if (len) memcpy(d + TCP_HDR_LEN, buf, len);
-        if (zmq_msg_send(&m, sock, ZMQ_DONTWAIT) < 0) {
-            int e = errno;
-            zmq_msg_close(&m);
-            free(r);
-            return send_failed(c, peer, e);
-        }
+    if (!chunked) {
         r->done = 1;
     } else {
-        if (zmq_send(sock, h, sizeof h, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0) {
-            int e = errno;
-            free(r);
-            return send_failed(c, peer, e);
-        }
+        size_t nchunks = (len + TCP_CHUNK - 1) / TCP_CHUNK;
         r->zc = 1;
-        if (zmq_msg_init_data(&m, (void *)buf, len, tcp_zc_free, r) != 0) {
-            free(r);
-            tcp_fail_link(c, peer, SPIN_ERR_NOMEM);
-            return SPIN_ERR_NOMEM;
-        }
-        if (zmq_msg_send(&m, sock, ZMQ_DONTWAIT) < 0) {
-            int e = errno;
-            zmq_msg_close(&m); /* runs tcp_zc_free here */
-            free(r);
-            return send_failed(c, peer, e);
+        atomic_store(&r->pending, (long)nchunks);
+        for (size_t k = 0; k < nchunks; k++) {
+            size_t off = k * (size_t)TCP_CHUNK;
+            size_t clen = len - off < TCP_CHUNK ? len - off : TCP_CHUNK;
+            int e = 0;
+            if (router && zmq_send(sock, p->rid, p->rid_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0)
+                e = errno;
+            if (!e && zmq_msg_init_data(&m, (char *)buf + off, clen, tcp_zc_free, r) != 0)
+                e = ENOMEM;
+            else if (!e && zmq_msg_send(&m, sock, ZMQ_DONTWAIT) < 0) {
+                e = errno;
+                zmq_msg_close(&m); /* runs tcp_zc_free for this chunk */
+                k++;
+            }
+            if (e) {
+                /* Half a message is on the wire: the link is lost.  Account
+                 * for the chunks never handed over; ZeroMQ still releases
+                 * the ones it has, so the request lives until then. */
+                atomic_fetch_sub(&r->pending, (long)(nchunks - k));
+                r->done = 1;
+                r->status = send_failed(c, peer, e);
+                live_add(c, r);
+                return r->status;
+            }
         }
     }
     p->send_seq++;
@@ -193,24 +207,66 @@ int tcp_isend(void *comm, int peer, uint32_t tag, const void *buf, size_t len,
 /* Receive and matching.                                                    */
 /* ------------------------------------------------------------------------ */
 
-static void match(tcp_comm_t *c, spin_request_t *r, uint32_t tag, uint64_t seq, uint64_t len,
-                  const void *data)
+void tcp_umsg_free(tcp_umsg_t *u)
+{
+    tcp_chunk_t *ch = u->chunks;
+    while (ch) {
+        tcp_chunk_t *nx = ch->next;
+        zmq_msg_close(&ch->msg);
+        free(ch);
+        ch = nx;
+    }
+    zmq_msg_close(&u->msg);
+    free(u);
+}
+
+/* Does message (tag, seq, len) fit receive r?  Logs and fails r if not. */
+static int fits(tcp_comm_t *c, spin_request_t *r, uint32_t tag, uint64_t seq, uint64_t len)
+{
+    if (tag == r->tag && seq == r->seq && len == (uint64_t)r->len) return 1;
+    LOGE(c, "tcp: peers out of step: party %d expected message #%llu from party %d with tag "
+            "0x%x and %zu bytes, but received message #%llu with tag 0x%x and %llu bytes",
+         c->me, (unsigned long long)r->seq, r->peer, r->tag, r->len, (unsigned long long)seq, tag,
+         (unsigned long long)len);
+    r->status = SPIN_ERR_PROTOCOL;
+    r->done = 1;
+    c->failed = 1;
+    return 0;
+}
+
+static void recv_done(tcp_comm_t *c, spin_request_t *r)
 {
     tcp_peer_t *p = &c->peers[r->peer];
-    if (tag != r->tag || seq != r->seq || len != (uint64_t)r->len) {
-        LOGE(c, "tcp: peers out of step: party %d expected message #%llu from party %d with tag "
-                "0x%x and %zu bytes, but received message #%llu with tag 0x%x and %llu bytes",
-             c->me, (unsigned long long)r->seq, r->peer, r->tag, r->len, (unsigned long long)seq, tag,
-             (unsigned long long)len);
-        r->status = SPIN_ERR_PROTOCOL;
-        c->failed = 1;
-    } else {
-        if (len) memcpy(r->buf, data, len);
-        p->st.bytes_recv += len;
-        p->st.msgs_recv++;
-        r->status = 0;
-    }
+    p->st.bytes_recv += r->len;
+    p->st.msgs_recv++;
+    r->status = 0;
     r->done = 1;
+}
+
+/* Match receive r with early message u (the head of the peer's queue). */
+static void match_early(tcp_comm_t *c, tcp_peer_t *p, spin_request_t *r, tcp_umsg_t *u)
+{
+    p->uq_head = u->next;
+    if (!p->uq_head) p->uq_tail = NULL;
+    int arriving = p->in_u == u;
+    if (arriving) p->in_u = NULL; /* later chunks: into r, or dropped */
+    if (fits(c, r, u->tag, u->seq, u->len)) {
+        if (!u->chunked) {
+            if (u->len) memcpy(r->buf, (const char *)zmq_msg_data(&u->msg) + u->off, u->len);
+        } else {
+            size_t off = 0;
+            for (tcp_chunk_t *ch = u->chunks; ch; ch = ch->next) {
+                memcpy((char *)r->buf + off, zmq_msg_data(&ch->msg), zmq_msg_size(&ch->msg));
+                off += zmq_msg_size(&ch->msg);
+            }
+            if (arriving) {
+                p->in_req = r;
+                p->in_off = off;
+            }
+        }
+        if (!arriving) recv_done(c, r);
+    }
+    tcp_umsg_free(u);
 }
 
 int tcp_irecv(void *comm, int peer, uint32_t tag, void *buf, size_t len, spin_request_t **out)
@@ -228,15 +284,10 @@ int tcp_irecv(void *comm, int peer, uint32_t tag, void *buf, size_t len, spin_re
     r->seq = p->recv_seq++;
     r->len = len;
     r->buf = buf;
-    atomic_init(&r->released, 0);
-    tcp_umsg_t *u = p->uq_head;
-    if (u) {
-        /* Invariant: early messages wait only while no receive is posted. */
-        p->uq_head = u->next;
-        if (!p->uq_head) p->uq_tail = NULL;
-        match(c, r, u->tag, u->seq, u->len, (const char *)zmq_msg_data(&u->msg) + u->off);
-        zmq_msg_close(&u->msg);
-        free(u);
+    atomic_init(&r->pending, 0);
+    /* Invariant: early messages wait only while no receive is posted. */
+    if (p->uq_head) {
+        match_early(c, p, r, p->uq_head);
     } else {
         if (p->rq_tail) p->rq_tail->next = r;
         else p->rq_head = r;
@@ -247,29 +298,19 @@ int tcp_irecv(void *comm, int peer, uint32_t tag, void *buf, size_t len, spin_re
     return 0;
 }
 
-/* A data message from `peer`: hdr is the header frame; pay the payload frame
- * or NULL when the payload is inline. */
-static void deliver(tcp_comm_t *c, int peer, zmq_msg_t *hdr, zmq_msg_t *pay)
+/* A DATA header (and, if inline, its payload) from `peer`, in frame m. */
+static void deliver(tcp_comm_t *c, int peer, zmq_msg_t *m)
 {
     tcp_peer_t *p = &c->peers[peer];
-    const unsigned char *h = zmq_msg_data(hdr);
-    size_t hlen = zmq_msg_size(hdr);
+    const unsigned char *h = zmq_msg_data(m);
+    size_t flen = zmq_msg_size(m);
+    int chunked = (h[6] & TCP_F_CHUNKED) != 0;
     uint32_t tag = tcp_get32(h + 8);
     uint64_t seq = tcp_get64(h + 16);
     uint64_t len = tcp_get64(h + 24);
-    const char *data;
-    size_t plen;
-    if (pay) {
-        data = zmq_msg_data(pay);
-        plen = zmq_msg_size(pay);
-    } else {
-        data = (const char *)h + TCP_HDR_LEN;
-        plen = hlen - TCP_HDR_LEN;
-    }
-    p->last_heard = tcp_now_ms();
-    if (plen != len) {
+    if (chunked ? flen != TCP_HDR_LEN || len == 0 : flen - TCP_HDR_LEN != len) {
         LOGE(c, "tcp: party %d sent a malformed message #%llu (header says %llu bytes, frame has "
-                "%zu)", peer, (unsigned long long)seq, (unsigned long long)len, plen);
+                "%zu)", peer, (unsigned long long)seq, (unsigned long long)len, flen);
         tcp_fail_link(c, peer, SPIN_ERR_PROTOCOL);
         return;
     }
@@ -278,101 +319,162 @@ static void deliver(tcp_comm_t *c, int peer, zmq_msg_t *hdr, zmq_msg_t *pay)
         p->rq_head = r->next;
         if (!p->rq_head) p->rq_tail = NULL;
         r->next = NULL;
-        match(c, r, tag, seq, len, data);
+        if (fits(c, r, tag, seq, len)) {
+            if (!chunked) {
+                if (len) memcpy(r->buf, h + TCP_HDR_LEN, len);
+                recv_done(c, r);
+            } else {
+                p->in_req = r;
+                p->in_off = 0;
+            }
+        }
+        if (chunked) p->in_left = len; /* a mismatch drops the chunks */
         return;
     }
-    tcp_umsg_t *u = malloc(sizeof *u);
+    tcp_umsg_t *u = calloc(1, sizeof *u);
     if (!u) {
         LOGE(c, "tcp: out of memory queueing a message from party %d", peer);
         tcp_fail_link(c, peer, SPIN_ERR_NOMEM);
         return;
     }
-    u->next = NULL;
     u->tag = tag;
     u->seq = seq;
     u->len = len;
-    u->off = pay ? 0 : TCP_HDR_LEN;
+    u->chunked = chunked;
     zmq_msg_init(&u->msg);
-    zmq_msg_move(&u->msg, pay ? pay : hdr);
+    if (!chunked) {
+        u->off = TCP_HDR_LEN;
+        zmq_msg_move(&u->msg, m);
+    } else {
+        p->in_left = len;
+        p->in_u = u;
+    }
     if (p->uq_tail) p->uq_tail->next = u;
     else p->uq_head = u;
     p->uq_tail = u;
 }
 
-/* Read every complete message waiting on sock.  dealer_peer >= 0: the DEALER
- * linked to that lower party; -1: the ROUTER. */
-static int drain(tcp_comm_t *c, void *sock, int dealer_peer)
+/* One chunk of the chunked message arriving from `peer`. */
+static void deliver_chunk(tcp_comm_t *c, int peer, zmq_msg_t *m)
 {
-    for (;;) {
-        zmq_msg_t f[3];
-        int nf = 0, extra = 0;
-        zmq_msg_init(&f[0]);
-        if (zmq_msg_recv(&f[0], sock, ZMQ_DONTWAIT) < 0) {
-            int e = errno;
-            zmq_msg_close(&f[0]);
-            if (e == EAGAIN) return 0;
-            if (e == EINTR) continue;
-            LOGE(c, "tcp: party %d: receiving failed: %s", c->me, zmq_strerror(e));
-            c->failed = 1;
-            return SPIN_ERR_IO;
+    tcp_peer_t *p = &c->peers[peer];
+    size_t n = zmq_msg_size(m);
+    if (n == 0 || n > p->in_left) {
+        LOGE(c, "tcp: party %d sent a %zu-byte chunk where %llu bytes were due", peer, n,
+             (unsigned long long)p->in_left);
+        tcp_fail_link(c, peer, SPIN_ERR_PROTOCOL);
+        return;
+    }
+    if (p->in_req) {
+        memcpy((char *)p->in_req->buf + p->in_off, zmq_msg_data(m), n);
+        p->in_off += n;
+    } else if (p->in_u) {
+        tcp_chunk_t *ch = malloc(sizeof *ch);
+        if (!ch) {
+            LOGE(c, "tcp: out of memory queueing a message from party %d", peer);
+            tcp_fail_link(c, peer, SPIN_ERR_NOMEM);
+            return;
         }
-        nf = 1;
-        while (zmq_msg_more(&f[nf - 1])) {
-            zmq_msg_t *dst = &f[nf];
-            zmq_msg_t junk;
-            if (nf == 3) {
-                dst = &junk;
-                extra = 1;
-            }
-            zmq_msg_init(dst);
-            if (zmq_msg_recv(dst, sock, ZMQ_DONTWAIT) < 0) {
-                zmq_msg_close(dst);
-                break; /* cannot happen: multipart messages arrive whole */
-            }
-            if (dst == &junk) {
-                int more = zmq_msg_more(&junk);
-                zmq_msg_close(&junk);
-                if (!more) break;
-            } else {
-                nf++;
-            }
+        ch->next = NULL;
+        zmq_msg_init(&ch->msg);
+        zmq_msg_move(&ch->msg, m);
+        tcp_umsg_t *u = p->in_u;
+        if (u->chunks_tail) u->chunks_tail->next = ch;
+        else u->chunks = ch;
+        u->chunks_tail = ch;
+        u->have += n;
+    }
+    p->in_left -= n;
+    if (p->in_left == 0) {
+        if (p->in_req) recv_done(c, p->in_req);
+        p->in_req = NULL;
+        p->in_u = NULL;
+    }
+}
+
+/* Receive one message from sock and dispatch it.  timeout_ms: 0 = do not
+ * block, > 0 = block at most that long.  Returns 1 if a message was handled,
+ * 0 if none came, or a negative error.  dealer_peer >= 0: the DEALER linked
+ * to that lower party; -1: the ROUTER. */
+static int recv_one(tcp_comm_t *c, void *sock, int dealer_peer, int timeout_ms)
+{
+    zmq_msg_t f[2];
+    int nf = 0, extra = 0;
+    zmq_msg_init(&f[0]);
+    if (timeout_ms > 0) zmq_setsockopt(sock, ZMQ_RCVTIMEO, &timeout_ms, sizeof timeout_ms);
+    if (zmq_msg_recv(&f[0], sock, timeout_ms > 0 ? 0 : ZMQ_DONTWAIT) < 0) {
+        int e = errno;
+        zmq_msg_close(&f[0]);
+        if (e == EAGAIN || e == EINTR) return 0;
+        LOGE(c, "tcp: party %d: receiving failed: %s", c->me, zmq_strerror(e));
+        c->failed = 1;
+        return SPIN_ERR_IO;
+    }
+    nf = 1;
+    while (zmq_msg_more(&f[nf - 1])) {
+        zmq_msg_t junk;
+        zmq_msg_t *dst = nf < 2 ? &f[nf] : &junk;
+        zmq_msg_init(dst);
+        if (zmq_msg_recv(dst, sock, ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close(dst);
+            break; /* cannot happen: multipart messages arrive whole */
         }
-        int first = dealer_peer >= 0 ? 0 : 1; /* index of the header frame */
-        int rc = 0;
-        if (nf <= first || extra || zmq_msg_size(&f[first]) < TCP_HDR_LEN ||
-            tcp_get32(zmq_msg_data(&f[first])) != TCP_MAGIC) {
+        if (dst == &junk) {
+            extra = 1;
+            int more = zmq_msg_more(&junk);
+            zmq_msg_close(&junk);
+            if (!more) break;
+        } else {
+            nf++;
+        }
+    }
+    /* Who sent it, and which frame is the body. */
+    int peer = dealer_peer, body = 0;
+    if (dealer_peer < 0) {
+        peer = tcp_rid_party(zmq_msg_data(&f[0]), zmq_msg_size(&f[0]));
+        body = 1;
+    }
+    int rc = 1;
+    if (nf != body + 1 || extra) {
+        LOGW(c, "tcp: party %d: ignoring a message with %d frames", c->me, nf + extra);
+    } else {
+        zmq_msg_t *m = &f[body];
+        int known = peer >= 0 && peer < c->n && peer != c->me && c->peers[peer].up &&
+                    (dealer_peer >= 0 || peer > c->me);
+        if (known) c->peers[peer].last_heard = tcp_now_ms();
+        if (known && c->peers[peer].in_left) {
+            deliver_chunk(c, peer, m);
+        } else if (zmq_msg_size(m) < TCP_HDR_LEN || tcp_get32(zmq_msg_data(m)) != TCP_MAGIC) {
             LOGW(c, "tcp: party %d: ignoring a malformed message on its %s", c->me,
                  dealer_peer >= 0 ? "link to a lower party" : "endpoint");
         } else {
-            const unsigned char *h = zmq_msg_data(&f[first]);
-            size_t hlen = zmq_msg_size(&f[first]);
+            const unsigned char *h = zmq_msg_data(m);
             int type = h[4];
-            zmq_msg_t *pay = nf > first + 1 ? &f[first + 1] : NULL;
-            if (dealer_peer < 0) {
-                const void *rid = zmq_msg_data(&f[0]);
-                size_t rlen = zmq_msg_size(&f[0]);
-                int peer = tcp_rid_party(rid, rlen);
-                if (type == TCP_T_HELLO && !pay) {
-                    rc = tcp_on_hello(c, h, hlen, rid, rlen, &f[first]);
-                } else if (type == TCP_T_DATA && peer > c->me && peer < c->n &&
-                           c->peers[peer].up) {
-                    deliver(c, peer, &f[first], pay);
-                } else {
-                    LOGW(c, "tcp: party %d: ignoring a message of type %d from an unknown peer",
-                         c->me, type);
-                }
-            } else if (type == TCP_T_ACK && !pay) {
-                rc = tcp_on_ack(c, dealer_peer, h, hlen);
-            } else if (type == TCP_T_DATA && c->peers[dealer_peer].up) {
-                deliver(c, dealer_peer, &f[first], pay);
+            if (type == TCP_T_DATA && known) {
+                deliver(c, peer, m);
+            } else if (type == TCP_T_HELLO && dealer_peer < 0) {
+                int r = tcp_on_hello(c, h, zmq_msg_size(m), zmq_msg_data(&f[0]),
+                                     zmq_msg_size(&f[0]), m);
+                if (r) rc = r;
+            } else if (type == TCP_T_ACK && dealer_peer >= 0) {
+                int r = tcp_on_ack(c, dealer_peer, h, zmq_msg_size(m));
+                if (r) rc = r;
             } else {
-                LOGW(c, "tcp: party %d: ignoring a message of type %d from party %d", c->me, type,
-                     dealer_peer);
+                LOGW(c, "tcp: party %d: ignoring a message of type %d from %s %d", c->me, type,
+                     known ? "party" : "unknown peer", peer);
             }
         }
-        for (int i = 0; i < nf; i++) zmq_msg_close(&f[i]);
-        if (rc) return rc;
     }
+    for (int i = 0; i < nf; i++) zmq_msg_close(&f[i]);
+    return rc;
+}
+
+/* Dispatch every message already waiting on sock. */
+static int drain(tcp_comm_t *c, void *sock, int dealer_peer)
+{
+    int rc;
+    while ((rc = recv_one(c, sock, dealer_peer, 0)) == 1) {}
+    return rc;
 }
 
 int tcp_progress(tcp_comm_t *c)
@@ -469,6 +571,7 @@ int tcp_process_monitors(tcp_comm_t *c)
 
 static void unlink_posted(tcp_peer_t *p, spin_request_t *r)
 {
+    if (p->in_req == r) p->in_req = NULL; /* its remaining chunks are dropped */
     spin_request_t *prev = NULL;
     for (spin_request_t *q = p->rq_head; q; prev = q, q = q->next) {
         if (q != r) continue;
@@ -508,7 +611,7 @@ static void teardown(tcp_comm_t *c, spin_request_t *r)
     /* ZeroMQ's reaper releases the message within milliseconds. */
     double until = tcp_now_ms() + 10000;
     zmq_pollitem_t it = {NULL, c->evfd, ZMQ_POLLIN, 0};
-    while (!atomic_load_explicit(&r->released, memory_order_acquire) && tcp_now_ms() < until) {
+    while (!zc_released(r) && tcp_now_ms() < until) {
         zmq_poll(&it, 1, 10);
         uint64_t v;
         ssize_t n = read(c->evfd, &v, sizeof v);
@@ -516,25 +619,46 @@ static void teardown(tcp_comm_t *c, spin_request_t *r)
     }
 }
 
+/*
+ * Wait for one request.  ZeroMQ's I/O thread moves every byte between the
+ * kernel and the socket queues by itself (the high-water marks are
+ * unlimited), so no link ever stalls because we are not reading it: a wait
+ * only has to watch the one socket its request depends on (the peer's
+ * DEALER, or the ROUTER for a higher peer, whose other peers' messages are
+ * queued per peer on the way), or the eventfd that the zero-copy free
+ * callback signals.  Blocking in zmq_msg_recv on that one socket is the
+ * cheapest wake-up ZeroMQ offers.  Every slice (at most TCP_SLICE_MS) the
+ * monitors (disconnects) and the silence timeout are checked.
+ */
+#define TCP_SLICE_MS 100
+
 static int wait_loop(tcp_comm_t *c, spin_request_t *r)
 {
     tcp_peer_t *p = &c->peers[r->peer];
     double t0 = tcp_now_ms();
-    double spin_end = t0 + TCP_SPIN_NS * 1e-6;
+    void *sock = r->is_send ? NULL : r->peer < c->me ? p->dealer : c->router;
+    int dpeer = r->peer < c->me ? r->peer : -1;
+    if (sock && c->spin_us > 0) {
+        double spin_end = t0 + c->spin_us * 1e-3;
+        do {
+            int rc = drain(c, sock, dpeer);
+            if (rc < 0) return rc;
+            if (complete(r)) return 0;
+        } while (tcp_now_ms() < spin_end);
+    }
     for (;;) {
-        int rc = tcp_progress(c);
-        if (rc) return rc;
         if (complete(r)) return 0;
         double now = tcp_now_ms();
-        if (now < spin_end) {
-            continue;
-        }
-        rc = tcp_process_monitors(c);
-        if (rc) return rc;
-        if (complete(r)) return 0;
         double wait_ms;
         if (!r->is_send) {
+            if (!sock) {
+                tcp_fail_link(c, r->peer, SPIN_ERR_PEER);
+                return p->broken;
+            }
             if (p->gone_at && now - p->gone_at >= TCP_GONE_GRACE_MS) {
+                int rc = drain(c, sock, dpeer); /* what it sent before leaving */
+                if (rc < 0) return rc;
+                if (complete(r)) return 0;
                 LOGE(c, "tcp: party %d disconnected (it closed its communicator or exited) while "
                         "party %d waited for its message #%llu (tag 0x%x, %zu bytes)",
                      r->peer, c->me, (unsigned long long)r->seq, r->tag, r->len);
@@ -566,18 +690,25 @@ static int wait_loop(tcp_comm_t *c, spin_request_t *r)
             wait_ms = t0 + c->timeout_ms - now;
         }
         int ms = (int)ceil(wait_ms);
+        if (ms > TCP_SLICE_MS) ms = TCP_SLICE_MS;
         if (ms < 1) ms = 1;
-        if (zmq_poll(c->items, c->nitems, ms) < 0 && errno != EINTR) {
-            LOGE(c, "tcp: party %d: zmq_poll failed: %s", c->me, zmq_strerror(errno));
-            c->failed = 1;
-            return SPIN_ERR_IO;
+        int got;
+        if (sock) {
+            got = recv_one(c, sock, dpeer, ms);
+            if (got < 0) return got;
+        } else {
+            zmq_pollitem_t it = {NULL, c->evfd, ZMQ_POLLIN, 0};
+            got = zmq_poll(&it, 1, complete(r) ? 0 : ms);
+            if (got > 0) {
+                uint64_t v;
+                ssize_t n = read(c->evfd, &v, sizeof v);
+                (void)n;
+            }
         }
-        if (c->items[c->item_evfd].revents & ZMQ_POLLIN) {
-            uint64_t v;
-            ssize_t n = read(c->evfd, &v, sizeof v);
-            (void)n;
+        if (!got) {
+            int rc = tcp_process_monitors(c);
+            if (rc) return rc;
         }
-        spin_end = tcp_now_ms() + TCP_SPIN_NS * 1e-6;
     }
 }
 
@@ -591,7 +722,7 @@ int tcp_wait(void *comm, spin_request_t *r)
         if (rc && !r->is_send && !r->done) unlink_posted(&c->peers[r->peer], r);
     }
     if (!rc) rc = r->status;
-    if (r->zc && !atomic_load_explicit(&r->released, memory_order_acquire)) {
+    if (r->zc && !zc_released(r)) {
         /* ZeroMQ still holds the buffer (it could not be torn down): keep
          * the request until close(), which terminates the context. */
         LOGE(c, "tcp: party %d: a send to party %d is still queued inside ZeroMQ; its buffer "
