@@ -31,6 +31,10 @@ int run_make_peers(const char *dir, int n, int tcp, char *peers_path, size_t siz
 /* Dealer role of a peers file: open the context as party n and serve until
  * every party has closed.  Returns 0 on success, 1 on error (printed). */
 int run_dealer(const char *peers_file, int n);
+/* The environment of a party process: SPIN_PARTY, SPIN_NPARTIES,
+ * SPIN_PEERS_FILE, and glibc malloc tunables for large messages unless the
+ * user set GLIBC_TUNABLES. */
+void run_party_env(long id, int n, const char *peers);
 
 /* Is prog (searched in PATH unless it contains '/') an executable file?
  * 0 if so, else an errno value. */

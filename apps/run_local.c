@@ -294,12 +294,7 @@ static int launch(proc_t *p, const run_local_opts_t *o, const char *peers, int *
             fflush(stderr);
             _exit(rc);
         }
-        char num[16];
-        snprintf(num, sizeof num, "%d", p->id);
-        setenv("SPIN_PARTY", num, 1);
-        snprintf(num, sizeof num, "%d", o->n);
-        setenv("SPIN_NPARTIES", num, 1);
-        setenv("SPIN_PEERS_FILE", peers, 1);
+        run_party_env(p->id, o->n, peers);
         execvp(o->argv[0], o->argv);
         int e = errno;
         ssize_t w = write(ex[1], &e, sizeof e);

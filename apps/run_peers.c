@@ -6,6 +6,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <limits.h>
+#include <malloc.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -215,6 +216,22 @@ int run_make_peers(const char *dir, int n, int tcp, char *peers_path, size_t siz
     return 0;
 }
 
+/* Large messages: keep glibc from returning receive buffers to the kernel
+ * after every message and refaulting them (see plugins/tcp/README.md). */
+#define SPIN_MALLOC_TUNABLES \
+    "glibc.malloc.trim_threshold=268435456:glibc.malloc.mmap_threshold=33554432"
+
+void run_party_env(long id, int n, const char *peers)
+{
+    char num[24];
+    snprintf(num, sizeof num, "%ld", id);
+    setenv("SPIN_PARTY", num, 1);
+    snprintf(num, sizeof num, "%d", n);
+    setenv("SPIN_NPARTIES", num, 1);
+    setenv("SPIN_PEERS_FILE", peers, 1);
+    setenv("GLIBC_TUNABLES", SPIN_MALLOC_TUNABLES, 0);   /* never override the user's */
+}
+
 int run_dealer(const char *peers_file, int n)
 {
     spin_ctx_opts_t o;
@@ -223,6 +240,12 @@ int run_dealer(const char *peers_file, int n)
     o.party = n;
     o.nparties = n;
     o.peers_file = peers_file;
+    /* The dealer runs in this (forked) process: the same malloc policy as
+     * run_party_env() gives the parties, unless the user tuned glibc. */
+    if (!getenv("GLIBC_TUNABLES")) {
+        mallopt(M_MMAP_THRESHOLD, 32 << 20);
+        mallopt(M_TRIM_THRESHOLD, 256 << 20);
+    }
     spin_ctx_t *ctx = NULL;
     int rc = spin_ctx_open(&o, &ctx);
     if (rc) {

@@ -127,12 +127,7 @@ static int run_one(const char *peers_arg, const char *party_arg, int dealer, cha
         usage(stderr);
         return 2;
     }
-    char num[16];
-    snprintf(num, sizeof num, "%ld", id);
-    setenv("SPIN_PARTY", num, 1);
-    snprintf(num, sizeof num, "%d", n);
-    setenv("SPIN_NPARTIES", num, 1);
-    setenv("SPIN_PEERS_FILE", peers, 1);
+    run_party_env(id, n, peers);
     fflush(stdout);
     execvp(argv[0], argv);
     fprintf(stderr, "spin-run: cannot run %s: %s\n", argv[0], strerror(errno));
