@@ -39,6 +39,7 @@ if [ $sanitize -eq 1 ]; then
         CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
         LDFLAGS="-fsanitize=address,undefined" &&
      make -j"$jobs" -s &&
-     ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 make check -j"$jobs") || show_logs build-asan
+     ASAN_OPTIONS=detect_leaks=1 LSAN_OPTIONS="suppressions=$here/tests/lsan.supp" \
+     UBSAN_OPTIONS=print_stacktrace=1 make check -j"$jobs") || show_logs build-asan
 fi
 echo "test.sh: all tests passed"
