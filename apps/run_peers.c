@@ -168,35 +168,14 @@ void run_remove_tmpdir(const char *dir)
 
 /* n distinct free ports on 127.0.0.1: all sockets stay bound until every
  * port is known, so the kernel cannot hand out one port twice. */
-static int free_ports(int n, int *ports)
-{
-    int fds[RUN_MAX_PARTIES + 1];
-    int rc = 0, i;
-    for (i = 0; i < n; i++) {
-        fds[i] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        if (fds[i] < 0) { rc = -1; break; }
-        struct sockaddr_in a;
-        memset(&a, 0, sizeof a);
-        a.sin_family = AF_INET;
-        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        socklen_t len = sizeof a;
-        if (bind(fds[i], (struct sockaddr *)&a, sizeof a) != 0 ||
-            getsockname(fds[i], (struct sockaddr *)&a, &len) != 0) {
-            close(fds[i]);
-            rc = -1;
-            break;
-        }
-        ports[i] = ntohs(a.sin_port);
-    }
-    if (rc) fprintf(stderr, "spin-run: cannot find a free port on 127.0.0.1: %s\n", strerror(errno));
-    while (i-- > 0) close(fds[i]);
-    return rc;
-}
 
 int run_make_peers(const char *dir, int n, int tcp, char *peers_path, size_t size)
 {
     int ports[RUN_MAX_PARTIES + 1];
-    if (tcp && free_ports(n + 1, ports)) return -1;
+    if (tcp && spin_loopback_ports(n + 1, ports)) {
+        fprintf(stderr, "spin-run: cannot find %d free ports on 127.0.0.1\n", n + 1);
+        return -1;
+    }
     int len = snprintf(peers_path, size, "%s/peers", dir);
     if (len < 0 || (size_t)len >= size) return -1;
     FILE *f = fopen(peers_path, "w");

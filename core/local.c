@@ -50,20 +50,30 @@ static void *party_main(void *p)
     return NULL;
 }
 
-static int free_port(void)
+/* n distinct free loopback ports: every socket stays bound until all are
+ * chosen, so the kernel cannot hand out the same port twice. */
+int spin_loopback_ports(int n, int *ports)
 {
-    int s = socket(AF_INET, SOCK_STREAM, 0);
-    if (s < 0) return -1;
-    struct sockaddr_in a;
-    memset(&a, 0, sizeof a);
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof a;
-    int port = -1;
-    if (bind(s, (struct sockaddr *)&a, sizeof a) == 0 && getsockname(s, (struct sockaddr *)&a, &len) == 0)
-        port = ntohs(a.sin_port);
-    close(s);
-    return port;
+    int fds[SPIN_MAX_PARTIES + 1];
+    int rc = 0, i;
+    if (n < 1 || n > SPIN_MAX_PARTIES + 1 || !ports) return SPIN_ERR_INVAL;
+    for (i = 0; i < n; i++) {
+        fds[i] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        struct sockaddr_in a;
+        memset(&a, 0, sizeof a);
+        a.sin_family = AF_INET;
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        socklen_t len = sizeof a;
+        if (fds[i] < 0 || bind(fds[i], (struct sockaddr *)&a, sizeof a) != 0 ||
+            getsockname(fds[i], (struct sockaddr *)&a, &len) != 0) {
+            if (fds[i] >= 0) close(fds[i]);
+            rc = SPIN_ERR_IO;
+            break;
+        }
+        ports[i] = ntohs(a.sin_port);
+    }
+    while (i-- > 0) close(fds[i]);
+    return rc;
 }
 
 int spin_run_local(int n, const char *scheme, const spin_ctx_opts_t *base, spin_party_fn fn, void *arg)
@@ -79,13 +89,13 @@ int spin_run_local(int n, const char *scheme, const spin_ctx_opts_t *base, spin_
         snprintf(dir, sizeof dir, "%s/spin-local-XXXXXX", tmp && *tmp ? tmp : "/tmp");
         if (!mkdtemp(dir)) return SPIN_ERR_IO;
     }
+    int ports[SPIN_MAX_PARTIES + 1];
+    if (tcp && (rc = spin_loopback_ports(n + 1, ports)) != 0) goto out;
     for (int i = 0; i <= n; i++) {
         eps[i] = malloc(320);
         if (!eps[i]) { rc = SPIN_ERR_NOMEM; goto out; }
         if (tcp) {
-            int port = free_port();
-            if (port < 0) { rc = SPIN_ERR_IO; goto out; }
-            snprintf(eps[i], 320, "tcp://127.0.0.1:%d", port);
+            snprintf(eps[i], 320, "tcp://127.0.0.1:%d", ports[i]);
         } else {
             snprintf(eps[i], 320, "ipc://%s/p%d", dir, i);
         }

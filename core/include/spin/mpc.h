@@ -91,6 +91,10 @@ typedef int (*spin_party_fn)(spin_ctx_t *ctx, int party, void *arg);
 SPIN_API int spin_run_local(int nparties, const char *scheme, const spin_ctx_opts_t *base,
                             spin_party_fn fn, void *arg);
 
+/** n (<= 65) distinct free TCP ports on 127.0.0.1, for building local
+ *  endpoint lists (another process may still take one before it is bound). */
+SPIN_API int spin_loopback_ports(int n, int *ports);
+
 /* ------------------------------------------------------------------------ */
 /* Fixed point.                                                             */
 /* ------------------------------------------------------------------------ */
