@@ -1022,6 +1022,41 @@ START_TEST(secure_missing_key_file)
 }
 END_TEST
 
+/* A plugin without SPIN_CAP_TRANSPORT_SECURE must refuse key files at open
+ * (SPIN_ERR_NOTSUP, with a log line) rather than run links in the clear that
+ * the user asked to be encrypted. */
+START_TEST(insecure_refuses_key_dir)
+{
+    if (g_caps & SPIN_CAP_TRANSPORT_SECURE) {
+        printf("(plugin %s has SPIN_CAP_TRANSPORT_SECURE: the key-refusal test passes trivially)\n",
+               g_plugin);
+        return;
+    }
+    char *kd = tu_tmpdir("keys");
+    ck_assert_msg(kd != NULL, "cannot create a temporary directory");
+    sess_t s;
+    sess_init(&s, 2);
+    s.pc[0].key_dir = s.pc[1].key_dir = kd;
+    s.pc[0].timeout_ms = s.pc[1].timeout_ms = 3000;
+    double t0 = now_s();
+    sess_run(&s, body_nothing_arrives);
+    double el = now_s() - t0;
+    for (int i = 0; i < 2; i++) {
+        ck_assert_msg(s.p[i].open_rc == SPIN_ERR_NOTSUP,
+                      "party %d: open with key_dir on a plugin without secure links returned %s, "
+                      "expected %s", i, spin_strerror(s.p[i].open_rc),
+                      spin_strerror(SPIN_ERR_NOTSUP));
+        ck_assert_msg(s.p[i].fail[0] == '\0', "%s", s.p[i].fail);
+        ck_assert_msg(s.p[i].loglen > 0, "party %d refused key_dir without saying why", i);
+    }
+    ck_assert_msg(el < 2.5, "refusing key_dir took %.1f s (not at once)", el);
+    sess_destroy_logs(&s);
+    sess_free(&s);
+    tu_rmdir(kd);
+    free(kd);
+}
+END_TEST
+
 /* ------------------------------------------------------------------------ */
 
 static Suite *transport_suite(void)
@@ -1053,6 +1088,7 @@ static Suite *transport_suite(void)
     tcase_add_test(tc, secure_links);
     tcase_add_test(tc, secure_unknown_key);
     tcase_add_test(tc, secure_missing_key_file);
+    tcase_add_test(tc, insecure_refuses_key_dir);
     suite_add_tcase(s, tc);
     return s;
 }
