@@ -17,7 +17,7 @@ static const spin_env_var_t env_table[] = {
     {"SPIN_LOG_LEVEL", "info", "Log verbosity: error, warn, info or debug."},
     {"SPIN_TIMEOUT", "60",
      "Seconds a peer may stay silent before the transport reports an error "
-     "naming it (tcp plugin)."},
+     "naming it (tcp, sock and rdma plugins)."},
     {"SPIN_PARTY", NULL,
      "This process's party id (0..N-1; N is the dealer). spin-run sets it; "
      "otherwise SLURM_PROCID, OMPI_COMM_WORLD_RANK or PMI_RANK is used."},
@@ -37,7 +37,14 @@ static const spin_env_var_t env_table[] = {
      "parties' requests (predicted from the repeating sequence of shapes); "
      "0 turns run-ahead off."},
     {"SPIN_RDMA_DEVICE", NULL,
-     "RDMA device name for the rdma plugin (default: the first active port)."},
+     "RDMA device for the rdma plugin, NAME or NAME:PORT (default: the first "
+     "active port)."},
+    {"SPIN_RDMA_GID_INDEX", "auto", "RoCE GID index for the rdma plugin."},
+    {"SPIN_RDMA_CHUNK", "256K", "Size of one rdma message piece (ring slot)."},
+    {"SPIN_RDMA_SLOTS", "16", "Receive-ring slots per peer (credits) in the rdma plugin."},
+    {"SPIN_RDMA_REG_CACHE", "auto",
+     "Send straight from registered user buffers: auto (only with on-demand "
+     "paging, where a freed and reused address cannot send stale data), on, off."},
     {"SLURM_PROCID", NULL, "Party id under srun, if SPIN_PARTY is unset."},
     {"OMPI_COMM_WORLD_RANK", NULL, "Party id under Open MPI's mpirun, if SPIN_PARTY is unset."},
     {"PMI_RANK", NULL, "Party id under MPICH/Hydra, if SPIN_PARTY is unset."},

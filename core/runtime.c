@@ -241,10 +241,13 @@ const char *spin_runtime_search_path(const spin_runtime_t *rt)
     return rt ? rt->search_path : NULL;
 }
 
-/* Built-in preference for auto-selection: accelerators first. */
+/* Built-in preference for auto-selection: the GPU first; for transports the
+ * tcp plugin (it takes every endpoint scheme spin-run writes and key files).
+ * rdma (rdma:// endpoints), sock and third-party plugins come after, in
+ * search order: name them in SPIN_BACKEND to use them. */
 static int preference(const char *name)
 {
-    static const char *const order[] = {"cuda", "rdma", "cpu", "tcp"};
+    static const char *const order[] = {"cuda", "cpu", "tcp"};
     for (size_t i = 0; i < sizeof order / sizeof order[0]; i++)
         if (strcmp(name, order[i]) == 0) return (int)i;
     return 100;
