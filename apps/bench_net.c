@@ -2,7 +2,7 @@
  * bench_net.c - spin-bench net: the transport plugin against a plain
  * blocking socket pair, in the same run.
  *
- *   spin-bench [--json] [--reps N] [--quick] net [--scheme tcp|ipc]
+ *   spin-bench [--json] [--reps N] [--quick] net [--scheme tcp|ipc|rdma]
  *
  * (a) baseline: two threads joined by a plain blocking stream socket (TCP on
  *     127.0.0.1 with TCP_NODELAY; AF_UNIX for --scheme ipc), write()/recv()
@@ -305,6 +305,10 @@ static int cmp_dbl(const void *a, const void *b)
  * (and block by block for the pings), so that load from elsewhere on the
  * machine hits both alike.  The main thread sends for both.
  */
+/* Endpoint scheme for TCP-addressed transports: "tcp", or "rdma" (the rdma
+ * plugin's bootstrap address); the plain baseline is a TCP pair either way. */
+static const char *net_scheme = "tcp";
+
 static int run_both(const net_plan_t *pl, int ipc, char *sbuf, char *rbuf, char *rbuf2,
                     net_result_t *plain, net_result_t *tr, char *name, size_t namelen)
 {
@@ -322,7 +326,7 @@ static int run_both(const net_plan_t *pl, int ipc, char *sbuf, char *rbuf, char 
         for (int i = 0; i < 2; i++) {
             int port = free_tcp_port();
             if (port < 0) return -1;
-            snprintf(ep[i], sizeof ep[i], "tcp://127.0.0.1:%d", port);
+            snprintf(ep[i], sizeof ep[i], "%s://127.0.0.1:%d", net_scheme, port);
         }
     }
     int fds[2];
@@ -415,7 +419,7 @@ static int run_both(const net_plan_t *pl, int ipc, char *sbuf, char *rbuf, char 
 static void net_usage(FILE *f)
 {
     fprintf(f,
-            "usage: spin-bench [--json] [--reps N] [--quick] net [--scheme tcp|ipc] [--size B]...\n"
+            "usage: spin-bench [--json] [--reps N] [--quick] net [--scheme tcp|ipc|rdma] [--size B]...\n"
             "Bandwidth (one-way streaming, 1 KiB .. 64 MiB messages) and 8-byte round trip of\n"
             "the transport plugin SPIN_BACKEND selects, against a plain blocking socket pair\n"
             "(TCP loopback with TCP_NODELAY; a unix socket pair for --scheme ipc), measured in\n"
@@ -432,8 +436,9 @@ int bench_net_main(const bench_opts_t *o, int argc, char **argv)
             const char *s = argv[++i];
             if (strcmp(s, "ipc") == 0) ipc = 1;
             else if (strcmp(s, "tcp") == 0) ipc = 0;
+            else if (strcmp(s, "rdma") == 0) { ipc = 0; net_scheme = "rdma"; }
             else {
-                fprintf(stderr, "spin-bench net: --scheme must be tcp or ipc, got \"%s\"\n", s);
+                fprintf(stderr, "spin-bench net: --scheme must be tcp, ipc or rdma, got \"%s\"\n", s);
                 return 2;
             }
         } else if (strcmp(argv[i], "--size") == 0 && i + 1 < argc) {
@@ -501,7 +506,7 @@ int bench_net_main(const bench_opts_t *o, int argc, char **argv)
     if (rc) return 1;
 
     const char *base = ipc ? "unix socket pair" : "TCP socket pair";
-    const char *scheme = ipc ? "ipc" : "tcp";
+    const char *scheme = ipc ? "ipc" : net_scheme;
     char sz[32];
     if (o->json) {
         for (int s = 0; s < pl.nsizes; s++)
