@@ -185,8 +185,18 @@ int tcp_on_hello(tcp_comm_t *c, const unsigned char *h, size_t hlen, const void 
         return 0;
     }
     /* Answer in every case, so the other side reports the mismatch too. */
-    if (send_ctl(c, c->router, rid, rid_len, TCP_T_ACK, status) != 0 && status == TCP_ACK_OK)
+    if (send_ctl(c, c->router, rid, rid_len, TCP_T_ACK, status) != 0 && status == TCP_ACK_OK) {
+        /* The peer left between its HELLO and our answer (it may have failed
+         * against a third party): it is simply not connected yet.  Keep
+         * waiting, so our own result is decided by what we see, not by a
+         * race; open() times out on it if it never comes back. */
+        if (zmq_errno() == EHOSTUNREACH) {
+            LOGW(c, "tcp: party %d left before we answered its handshake; waiting for it to "
+                    "connect again", party);
+            return 0;
+        }
         return zerr(c, "answering a handshake");
+    }
     if (status != TCP_ACK_OK) {
         /* After open(), a stray peer must not break working links. */
         return c->opened ? 0 : rc;
