@@ -56,6 +56,7 @@ typedef struct hs_ctx {
     int *who;                          /* -1 listener, j >= 0 lower party, -2-k pend[k] */
     int fatal;
     double fatal_at;
+    int foreign;                       /* connections in another protocol, refused */
 } hs_ctx_t;
 
 static void make_hello(const sock_comm_t *c, unsigned char *h, int status)
@@ -191,8 +192,10 @@ static int pend_read(hs_ctx_t *x, int k)
     }
     q->got += (size_t)g;
     if (!hello_start_ok(q->h, q->got)) {
-        LOGW(c, "sock: party %d: ignoring a connection on our endpoint that does not speak the "
-                "sock transport's protocol (every party must use the same SPIN_BACKEND)", c->me);
+        if (x->foreign++ == 0) /* ZeroMQ, say, reconnects every few ms: say it once */
+            LOGW(c, "sock: party %d: refusing a connection on our endpoint that does not speak "
+                    "the sock transport's protocol (every party must use the same SPIN_BACKEND)",
+                 c->me);
         close(q->fd);
         q->fd = -1;
         return 0;
@@ -358,6 +361,9 @@ static void timeout_report(hs_ctx_t *x)
     }
     LOGE(c, "sock: party %d: no handshake within %g s (%s) with %s: are those parties running, "
             "with the same endpoint list?", c->me, c->timeout_ms / 1000.0, c->timeout_src, list);
+    if (x->foreign)
+        LOGE(c, "sock: party %d refused %d connection(s) that do not speak the sock transport's "
+                "protocol: does every party use SPIN_BACKEND=sock?", c->me, x->foreign);
 }
 
 /* After a fatal error: has every peer had its chance to hear from us? */

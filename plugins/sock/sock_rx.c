@@ -4,8 +4,8 @@
  * Reads go through a per-peer buffer (SOCK_RXBUF): one recvmsg() may bring
  * several small messages, which are copied out; the rest of a payload of at
  * least SOCK_DIRECT_MIN bytes is read straight into its destination, and a
- * large posted receive gets its message's header read alone so that the
- * whole payload lands in its buffer without a copy.
+ * large posted receive (SOCK_HDR_ALONE_MIN) gets its message's header read
+ * alone so that the whole payload lands in its buffer without a copy.
  *
  * Receives are matched per peer in the order they were posted; a message
  * that arrives before its receive is posted is read into an early message
@@ -173,10 +173,10 @@ static int parse(sock_comm_t *c, int peer)
  * Read from `peer` what is there (blocking: wait for data; SO_RCVTIMEO
  * bounds it).  A payload remainder of at least SOCK_DIRECT_MIN bytes is read
  * straight into its destination (blocking: with MSG_WAITALL and nothing
- * beyond it).  When the first posted receive is that large, the next
- * message most likely is its one: its header is read alone, then its
- * payload straight into the receive's buffer (no copy through the receive
- * buffer).  Otherwise the receive buffer is filled, which may bring several
+ * beyond it).  When the first posted receive has at least
+ * SOCK_HDR_ALONE_MIN bytes, the next message most likely is its one: its
+ * header is read alone, then its payload straight into the receive's buffer
+ * (no copy through the receive buffer).  Otherwise the receive buffer is filled, which may bring several
  * small messages at once.  Returns 2 (the read filled what it asked for:
  * more may be waiting), 1 (bytes arrived), 0 (nothing yet), RD_TIMEOUT or
  * RD_FAILED.
@@ -194,7 +194,7 @@ int sock_read_some(sock_comm_t *c, int peer, int blocking)
         int flags = blocking ? 0 : MSG_DONTWAIT;
         /* After parse(), a message in its payload phase has nothing buffered. */
         int direct = p->in_msg && p->in_dst && p->in_left >= SOCK_DIRECT_MIN;
-        int hdr_only = !p->in_msg && p->rq_head && p->rq_head->len >= SOCK_DIRECT_MIN;
+        int hdr_only = !p->in_msg && p->rq_head && p->rq_head->len >= SOCK_HDR_ALONE_MIN;
         if (!direct && p->rx_beg) {
             memmove(p->rx, p->rx + p->rx_beg, p->rx_end - p->rx_beg);
             p->rx_end -= p->rx_beg;
