@@ -137,4 +137,81 @@ int spin_bilinear_from_req(const dealer_req_t *rq, bilinear_t *L);
 /* ---- logging helper ---- */
 #define MPC_ERR(ctx, ...) spin_log((ctx)->log, SPIN_LOG_ERROR, __VA_ARGS__)
 
+/* ---- comparison: boolean shares, edaBits, daBits (boolean.c, compare.c) ---- */
+
+enum {
+    TAG_CMP_MASK = 0x0600,      /* c = x + r (and x - a for a bit times a value) */
+    TAG_BOOL_AND = 0x0601,      /* e = x ^ a, f = y ^ b of an AND level */
+    TAG_CMP_B2A = 0x0602,       /* e = b ^ rho (bit to arithmetic) */
+    TAG_CMP_SELECT = 0x0603     /* Beaver openings of select */
+};
+
+enum {
+    REQ_AND = 8,        /* XOR triples a, b, c = a & b in batches (segments) */
+    REQ_EDABIT = 9,     /* r arithmetic and its bits XOR-shared, bit-sliced */
+    REQ_DABIT = 10      /* a bit rho XOR-shared and arithmetic */
+};
+
+/* Words per bit plane of n elements. */
+#define SPIN_BITS_W(n) (((n) + 63) / 64)
+
+/* REQ_EDABIT, p[0] = n, p[1] = flags.  Stream of party i: r_i in [0, n)
+ * (arithmetic; r = sum r_i, no correction), then 64 W words of bit-plane
+ * shares in circuit order (plane of bit j at position spin_bits_pos(j)),
+ * then with SPIN_EDABIT_PAIRS 32 W words of pair products: position p holds
+ * bit(2k+1) & bit(2k) for k = rev5(p), i.e. plane p+32 & plane p.  Parties
+ * >= 1 take the bit shares from their stream; party 0 receives them
+ * (64 W or 96 W words). */
+#define SPIN_EDABIT_PAIRS 1u
+/* REQ_DABIT, p[0] = n, p[1] = flags.  Stream: rho_i bit-packed in [0, W)
+ * (rho = xor rho_i), arithmetic share of rho in [W, W+n) (parties >= 1);
+ * with SPIN_DABIT_PRODUCT also a_i in [W+n, W+2n) (all) and c_i in
+ * [W+2n, W+3n) (parties >= 1) with c = a * rho: a mask of a value to be
+ * multiplied by rho.  Party 0 receives n (or 2n) words: its rho, its c. */
+#define SPIN_DABIT_PRODUCT 1u
+
+/* Circuit position of bit plane j (0..63): low bits of pairs first, in
+ * bit-reversed pair order, then the high bits. */
+unsigned spin_bits_pos(unsigned j);
+/* Bit-slice n words (plugin memory) into 64 W words of planes in circuit
+ * order; complement slices ~x. */
+int spin_bits_slice(spin_ctx_t *ctx, const uint64_t *x, size_t n, int complement, uint64_t *planes);
+/* One bit-packed plane (W words) to n words of 0/1. */
+int spin_bits_unpack(spin_ctx_t *ctx, const uint64_t *plane, size_t n, uint64_t *out);
+/* spin_open_finish for XOR shares. */
+int spin_open_xor_finish(spin_opening_t *op);
+
+/* An AND request (REQ_AND): p[0] = segments, then (nx, nt) per segment. */
+#define SPIN_AND_MAXSEG 11
+typedef struct spin_and_req {
+    uint64_t nonce;
+    int nseg;
+    size_t nx[SPIN_AND_MAXSEG], nt[SPIN_AND_MAXSEG];
+    uint64_t off[SPIN_AND_MAXSEG];       /* stream offset of each segment */
+    size_t coff[SPIN_AND_MAXSEG];        /* correction offset of each segment */
+    size_t cwords;                       /* correction words in all */
+    uint64_t *corr;                      /* party 0: corrections, at first run */
+} spin_and_req_t;
+int spin_and_parse(const dealer_req_t *rq, spin_and_req_t *tr);
+int spin_and_request(spin_ctx_t *ctx, int nseg, const size_t *nx, const size_t *nt, spin_and_req_t *tr);
+/* Segment seg: z (nx + nt words) = x & yh (nx words), then the last nt
+ * words of x & yt (nt words).  One round. */
+int spin_and_run(spin_ctx_t *ctx, spin_and_req_t *tr, int seg, const uint64_t *x, const uint64_t *yh,
+                 const uint64_t *yt, uint64_t *z);
+void spin_and_release(spin_ctx_t *ctx, spin_and_req_t *tr);
+int spin_edabit_request(spin_ctx_t *ctx, size_t n, uint64_t *nonce);
+int spin_dabit_request(spin_ctx_t *ctx, size_t n, int with_product, uint64_t *nonce);
+
+/* The comparison circuit: SPIN_CMP_LEVELS AND rounds after the opening. */
+#define SPIN_CMP_LEVELS 5
+int spin_cmp_and_request(spin_ctx_t *ctx, size_t W, spin_and_req_t *tr);
+/* XOR share (W words) of msb(c - r), c public (n words), rb my shares of
+ * the edaBit bits and pairs (96 W words). */
+int spin_bool_msb(spin_ctx_t *ctx, const uint64_t *c, size_t n, const uint64_t *rb, spin_and_req_t *tr,
+                  uint64_t *out);
+
+/* Dealer side of REQ_AND, REQ_EDABIT, REQ_DABIT (dealer.c). */
+int spin_dealer_make_bool(spin_ctx_t *ctx, const dealer_req_t *rq, uint64_t **res, size_t *words);
+size_t spin_dealer_bool_words(const dealer_req_t *rq);
+
 #endif

@@ -184,6 +184,16 @@ SPIN_API int spin_conv2d_grad_weight(spin_ctx_t *ctx, const spin_tensor_t *x, co
                                      const size_t w_shape[4], const spin_conv2d_params_t *p,
                                      spin_tensor_t **out);
 
+/* ------------------------------------------------------------------------ */
+/* Boolean shares.                                                          */
+/* ------------------------------------------------------------------------ */
+
+/** AND of XOR-shared words in host memory: z = x & y bit by bit, where
+ *  each party holds XOR shares of x and y (`words` words each).  One round
+ *  with a dealer triple; for tests and custom boolean circuits. */
+SPIN_API int spin_xor_and(spin_ctx_t *ctx, const uint64_t *x, const uint64_t *y, size_t words,
+                          uint64_t *z);
+
 #ifdef __cplusplus
 }
 #endif
