@@ -363,3 +363,22 @@ int spin_scale(spin_ctx_t *ctx, const spin_tensor_t *a, double c, spin_tensor_t 
     *out = m;
     return 0;
 }
+
+/* ---- internal word-level helpers for the non-linear protocols ------------- */
+
+int spin_trunc_words(spin_ctx_t *ctx, uint64_t *x, size_t n, unsigned d)
+{
+    return n ? trunc_words(ctx, x, n, d) : 0;
+}
+
+int spin_mul_words(spin_ctx_t *ctx, const uint64_t *x, const uint64_t *y, size_t n, uint64_t *z)
+{
+    if (!n) return 0;
+    bilinear_t L;
+    memset(&L, 0, sizeof L);
+    L.kind = REQ_MUL;
+    L.m = n;
+    uint64_t nonce;
+    int rc = beaver_request(ctx, &L, &nonce);
+    return rc ? rc : beaver(ctx, &L, nonce, x, y, z);
+}

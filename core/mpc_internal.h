@@ -134,6 +134,12 @@ void spin_bilinear_sizes(bilinear_t *L);
 void spin_bilinear_to_req(const bilinear_t *L, dealer_req_t *rq);
 int spin_bilinear_from_req(const dealer_req_t *rq, bilinear_t *L);
 
+/* ---- beaver.c: word-level helpers (n words of plugin memory) ---- */
+/* Truncate in place by d bits (one round, at most 1 ulp). */
+int spin_trunc_words(spin_ctx_t *ctx, uint64_t *x, size_t n, unsigned d);
+/* z = x * y in the ring, no truncation (one Beaver round); z may alias. */
+int spin_mul_words(spin_ctx_t *ctx, const uint64_t *x, const uint64_t *y, size_t n, uint64_t *z);
+
 /* ---- logging helper ---- */
 #define MPC_ERR(ctx, ...) spin_log((ctx)->log, SPIN_LOG_ERROR, __VA_ARGS__)
 
@@ -209,6 +215,13 @@ int spin_cmp_and_request(spin_ctx_t *ctx, size_t W, spin_and_req_t *tr);
  * the edaBit bits and pairs (96 W words). */
 int spin_bool_msb(spin_ctx_t *ctx, const uint64_t *c, size_t n, const uint64_t *rb, spin_and_req_t *tr,
                   uint64_t *out);
+
+/* compare.c: for n words x (plugin memory), integer 0/1 shares of
+ * [x < 0] (ltz = 1) or [x >= 0] (ltz = 0) into b (NULL: not wanted) and of
+ * that bit times v into bv (NULL: not wanted; v is n words).  7 rounds.
+ * b and bv must not alias x or v. */
+int spin_cmp_words(spin_ctx_t *ctx, const uint64_t *x, size_t n, int ltz, uint64_t *b, const uint64_t *v,
+                   uint64_t *bv);
 
 /* Dealer side of REQ_AND, REQ_EDABIT, REQ_DABIT (dealer.c). */
 int spin_dealer_make_bool(spin_ctx_t *ctx, const dealer_req_t *rq, uint64_t **res, size_t *words);

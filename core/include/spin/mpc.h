@@ -194,6 +194,34 @@ SPIN_API int spin_conv2d_grad_weight(spin_ctx_t *ctx, const spin_tensor_t *x, co
 SPIN_API int spin_xor_and(spin_ctx_t *ctx, const uint64_t *x, const uint64_t *y, size_t words,
                           uint64_t *z);
 
+/* ------------------------------------------------------------------------ */
+/* Comparison (docs/PROTOCOLS.md: 7 rounds, one masked opening, a 5-level   */
+/* AND circuit, one bit-to-arithmetic opening; nothing else is revealed).   */
+/* Results are fixed-point 0 or 1 (1.0 = 2^f).                              */
+/* ------------------------------------------------------------------------ */
+
+/** [a < 0] (sign) and [a >= 0] (DReLU); exact for every ring value. */
+SPIN_API int spin_ltz(spin_ctx_t *ctx, const spin_tensor_t *a, spin_tensor_t **out);
+SPIN_API int spin_drelu(spin_ctx_t *ctx, const spin_tensor_t *a, spin_tensor_t **out);
+/** max(a, 0), exact (no truncation); mask (may be NULL) receives DReLU(a)
+ *  for the backward pass.  Same 7 rounds as the sign. */
+SPIN_API int spin_relu(spin_ctx_t *ctx, const spin_tensor_t *a, spin_tensor_t **out,
+                       spin_tensor_t **mask);
+
+typedef enum spin_cmp_op {
+    SPIN_CMP_LT = 1, SPIN_CMP_LE, SPIN_CMP_GT, SPIN_CMP_GE, SPIN_CMP_EQ
+} spin_cmp_op_t;
+/** a OP b element-wise, b secret (same shape) or public (numel values, the
+ *  same on every party).  Exact while |a - b| < 2^(63-f) in value. */
+SPIN_API int spin_cmp(spin_ctx_t *ctx, spin_cmp_op_t op, const spin_tensor_t *a,
+                      const spin_tensor_t *b, spin_tensor_t **out);
+SPIN_API int spin_cmp_public(spin_ctx_t *ctx, spin_cmp_op_t op, const spin_tensor_t *a,
+                             const double *c, spin_tensor_t **out);
+/** b ? x : y for a fixed-point 0/1 condition b (a comparison's result):
+ *  y + b (x - y), one product (two rounds, at most 1 ulp). */
+SPIN_API int spin_select(spin_ctx_t *ctx, const spin_tensor_t *b, const spin_tensor_t *x,
+                         const spin_tensor_t *y, spin_tensor_t **out);
+
 #ifdef __cplusplus
 }
 #endif
