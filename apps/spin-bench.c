@@ -18,8 +18,10 @@ static void usage(FILE *f)
             "           element-wise ring ops, on the compute plugin SPIN_BACKEND selects\n"
             "  net      transport bandwidth by message size and 8-byte round trip vs a\n"
             "           plain blocking socket pair (run with --help for its options)\n"
-            "  ops      secure mul and matmul (TARGETS.md shapes) with N parties + dealer:\n"
+            "  ops      every TARGETS.md micro-operation with N parties + dealer:\n"
             "           median ms, bytes, rounds, error vs float64 (ops --help)\n"
+            "  transformer  one secure Transformer encoder pass, with and without each\n"
+            "           attention optimisation (transformer --help)\n"
             "Options:\n"
             "  --json    one JSON object per result line\n"
             "  --reps N  timed repetitions per measurement, median reported (default 5)\n"
@@ -59,6 +61,7 @@ int main(int argc, char **argv)
     if (strcmp(sub, "kernel") == 0) return bench_kernel_main(&o, argc - i - 1, argv + i + 1);
     if (strcmp(sub, "net") == 0) return bench_net_main(&o, argc - i - 1, argv + i + 1);
     if (strcmp(sub, "ops") == 0) return bench_ops_main(&o, argc - i - 1, argv + i + 1);
-    fprintf(stderr, "spin-bench: unknown subcommand \"%s\" (kernel, net, ops)\n", sub);
+    if (strcmp(sub, "transformer") == 0) return bench_transformer_main(&o, argc - i - 1, argv + i + 1);
+    fprintf(stderr, "spin-bench: unknown subcommand \"%s\" (kernel, net, ops, transformer)\n", sub);
     return 2;
 }

@@ -182,8 +182,19 @@ int spin_trunc(spin_ctx_t *ctx, const spin_tensor_t *a, unsigned bits, spin_tens
 
 /* Run a bilinear product of dense operands into a new tensor of shape
  * (ndim, shape), then truncate by f. */
+static int product_ex(spin_ctx_t *ctx, bilinear_t *L, const spin_tensor_t *x, const spin_tensor_t *y,
+                      int ndim, const size_t *shape, int trunc, spin_tensor_t **out);
+
 static int product(spin_ctx_t *ctx, bilinear_t *L, const spin_tensor_t *x, const spin_tensor_t *y,
                    int ndim, const size_t *shape, spin_tensor_t **out)
+{
+    return product_ex(ctx, L, x, y, ndim, shape, 1, out);
+}
+
+/* trunc = 0: the product stays at scale 2^2f (the caller truncates later,
+ * e.g. after max-pooling, on 4x fewer values). */
+static int product_ex(spin_ctx_t *ctx, bilinear_t *L, const spin_tensor_t *x, const spin_tensor_t *y,
+                      int ndim, const size_t *shape, int trunc, spin_tensor_t **out)
 {
     spin_tensor_t *dx = NULL, *dy = NULL, *z = NULL;
     int ox = 0, oy = 0;
@@ -194,9 +205,9 @@ static int product(spin_ctx_t *ctx, bilinear_t *L, const spin_tensor_t *x, const
      * truncation pair while the parties exchange the masked operands. */
     uint64_t nb = 0, nt = 0;
     if (!rc) rc = beaver_request(ctx, L, &nb);
-    if (!rc) rc = trunc_request(ctx, spin_tensor_numel(z), ctx->f, &nt);
+    if (!rc && trunc) rc = trunc_request(ctx, spin_tensor_numel(z), ctx->f, &nt);
     if (!rc) rc = beaver(ctx, L, nb, spin_tensor_data(dx), dy ? spin_tensor_data(dy) : NULL, spin_tensor_data(z));
-    if (!rc) rc = trunc_run(ctx, spin_tensor_data(z), spin_tensor_numel(z), ctx->f, nt);
+    if (!rc && trunc) rc = trunc_run(ctx, spin_tensor_data(z), spin_tensor_numel(z), ctx->f, nt);
     if (ox) spin_tensor_free(dx);
     if (oy) spin_tensor_free(dy);
     if (rc) {
@@ -288,6 +299,23 @@ static int conv_setup(spin_ctx_t *ctx, bilinear_t *L, const size_t xs[4], const 
     ys[2] = (xs[2] + 2 * p->pad_h - ws[2]) / p->stride_h + 1;
     ys[3] = (xs[3] + 2 * p->pad_w - ws[3]) / p->stride_w + 1;
     return 0;
+}
+
+int spin_conv2d_raw(spin_ctx_t *ctx, const spin_tensor_t *x, const spin_tensor_t *w,
+                    const spin_conv2d_params_t *p, spin_tensor_t **out)
+{
+    int rc = check_party(ctx, "conv2d");
+    if (rc) return rc;
+    if (x->ndim != 4 || w->ndim != 4) {
+        MPC_ERR(ctx, "conv2d: x and w must be 4-d (NCHW, OIHW)");
+        return SPIN_ERR_INVAL;
+    }
+    bilinear_t L;
+    size_t ys[4];
+    rc = conv_setup(ctx, &L, x->shape, w->shape, p, ys);
+    if (rc) return rc;
+    L.kind = REQ_CONV;
+    return product_ex(ctx, &L, x, w, 4, ys, 0, out);
 }
 
 int spin_conv2d(spin_ctx_t *ctx, const spin_tensor_t *x, const spin_tensor_t *w,

@@ -139,6 +139,9 @@ int spin_bilinear_from_req(const dealer_req_t *rq, bilinear_t *L);
 int spin_trunc_words(spin_ctx_t *ctx, uint64_t *x, size_t n, unsigned d);
 /* z = x * y in the ring, no truncation (one Beaver round); z may alias. */
 int spin_mul_words(spin_ctx_t *ctx, const uint64_t *x, const uint64_t *y, size_t n, uint64_t *z);
+/* conv2d without the final truncation: the result is at scale 2^2f. */
+int spin_conv2d_raw(spin_ctx_t *ctx, const spin_tensor_t *x, const spin_tensor_t *w,
+                    const spin_conv2d_params_t *p, spin_tensor_t **out);
 
 /* ---- logging helper ---- */
 #define MPC_ERR(ctx, ...) spin_log((ctx)->log, SPIN_LOG_ERROR, __VA_ARGS__)

@@ -226,4 +226,7 @@ SPIN_API int spin_select(spin_ctx_t *ctx, const spin_tensor_t *b, const spin_ten
 }
 #endif
 
+#include <spin/functions.h>
+#include <spin/reduce.h>
+
 #endif /* SPIN_MPC_H */

@@ -1,0 +1,397 @@
+/* spin-infer - secure Transformer inference: the model owner's party
+ * secret-shares the weights (safetensors + JSON config), the client's
+ * party secret-shares the images (IDX), and only the client learns the
+ * logits and predictions.  --plaintext runs the float64 forward pass of
+ * the same model.  See apps/README.md. */
+#include "config.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <spin/mpc.h>
+
+#include "idx.h"
+#include "safetensors.h"
+#include "vit.h"
+
+typedef struct opts {
+    const char *weights, *config, *input, *check;
+    size_t count, offset, batch;
+    int parties, owner, client, plaintext, quiet;
+    unsigned frac_bits;
+    vit_opts_t vo;
+} opts_t;
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: spin-run -n N [--] spin-infer [OPTIONS]     (secure, N parties + dealer)\n"
+            "       spin-infer --parties N [OPTIONS]            (the same, as threads of one process)\n"
+            "       spin-infer --plaintext [OPTIONS]            (float64 forward pass)\n"
+            "  -w, --model FILE      weights, safetensors (default models/vit-fmnist/model.safetensors)\n"
+            "  -c, --config FILE     model config, JSON (default models/vit-fmnist/config.json)\n"
+            "  -i, --input FILE      IDX images (default: the Fashion-MNIST test set)\n"
+            "  -n, --count N         images to classify (default 16)\n"
+            "      --offset N        first image (default 0)\n"
+            "  -b, --batch N         images per secure forward pass (default 16)\n"
+            "  -p, --parties N       run N parties + dealer in this process\n"
+            "      --owner P         the model owner's party (default 0)\n"
+            "      --client P        the client's party (default N-1)\n"
+            "  -f, --frac-bits F     fixed-point fractional bits (default 16)\n"
+            "      --no-fold-scale   do not fold 1/sqrt(d_head) into W_Q (measurement)\n"
+            "      --no-fused-qkv    three projections instead of one (measurement)\n"
+            "      --check FILE      compare the logits with a safetensors file holding \"logits\" [M, classes]\n"
+            "                        for images offset.. (models/vit-fmnist/logits.safetensors)\n"
+            "  -q, --quiet           no per-image lines\n"
+            "      --plaintext       float64, no MPC\n"
+            "  -h, --help            this text\n");
+}
+
+static int parse_size(const char *s, size_t *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || *end || s[0] == '-' || !s[0]) return -1;
+    *out = (size_t)v;
+    return 0;
+}
+
+static int parse_opts(int argc, char **argv, opts_t *o)
+{
+    memset(o, 0, sizeof *o);
+    o->weights = "models/vit-fmnist/model.safetensors";
+    o->config = "models/vit-fmnist/config.json";
+    o->count = 16;
+    o->batch = 16;
+    o->owner = 0;
+    o->client = -1;
+    o->frac_bits = 16;
+    o->vo.fold_scale = 1;
+    o->vo.fused_qkv = 1;
+    enum { O_OFF = 256, O_OWN, O_CLI, O_NFS, O_NFQ, O_CHK, O_PLAIN };
+    static const struct option lo[] = {
+        {"model", 1, 0, 'w'}, {"config", 1, 0, 'c'}, {"input", 1, 0, 'i'}, {"count", 1, 0, 'n'},
+        {"offset", 1, 0, O_OFF}, {"batch", 1, 0, 'b'}, {"parties", 1, 0, 'p'}, {"owner", 1, 0, O_OWN},
+        {"client", 1, 0, O_CLI}, {"frac-bits", 1, 0, 'f'}, {"no-fold-scale", 0, 0, O_NFS},
+        {"no-fused-qkv", 0, 0, O_NFQ}, {"check", 1, 0, O_CHK}, {"quiet", 0, 0, 'q'}, {"plaintext", 0, 0, O_PLAIN},
+        {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
+    int c;
+    size_t v;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":w:c:i:n:b:p:f:qh", lo, NULL)) != -1) {
+        const char *a = optarg;
+        int bad = 0;
+        switch (c) {
+        case 'w': o->weights = a; break;
+        case 'c': o->config = a; break;
+        case 'i': o->input = a; break;
+        case 'n': bad = parse_size(a, &o->count) || o->count < 1; break;
+        case O_OFF: bad = parse_size(a, &o->offset); break;
+        case 'b': bad = parse_size(a, &o->batch) || o->batch < 1 || o->batch > 4096; break;
+        case 'p': bad = parse_size(a, &v) || v < 2 || v > 16; o->parties = (int)v; break;
+        case O_OWN: bad = parse_size(a, &v) || v > 63; o->owner = (int)v; break;
+        case O_CLI: bad = parse_size(a, &v) || v > 63; o->client = (int)v; break;
+        case 'f': bad = parse_size(a, &v) || v < 8 || v > 24; o->frac_bits = (unsigned)v; break;
+        case O_NFS: o->vo.fold_scale = 0; break;
+        case O_NFQ: o->vo.fused_qkv = 0; break;
+        case O_CHK: o->check = a; break;
+        case 'q': o->quiet = 1; break;
+        case O_PLAIN: o->plaintext = 1; break;
+        case 'h': usage(stdout); exit(0);
+        case ':': fprintf(stderr, "spin-infer: %s needs a value (see --help)\n", argv[optind - 1]); return -1;
+        default: fprintf(stderr, "spin-infer: unknown option %s (see --help)\n", argv[optind - 1]); return -1;
+        }
+        if (bad) {
+            const char *flag = argv[optind - 1] == a && optind >= 2 ? argv[optind - 2] : argv[optind - 1];
+            fprintf(stderr, "spin-infer: bad value \"%s\" for %s (see --help)\n", a, flag);
+            return -1;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "spin-infer: unexpected argument \"%s\" (see --help)\n", argv[optind]);
+        return -1;
+    }
+    return 0;
+}
+
+typedef struct job {
+    const opts_t *o;
+    vit_t model;          /* owner (and plaintext) */
+    vit_cfg_t cfg;
+    uint8_t *img;         /* client: count images */
+    uint8_t *labels;      /* client: labels when known */
+    double *ref;          /* --check: reference logits */
+    int rc;
+} job_t;
+
+/* Load the images for the client (IDX file or the Fashion-MNIST test set). */
+static int load_images(const opts_t *o, const vit_cfg_t *c, job_t *J)
+{
+    idx_error_t err;
+    size_t px = (size_t)c->image * (size_t)c->image;
+    if (o->input) {
+        idx_array_t a;
+        if (idx_read(o->input, &a, &err) != IDX_OK) {
+            fprintf(stderr, "spin-infer: %s\n", err.msg);
+            return -1;
+        }
+        if (a.ndims != 3 || a.dims[1] != (uint32_t)c->image || a.dims[2] != (uint32_t)c->image ||
+            o->offset + o->count > a.dims[0]) {
+            fprintf(stderr, "spin-infer: %s: need %zu images of %dx%d from index %zu; the file has %u of %ux%u\n",
+                    o->input, o->count, c->image, c->image, o->offset, a.ndims ? a.dims[0] : 0,
+                    a.ndims == 3 ? a.dims[1] : 0, a.ndims == 3 ? a.dims[2] : 0);
+            idx_array_free(&a);
+            return -1;
+        }
+        J->img = malloc(o->count * px);
+        if (J->img) memcpy(J->img, a.data + o->offset * px, o->count * px);
+        idx_array_free(&a);
+        return J->img ? 0 : -1;
+    }
+    idx_dataset_t ds;
+    idx_dataset_opts_t d = {NULL, "test", c->classes, (uint32_t)c->image, (uint32_t)c->image};
+    if (idx_dataset_load(&d, &ds, &err) != IDX_OK) {
+        fprintf(stderr, "spin-infer: %s\n", err.msg);
+        return -1;
+    }
+    if (o->offset + o->count > ds.n) {
+        fprintf(stderr, "spin-infer: the test set has %zu images; --offset %zu --count %zu is past its end\n", ds.n,
+                o->offset, o->count);
+        idx_dataset_free(&ds);
+        return -1;
+    }
+    J->img = malloc(o->count * px);
+    J->labels = malloc(o->count);
+    if (J->img && J->labels) {
+        memcpy(J->img, ds.images + o->offset * px, o->count * px);
+        memcpy(J->labels, ds.labels + o->offset, o->count);
+    }
+    idx_dataset_free(&ds);
+    return J->img && J->labels ? 0 : -1;
+}
+
+static int load_check(const opts_t *o, const vit_cfg_t *c, job_t *J)
+{
+    st_file_t f;
+    char msg[1024];
+    if (st_read(o->check, &f, msg, sizeof msg)) {
+        fprintf(stderr, "spin-infer: %s\n", msg);
+        return -1;
+    }
+    const st_entry_t *e = st_find(&f, "logits");
+    int rc = -1;
+    if (!e || e->nd != 2 || e->shape[1] != (size_t)c->classes || e->shape[0] < o->offset + o->count) {
+        fprintf(stderr, "spin-infer: %s: needs a tensor \"logits\" [>= %zu, %d]\n", o->check, o->offset + o->count,
+                c->classes);
+    } else {
+        size_t sh[2] = {e->shape[0], e->shape[1]};
+        double *all = malloc(sh[0] * sh[1] * sizeof *all);
+        J->ref = malloc(o->count * sh[1] * sizeof *J->ref);
+        if (all && J->ref && !st_get(&f, "logits", 2, sh, all, msg, sizeof msg)) {
+            memcpy(J->ref, all + o->offset * sh[1], o->count * sh[1] * sizeof *all);
+            rc = 0;
+        } else if (all && J->ref) {
+            fprintf(stderr, "spin-infer: %s\n", msg);
+        }
+        free(all);
+    }
+    st_free(&f);
+    return rc;
+}
+
+static int argmax(const double *v, int n)
+{
+    int b = 0;
+    for (int i = 1; i < n; i++)
+        if (v[i] > v[b]) b = i;
+    return b;
+}
+
+static void report(const opts_t *o, const job_t *J, const double *logits, double secs, spin_ctx_t *ctx)
+{
+    int K = J->cfg.classes;
+    size_t correct = 0, agree = 0;
+    double maxdiff = 0;
+    for (size_t i = 0; i < o->count; i++) {
+        const double *l = logits + i * (size_t)K;
+        int p = argmax(l, K);
+        if (J->labels) correct += p == J->labels[i];
+        if (J->ref) {
+            agree += p == argmax(J->ref + i * (size_t)K, K);
+            for (int k = 0; k < K; k++) maxdiff = fmax(maxdiff, fabs(l[k] - J->ref[i * (size_t)K + k]));
+        }
+        if (!o->quiet) {
+            printf("image %zu: class %d", o->offset + i, p);
+            if (J->labels) printf(" (label %d)", J->labels[i]);
+            printf("\n");
+        }
+    }
+    printf("%zu images in %.2f s (%.1f ms per image)", o->count, secs, 1e3 * secs / (double)o->count);
+    if (J->labels) printf(", accuracy %.2f%%", 100.0 * (double)correct / (double)o->count);
+    printf("\n");
+    if (J->ref)
+        printf("against %s: prediction agrees on %zu/%zu, max |logit difference| %.3g\n", o->check, agree, o->count,
+               maxdiff);
+    if (ctx) {
+        spin_comm_stats_t s;
+        if (!spin_ctx_stats(ctx, -1, &s))
+            printf("party %d: %llu bytes sent, %llu received, %llu rounds\n", spin_ctx_party(ctx),
+                   (unsigned long long)s.bytes_sent, (unsigned long long)s.bytes_recv, (unsigned long long)s.rounds);
+    }
+    fflush(stdout);
+}
+
+static int run_secure(spin_ctx_t *ctx, job_t *J)
+{
+    const opts_t *o = J->o;
+    int me = spin_ctx_party(ctx), N = spin_ctx_nparties(ctx);
+    int client = o->client < 0 ? N - 1 : o->client;
+    if (o->owner >= N || client >= N) {
+        if (me == 0) fprintf(stderr, "spin-infer: --owner %d / --client %d: parties are 0..%d\n", o->owner, client, N - 1);
+        return SPIN_ERR_INVAL;
+    }
+    vit_shared_t s;
+    double t0 = now();
+    int rc = vit_share(ctx, me == o->owner ? &J->model : NULL, &J->cfg, o->owner, &o->vo, &s);
+    if (rc) {
+        fprintf(stderr, "spin-infer: party %d: sharing the model failed: %s\n", me, spin_strerror(rc));
+        return rc;
+    }
+    double t1 = now();
+    size_t K = (size_t)J->cfg.classes, px = (size_t)J->cfg.image * (size_t)J->cfg.image;
+    double *logits = me == client ? calloc(o->count * K, sizeof *logits) : NULL;
+    if (me == client && !logits) rc = SPIN_ERR_NOMEM;
+    int tty = me == client && isatty(2);
+    for (size_t i = 0; i < o->count && !rc; i += o->batch) {
+        size_t b = o->count - i < o->batch ? o->count - i : o->batch;
+        rc = vit_forward_secure(ctx, &s, client, me == client ? J->img + i * px : NULL, b,
+                                me == client ? logits + i * K : NULL);
+        if (tty) {
+            fprintf(stderr, "\rsecure inference: %zu/%zu images", i + b, o->count);
+            fflush(stderr);
+        }
+    }
+    if (tty) fputc('\n', stderr);
+    double t2 = now();
+    if (rc) fprintf(stderr, "spin-infer: party %d: secure forward pass failed: %s\n", me, spin_strerror(rc));
+    else if (me == client) {
+        printf("model shared in %.2f s\n", t1 - t0);
+        report(o, J, logits, t2 - t1, ctx);
+    } else if (!o->quiet) {
+        spin_comm_stats_t st;
+        if (!spin_ctx_stats(ctx, -1, &st))
+            printf("party %d: done (%llu bytes sent, %llu rounds); the predictions went to party %d only\n", me,
+                   (unsigned long long)st.bytes_sent, (unsigned long long)st.rounds, client);
+    }
+    free(logits);
+    vit_shared_free(&s);
+    return rc;
+}
+
+static int party_fn(spin_ctx_t *ctx, int party, void *arg)
+{
+    (void)party;
+    return run_secure(ctx, arg);
+}
+
+int main(int argc, char **argv)
+{
+    opts_t o;
+    if (parse_opts(argc, argv, &o)) return 2;
+    job_t J;
+    memset(&J, 0, sizeof J);
+    J.o = &o;
+    char msg[2048];
+    if (vit_load_config(o.config, &J.cfg, msg, sizeof msg)) {
+        fprintf(stderr, "spin-infer: %s\n", msg);
+        return 1;
+    }
+    const char *envp = getenv("SPIN_PARTY");
+    int under_run = envp && *envp;
+    spin_ctx_t *ctx = NULL;
+    int me = 0, N = o.parties, rc = 0;
+    if (!o.plaintext && !o.parties && !under_run) {
+        fprintf(stderr, "spin-infer: no party id: start it under spin-run (spin-run -n 2 spin-infer ...), or pass "
+                        "--parties N to run every party here, or --plaintext\n");
+        return 2;
+    }
+    if (!o.plaintext && under_run) {
+        spin_ctx_opts_t co;
+        memset(&co, 0, sizeof co);
+        co.struct_size = sizeof co;
+        co.party = -1;
+        co.frac_bits = o.frac_bits;
+        rc = spin_ctx_open(&co, &ctx);
+        if (rc) {
+            fprintf(stderr, "spin-infer: cannot join the computation: %s\n", spin_strerror(rc));
+            return 1;
+        }
+        me = spin_ctx_party(ctx);
+        N = spin_ctx_nparties(ctx);
+    }
+    int client = o.client < 0 ? (o.plaintext ? 0 : N - 1) : o.client;
+    int all_here = o.plaintext || !under_run;
+    /* each party loads what it owns: the owner the weights, the client the images */
+    if ((all_here || me == o.owner) && vit_load(o.config, o.weights, &J.model, msg, sizeof msg)) {
+        fprintf(stderr, "spin-infer: %s\n", msg);
+        rc = 1;
+    }
+    if (!rc && (all_here || me == client)) {
+        if (load_images(&o, &J.cfg, &J)) rc = 1;
+        if (!rc && o.check && load_check(&o, &J.cfg, &J)) rc = 1;
+    }
+    if (o.plaintext) {
+        if (!rc) {
+            double *logits = malloc(o.count * (size_t)J.cfg.classes * sizeof *logits);
+            double t0 = now();
+            rc = !logits || vit_forward_plain(&J.model, J.img, o.count, logits);
+            if (!rc) report(&o, &J, logits, now() - t0, NULL);
+            free(logits);
+        }
+    } else if (!under_run) {
+        if (!rc) {
+            spin_ctx_opts_t co;
+            memset(&co, 0, sizeof co);
+            co.struct_size = sizeof co;
+            co.frac_bits = o.frac_bits;
+            rc = spin_run_local(o.parties, "ipc", &co, party_fn, &J);
+            if (rc) fprintf(stderr, "spin-infer: the secure run failed: %s\n", spin_strerror(rc));
+        }
+    } else {
+        /* a party that could not load its part must not leave the others waiting */
+        double ok = rc ? 0.0 : 1.0, got[64];
+        size_t one = 1;
+        int rc2 = 0;
+        for (int p = 0; p < N && !rc2; p++) {
+            spin_tensor_t *t = NULL;
+            rc2 = spin_input_f64(ctx, p, p == me ? &ok : NULL, 1, &one, &t);
+            if (!rc2) rc2 = spin_reveal_f64(ctx, t, -1, &got[p]);
+            spin_tensor_free(t);
+            if (!rc2 && got[p] < 0.5 && p != me)
+                fprintf(stderr, "spin-infer: party %d: party %d could not load its inputs; stopping\n", me, p);
+            if (!rc2 && got[p] < 0.5) rc = 1;
+        }
+        if (rc2) rc = rc2;
+        if (!rc) rc = run_secure(ctx, &J);
+        spin_ctx_close(ctx);
+    }
+    vit_free(&J.model);
+    free(J.img);
+    free(J.labels);
+    free(J.ref);
+    return rc ? 1 : 0;
+}

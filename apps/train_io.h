@@ -1,0 +1,30 @@
+/* train_io.h - spin-train's files: checkpoints (each party's own shares,
+ * two generations, written atomically) and the safetensors export. */
+#ifndef SPIN_TRAIN_IO_H
+#define SPIN_TRAIN_IO_H
+
+#include <spin/mpc.h>
+
+#include "train.h"
+
+/* ctx NULL: the plaintext engine.  Checkpoint position: the next epoch and
+ * batch to run.  Errors fill msg (naming the file and the remedy). */
+int ckpt_save(spin_ctx_t *ctx, engine_t *e, const char *dir, const model_spec_t *m, const train_hp_t *hp,
+              unsigned f, int epoch, size_t iter, char *msg, size_t msglen);
+/* Load the newest checkpoint every party has (parties agree on it). */
+int ckpt_resume(spin_ctx_t *ctx, engine_t *e, const char *dir, const model_spec_t *m, const train_hp_t *hp,
+                unsigned f, int *epoch, size_t *iter, char *msg, size_t msglen);
+/* Reveal the weights to party `to`, which writes them to path as
+ * safetensors (F32, PyTorch names "<layer>.weight", "<layer>.bias"). */
+int export_model(spin_ctx_t *ctx, engine_t *e, const model_spec_t *m, int to, const char *path, char *msg,
+                 size_t msglen);
+/* Write named F32 tensors as safetensors atomically (temp file + rename). */
+typedef struct st_tensor {
+    char name[64];
+    int nd;
+    size_t shape[4];
+    const double *data;
+} st_tensor_t;
+int safetensors_write(const char *path, const st_tensor_t *t, int n, char *msg, size_t msglen);
+
+#endif

@@ -1,0 +1,72 @@
+/*
+ * spin/functions.h - secure non-linear functions of fixed-point values:
+ * exp, reciprocal, log, sqrt, inverse sqrt, sigmoid, tanh, erf, GeLU,
+ * softmax, log-softmax and LayerNorm.  Nothing is revealed: no magnitude,
+ * row sum, variance or intermediate value.  docs/PROTOCOLS.md lists, per
+ * function, the method, rounds, bytes per element, the valid input range,
+ * what happens outside it (saturation, never garbage) and the measured
+ * error.  All return a new tensor of a's shape in *out.
+ */
+#ifndef SPIN_FUNCTIONS_H
+#define SPIN_FUNCTIONS_H
+
+#include <spin/mpc.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** e^x for x in [-12, 13] (f = 16): e^(x/16) by a degree-8 polynomial,
+ *  then four squarings; 22 rounds.  x < -12: 0 (true value < 6.2e-6);
+ *  x >= 13: e^13 (saturation). */
+SPIN_API int spin_exp(spin_ctx_t *ctx, const spin_tensor_t *a, spin_tensor_t **out);
+/** 1/x for x != 0 (either sign), 2^-f <= |x| < 2^f: normalisation by the
+ *  leading one (one comparison batch), Goldschmidt iterations; 16 rounds,
+ *  relative error ~1e-9 plus rounding.  |x| >= 2^f: 0 (true value below one
+ *  ulp); x = 0: 0.  Needs f <= 22. */
+SPIN_API int spin_reciprocal(spin_ctx_t *ctx, const spin_tensor_t *a, spin_tensor_t **out);
+/** Natural logarithm ln x for x > 0 (spin_log is the logger).
+ *  NOT IMPLEMENTED YET: returns SPIN_ERR_NOTSUP. */
+SPIN_API int spin_ln(spin_ctx_t *ctx, const spin_tensor_t *a, spin_tensor_t **out);
+/** sqrt(x) and 1/sqrt(x) for 2^-f <= x < 2^(2f-1) (sqrt(0) = 0): leading
+ *  one normalisation, quadratic start, two Newton steps; rsqrt 20 rounds,
+ *  sqrt 22.  x <= 0 or x >= 2^(2f-1): 0.  Need f <= 18. */
+SPIN_API int spin_sqrt(spin_ctx_t *ctx, const spin_tensor_t *a, spin_tensor_t **out);
+SPIN_API int spin_rsqrt(spin_ctx_t *ctx, const spin_tensor_t *a, spin_tensor_t **out);
+/** Logistic sigmoid, tanh and erf, for every input (they saturate):
+ *  piecewise degree-8 polynomials (5, 7, 6 pieces on [-13, 13], [-7.5, 7.5],
+ *  [-4.25, 4.25]), the piece chosen exactly by one comparison batch; 13
+ *  rounds; outside the range the constant limits (0/1, -1/1). */
+SPIN_API int spin_sigmoid(spin_ctx_t *ctx, const spin_tensor_t *a, spin_tensor_t **out);
+SPIN_API int spin_tanh(spin_ctx_t *ctx, const spin_tensor_t *a, spin_tensor_t **out);
+SPIN_API int spin_erf(spin_ctx_t *ctx, const spin_tensor_t *a, spin_tensor_t **out);
+
+typedef enum spin_gelu_form {
+    SPIN_GELU_ERF = 0,   /**< x/2 (1 + erf(x / sqrt 2)), nn.GELU() */
+    SPIN_GELU_TANH = 1   /**< tanh approximation, nn.GELU(approximate="tanh") */
+} spin_gelu_form_t;
+/** GeLU for every input: ReLU(x) plus a piecewise degree-8 polynomial of
+ *  the (even, decaying) difference on [-5.5, 5.5], 0 outside; 13 rounds. */
+SPIN_API int spin_gelu(spin_ctx_t *ctx, const spin_tensor_t *a, spin_gelu_form_t form,
+                       spin_tensor_t **out);
+
+/** Softmax and log-softmax along an axis (the row maximum is subtracted
+ *  first; rows with equal maxima are fine).  Any input values; axis length
+ *  1..32768; f <= 18.  Softmax: rounds of spin_max + 29.  log_softmax is NOT
+ *  IMPLEMENTED YET (SPIN_ERR_NOTSUP). */
+SPIN_API int spin_softmax(spin_ctx_t *ctx, const spin_tensor_t *a, int axis, spin_tensor_t **out);
+SPIN_API int spin_log_softmax(spin_ctx_t *ctx, const spin_tensor_t *a, int axis,
+                              spin_tensor_t **out);
+
+/** LayerNorm over the last axis: (x - mean) / sqrt(var + eps) * gamma + beta,
+ *  gamma and beta of the last axis' length (NULL: no affine part).  24
+ *  rounds; eps > 0 recommended (eps = 0 with a constant row saturates);
+ *  rows of d with d^3 var < 2^(2f-1); f <= 18. */
+SPIN_API int spin_layernorm(spin_ctx_t *ctx, const spin_tensor_t *a, const spin_tensor_t *gamma,
+                            const spin_tensor_t *beta, double eps, spin_tensor_t **out);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* SPIN_FUNCTIONS_H */
