@@ -23,5 +23,6 @@ int bench_kernel_main(const bench_opts_t *o, int argc, char **argv);
 int bench_net_main(const bench_opts_t *o, int argc, char **argv);
 int bench_ops_main(const bench_opts_t *o, int argc, char **argv);
 int bench_transformer_main(const bench_opts_t *o, int argc, char **argv);
+int bench_train_main(const bench_opts_t *o, int argc, char **argv);
 
 #endif

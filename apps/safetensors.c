@@ -9,8 +9,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "json.h"
+
+#include <spin/errors.h>
 
 static size_t dtype_size(const char *d)
 {
@@ -190,3 +193,54 @@ int st_get(const st_file_t *f, const char *name, int nd, const size_t *shape, do
     }
     return 0;
 }
+
+int safetensors_write(const char *path, const st_tensor_t *t, int n, char *msg, size_t msglen)
+{
+    size_t hcap = 256 + (size_t)n * 160, hl = 0, off = 0;
+    char *hdr = malloc(hcap);
+    if (!hdr) return SPIN_ERR_NOMEM;
+    hl += (size_t)snprintf(hdr + hl, hcap - hl, "{\"__metadata__\":{\"format\":\"pt\",\"producer\":\"spin-train\"}");
+    for (int i = 0; i < n; i++) {
+        size_t cnt = 1;
+        for (int d = 0; d < t[i].nd; d++) cnt *= t[i].shape[d];
+        hl += (size_t)snprintf(hdr + hl, hcap - hl, ",\"%s\":{\"dtype\":\"F32\",\"shape\":[", t[i].name);
+        for (int d = 0; d < t[i].nd; d++) hl += (size_t)snprintf(hdr + hl, hcap - hl, "%s%zu", d ? "," : "", t[i].shape[d]);
+        hl += (size_t)snprintf(hdr + hl, hcap - hl, "],\"data_offsets\":[%zu,%zu]}", off, off + 4 * cnt);
+        off += 4 * cnt;
+    }
+    hl += (size_t)snprintf(hdr + hl, hcap - hl, "}");
+    while (hl % 8) hdr[hl++] = ' ';
+    char tmp[4200];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *fp = fopen(tmp, "wb");
+    if (!fp) {
+        snprintf(msg, msglen, "cannot write %s: %s", tmp, strerror(errno));
+        free(hdr);
+        return SPIN_ERR_IO;
+    }
+    unsigned char le[8];
+    for (int b = 0; b < 8; b++) le[b] = (unsigned char)((uint64_t)hl >> (8 * b));
+    int rc = fwrite(le, 8, 1, fp) == 1 && fwrite(hdr, 1, hl, fp) == hl ? 0 : SPIN_ERR_IO;
+    for (int i = 0; i < n && !rc; i++) {
+        size_t cnt = 1;
+        for (int d = 0; d < t[i].nd; d++) cnt *= t[i].shape[d];
+        for (size_t j = 0; j < cnt && !rc; j++) {
+            float v = (float)t[i].data[j];
+            uint32_t u;
+            memcpy(&u, &v, 4);
+            unsigned char b4[4] = {(unsigned char)u, (unsigned char)(u >> 8), (unsigned char)(u >> 16),
+                                   (unsigned char)(u >> 24)};
+            if (fwrite(b4, 4, 1, fp) != 1) rc = SPIN_ERR_IO;
+        }
+    }
+    if (!rc) rc = fflush(fp) == 0 && fsync(fileno(fp)) == 0 ? 0 : SPIN_ERR_IO;
+    if (fclose(fp) != 0 && !rc) rc = SPIN_ERR_IO;
+    if (!rc && rename(tmp, path) != 0) rc = SPIN_ERR_IO;
+    if (rc) {
+        snprintf(msg, msglen, "writing %s failed: %s", path, strerror(errno));
+        unlink(tmp);
+    }
+    free(hdr);
+    return rc;
+}
+

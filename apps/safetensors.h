@@ -34,4 +34,13 @@ const st_entry_t *st_find(const st_file_t *f, const char *name);
 int st_get(const st_file_t *f, const char *name, int nd, const size_t *shape, double *out, char *msg,
            size_t msglen);
 
+/* Write named F32 tensors as safetensors atomically (temp file + rename). */
+typedef struct st_tensor {
+    char name[64];
+    int nd;
+    size_t shape[4];
+    const double *data;
+} st_tensor_t;
+int safetensors_write(const char *path, const st_tensor_t *t, int n, char *msg, size_t msglen);
+
 #endif

@@ -22,6 +22,8 @@ static void usage(FILE *f)
             "           median ms, bytes, rounds, error vs float64 (ops --help)\n"
             "  transformer  one secure Transformer encoder pass, with and without each\n"
             "           attention optimisation (transformer --help)\n"
+            "  train    secure training iterations of a model: s/iteration, bytes, rounds,\n"
+            "           per-layer split (train --help)\n"
             "Options:\n"
             "  --json    one JSON object per result line\n"
             "  --reps N  timed repetitions per measurement, median reported (default 5)\n"
@@ -62,6 +64,7 @@ int main(int argc, char **argv)
     if (strcmp(sub, "net") == 0) return bench_net_main(&o, argc - i - 1, argv + i + 1);
     if (strcmp(sub, "ops") == 0) return bench_ops_main(&o, argc - i - 1, argv + i + 1);
     if (strcmp(sub, "transformer") == 0) return bench_transformer_main(&o, argc - i - 1, argv + i + 1);
-    fprintf(stderr, "spin-bench: unknown subcommand \"%s\" (kernel, net, ops, transformer)\n", sub);
+    if (strcmp(sub, "train") == 0) return bench_train_main(&o, argc - i - 1, argv + i + 1);
+    fprintf(stderr, "spin-bench: unknown subcommand \"%s\" (kernel, net, ops, transformer, train)\n", sub);
     return 2;
 }

@@ -21,7 +21,7 @@
 #include "vit.h"
 
 typedef struct opts {
-    const char *weights, *config, *input, *check;
+    const char *weights, *config, *input, *check, *save;
     size_t count, offset, batch;
     int parties, owner, client, plaintext, quiet;
     unsigned frac_bits;
@@ -55,6 +55,7 @@ static void usage(FILE *f)
             "      --no-fused-qkv    three projections instead of one (measurement)\n"
             "      --check FILE      compare the logits with a safetensors file holding \"logits\" [M, classes]\n"
             "                        for images offset.. (models/vit-fmnist/logits.safetensors)\n"
+            "      --save-logits FILE  the client writes the logits [count, classes] as safetensors\n"
             "  -q, --quiet           no per-image lines\n"
             "      --plaintext       float64, no MPC\n"
             "  -h, --help            this text\n");
@@ -82,12 +83,12 @@ static int parse_opts(int argc, char **argv, opts_t *o)
     o->frac_bits = 16;
     o->vo.fold_scale = 1;
     o->vo.fused_qkv = 1;
-    enum { O_OFF = 256, O_OWN, O_CLI, O_NFS, O_NFQ, O_CHK, O_PLAIN };
+    enum { O_OFF = 256, O_OWN, O_CLI, O_NFS, O_NFQ, O_CHK, O_PLAIN, O_SAVE };
     static const struct option lo[] = {
         {"model", 1, 0, 'w'}, {"config", 1, 0, 'c'}, {"input", 1, 0, 'i'}, {"count", 1, 0, 'n'},
         {"offset", 1, 0, O_OFF}, {"batch", 1, 0, 'b'}, {"parties", 1, 0, 'p'}, {"owner", 1, 0, O_OWN},
         {"client", 1, 0, O_CLI}, {"frac-bits", 1, 0, 'f'}, {"no-fold-scale", 0, 0, O_NFS},
-        {"no-fused-qkv", 0, 0, O_NFQ}, {"check", 1, 0, O_CHK}, {"quiet", 0, 0, 'q'}, {"plaintext", 0, 0, O_PLAIN},
+        {"no-fused-qkv", 0, 0, O_NFQ}, {"check", 1, 0, O_CHK}, {"save-logits", 1, 0, O_SAVE}, {"quiet", 0, 0, 'q'}, {"plaintext", 0, 0, O_PLAIN},
         {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
     int c;
     size_t v;
@@ -109,6 +110,7 @@ static int parse_opts(int argc, char **argv, opts_t *o)
         case O_NFS: o->vo.fold_scale = 0; break;
         case O_NFQ: o->vo.fused_qkv = 0; break;
         case O_CHK: o->check = a; break;
+        case O_SAVE: o->save = a; break;
         case 'q': o->quiet = 1; break;
         case O_PLAIN: o->plaintext = 1; break;
         case 'h': usage(stdout); exit(0);
@@ -246,6 +248,12 @@ static void report(const opts_t *o, const job_t *J, const double *logits, double
     if (J->ref)
         printf("against %s: prediction agrees on %zu/%zu, max |logit difference| %.3g\n", o->check, agree, o->count,
                maxdiff);
+    if (o->save) {
+        st_tensor_t t = {"logits", 2, {o->count, (size_t)K, 0, 0}, logits};
+        char msg[1024];
+        if (safetensors_write(o->save, &t, 1, msg, sizeof msg)) fprintf(stderr, "spin-infer: %s\n", msg);
+        else printf("logits written to %s\n", o->save);
+    }
     if (ctx) {
         spin_comm_stats_t s;
         if (!spin_ctx_stats(ctx, -1, &s))

@@ -33,13 +33,6 @@ typedef struct opts {
     train_hp_t hp;
 } opts_t;
 
-double train_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 static void usage(FILE *f)
 {
     fprintf(f,
@@ -50,7 +43,7 @@ static void usage(FILE *f)
             "  -m, --model NAME       %s (default lenet)\n"
             "  -e, --epochs N         epochs (default 1)\n"
             "  -b, --batch N          batch size (default 128)\n"
-            "      --lr X             learning rate (default 0.01)\n"
+            "      --lr X             learning rate (default 0.05)\n"
             "      --momentum X       SGD momentum (default 0.9)\n"
             "      --weight-decay X   weight decay (default 0)\n"
             "  -f, --frac-bits F      fixed-point fractional bits (default 16)\n"
@@ -59,7 +52,8 @@ static void usage(FILE *f)
             "  -d, --data DIR         IDX files (default %s)\n"
             "      --train-limit N    use the first N training images (default all)\n"
             "      --test-limit N     test on the first N test images (default all)\n"
-            "      --loss-every K     reveal the mean loss to party 0 every K iterations (default 10)\n"
+            "      --loss-every K     reveal the mean loss to party 0 every K iterations (default 10;\n"
+            "                         0: never, the loss stays secret)\n"
             "      --metrics FILE     JSON-lines metrics (party 0)\n"
             "      --checkpoint DIR   write checkpoints (each party its own shares) to DIR\n"
             "      --checkpoint-every K  iterations between checkpoints (default 50; and each epoch)\n"
@@ -97,7 +91,7 @@ static int parse_opts(int argc, char **argv, opts_t *o)
     o->model = "lenet";
     o->epochs = 1;
     o->hp.batch = 128;
-    o->hp.lr = 0.01;
+    o->hp.lr = 0.05;
     o->hp.momentum = 0.9;
     o->hp.seed = 1;
     o->frac_bits = 16;
@@ -131,7 +125,7 @@ static int parse_opts(int argc, char **argv, opts_t *o)
         case 'd': o->data = a; break;
         case O_TRL: bad = parse_size(a, &o->train_limit) || o->train_limit < 1; break;
         case O_TEL: bad = parse_size(a, &o->test_limit) || o->test_limit < 1; break;
-        case O_LE: bad = parse_size(a, &v) || v < 1 || v > 1000000; o->loss_every = (int)v; break;
+        case O_LE: bad = parse_size(a, &v) || v > 1000000; o->loss_every = (int)v; break;
         case O_MET: o->metrics = a; break;
         case O_CK: o->ckpt_dir = a; break;
         case O_CKE: bad = parse_size(a, &v) || v < 1 || v > 100000000; o->ckpt_every = (int)v; break;
@@ -292,7 +286,7 @@ static int run_party(spin_ctx_t *ctx, run_t *R)
             double t0 = train_now();
             uint64_t b0 = e->bytes_sent(e);
             if (me == 0) load_batch(&R->train, perm + it * B, B, pix, x, y);
-            int want = (int)((it + 1) % (size_t)o->loss_every == 0 || it + 1 == nit || it == it0);
+            int want = o->loss_every > 0 && ((it + 1) % (size_t)o->loss_every == 0 || it + 1 == nit || it == it0);
             double loss = NAN;
             rc = e->step(e, x, y, B, want, &loss);
             if (rc) break;
@@ -309,7 +303,7 @@ static int run_party(spin_ctx_t *ctx, run_t *R)
                     fflush(mf);
                 }
             }
-            if (me == 0 && (tty || want)) {
+            if (me == 0 && (tty || want || (o->loss_every == 0 && ((it + 1) % 10 == 0 || it + 1 == nit)))) {
                 double el = train_now() - t_ep, sps = (double)((it + 1 - it0) * B) / el;
                 progress(tty, ep + 1, o->epochs, it + 1, nit, last, sps, sps > 0 ? (double)((nit - it - 1) * B) / sps : 0);
             }

@@ -5,6 +5,7 @@
 
 #include <spin/mpc.h>
 
+#include "safetensors.h"
 #include "train.h"
 
 /* ctx NULL: the plaintext engine.  Checkpoint position: the next epoch and
@@ -18,13 +19,4 @@ int ckpt_resume(spin_ctx_t *ctx, engine_t *e, const char *dir, const model_spec_
  * safetensors (F32, PyTorch names "<layer>.weight", "<layer>.bias"). */
 int export_model(spin_ctx_t *ctx, engine_t *e, const model_spec_t *m, int to, const char *path, char *msg,
                  size_t msglen);
-/* Write named F32 tensors as safetensors atomically (temp file + rename). */
-typedef struct st_tensor {
-    char name[64];
-    int nd;
-    size_t shape[4];
-    const double *data;
-} st_tensor_t;
-int safetensors_write(const char *path, const st_tensor_t *t, int n, char *msg, size_t msglen);
-
 #endif

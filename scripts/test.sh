@@ -23,7 +23,7 @@ mkdir -p build
 # Memory leaks: the loader and protocol suites under valgrind (in-process).
 if command -v valgrind >/dev/null 2>&1; then
     (cd build/tests &&
-     for t in "test_loader" "test_arith ipc"; do
+     for t in "test_loader" "test_arith ipc" "test_compare ipc" "test_reduce ipc" "test_nn"; do
          SPIN_PLUGIN_PATH="$PWD/../plugins/cpu/.libs:$PWD/../plugins/tcp/.libs" \
          SPIN_BROKEN_PLUGIN_DIR="$PWD/broken/.libs" SPIN_LOG_LEVEL=error \
          SPIN_TEST_SCALE=small CK_FORK=no OMP_NUM_THREADS=1 \
@@ -31,7 +31,7 @@ if command -v valgrind >/dev/null 2>&1; then
              --errors-for-leak-kinds=definite --error-exitcode=1 ./$t >valgrind-${t%% *}.log 2>&1 ||
          { echo "valgrind found errors in $t:"; tail -n 80 valgrind-${t%% *}.log; exit 1; }
      done) || exit 1
-    echo "test.sh: valgrind clean (loader, arith)"
+    echo "test.sh: valgrind clean (loader, arith, compare, reduce, nn)"
 fi
 if [ $sanitize -eq 1 ]; then
     mkdir -p build-asan
