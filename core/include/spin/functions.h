@@ -25,8 +25,12 @@ SPIN_API int spin_exp(spin_ctx_t *ctx, const spin_tensor_t *a, spin_tensor_t **o
  *  relative error ~1e-9 plus rounding.  |x| >= 2^f: 0 (true value below one
  *  ulp); x = 0: 0.  Needs f <= 22. */
 SPIN_API int spin_reciprocal(spin_ctx_t *ctx, const spin_tensor_t *a, spin_tensor_t **out);
-/** Natural logarithm ln x for x > 0 (spin_log is the logger).
- *  NOT IMPLEMENTED YET: returns SPIN_ERR_NOTSUP. */
+/** Natural logarithm ln x (spin_log is the logger), 2^-16 <= x < 2^32 at
+ *  f = 16 (raw value 1 .. 2^48): the leading one found in two steps (6
+ *  coarse then 8 fine comparisons per element), ln m by a degree-7
+ *  polynomial on [0.5, 1), e ln 2 added exactly; 21 rounds.  Below the
+ *  range (x <= 0 included): ln 2^-16 = -11.0904; above: 32 ln 2.  Needs
+ *  f <= 24. */
 SPIN_API int spin_ln(spin_ctx_t *ctx, const spin_tensor_t *a, spin_tensor_t **out);
 /** sqrt(x) and 1/sqrt(x) for 2^-f <= x < 2^(2f-1) (sqrt(0) = 0): leading
  *  one normalisation, quadratic start, two Newton steps; rsqrt 20 rounds,
@@ -52,8 +56,9 @@ SPIN_API int spin_gelu(spin_ctx_t *ctx, const spin_tensor_t *a, spin_gelu_form_t
 
 /** Softmax and log-softmax along an axis (the row maximum is subtracted
  *  first; rows with equal maxima are fine).  Any input values; axis length
- *  1..32768; f <= 18.  Softmax: rounds of spin_max + 29.  log_softmax is NOT
- *  IMPLEMENTED YET (SPIN_ERR_NOTSUP). */
+ *  1..32768; f <= 18.  Softmax: rounds of spin_max + 29.  log_softmax:
+ *  (x - max) - ln(sum exp(x - max)), the sum known to lie in [1, n], so its
+ *  logarithm needs log2(n) + 1 positions; rounds of spin_max + 26. */
 SPIN_API int spin_softmax(spin_ctx_t *ctx, const spin_tensor_t *a, int axis, spin_tensor_t **out);
 SPIN_API int spin_log_softmax(spin_ctx_t *ctx, const spin_tensor_t *a, int axis,
                               spin_tensor_t **out);

@@ -1,0 +1,409 @@
+/* fn_normalise.c - functions by normalisation to the leading one:
+ * reciprocal, inverse square root, square root and natural logarithm.
+ * See fn_internal.h. */
+#include "config.h"
+#include "fn_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* The reciprocal tail shared by spin_reciprocal and softmax: m and y0 (rows
+ * words, scale PN; y0 ~ 1/m with relative error e0 = 1 - m y0 <= 1/17), a
+ * row factor g (rows words) and an element factor F (elems words, row
+ * i / per, scale fs): A0 = g F is formed at level 1 (truncated to scale
+ * as) with m y0.  Then three Goldschmidt levels A <- A (1 + e), e <- e^2;
+ * the last truncates to scale f: out = g F (1 - e0^8) / (m y0).  4 levels,
+ * 8 rounds. */
+int fn_recip_tail(spin_ctx_t *ctx, const uint64_t *m, const uint64_t *y0, const uint64_t *g, size_t rows,
+                  const uint64_t *F, size_t elems, unsigned fs, unsigned as, int PN, uint64_t *out)
+{
+    size_t per = elems / rows;
+    uint64_t *e = NULL, *ee = NULL, *A = NULL;
+    int rc = walloc(ctx, rows, &e);
+    if (!rc) rc = walloc(ctx, elems, &ee);
+    if (!rc) rc = walloc(ctx, elems, &A);
+    if (!rc) rc = fn_bcast(ctx, ee, g, rows, per);
+    /* level 1: e = m y0 (PN), A = g F (to scale as) */
+    if (!rc) {
+        prod_t p[2] = {{m, y0, e, rows}, {ee, F, A, elems}};
+        unsigned d[2] = {(unsigned)PN, (unsigned)((int)fs + PN - (int)as)};
+        rc = fn_level(ctx, p, d, 2);
+    }
+    /* e = 1 - m y0 */
+    if (!rc) rc = wsc(ctx, SPIN_RING_MUL_S, e, e, (uint64_t)-1, rows);
+    if (!rc) rc = wconst(ctx, e, R1 << PN, rows);
+    for (int it = 0; it < 3 && !rc; it++) {
+        rc = fn_bcast(ctx, ee, e, rows, per);
+        if (!rc) rc = wconst(ctx, ee, R1 << PN, elems);
+        if (rc) break;
+        prod_t p[2] = {{A, ee, it == 2 ? out : A, elems}, {e, NULL, e, rows}};
+        unsigned d[2] = {(unsigned)(it == 2 ? PN + (int)as - (int)ctx->f : PN), (unsigned)PN};
+        rc = fn_level(ctx, p, d, it == 2 ? 1 : 2);
+    }
+    WFREE(e);
+    WFREE(ee);
+    WFREE(A);
+    return rc;
+}
+
+/* 1/x for x != 0: positions 2^0 .. 2^(2f) of |x| on both signs (one
+ * comparison batch of 2 (2f + 1) values), m = |x| / 2^(e) in [0.5, 1),
+ * W = sign 2^(2f - e) (integer); y0 and m at scale PN (one truncation
+ * round), then recip_tail with F = W.  16 rounds.  |x| >= 2^f: 0 (true value
+ * below one ulp); x = 0: 0. */
+static int w_recip(spin_ctx_t *ctx, const uint64_t *X, size_t n, uint64_t *out, const void *arg)
+{
+    (void)arg;
+    int f = (int)ctx->f, K = 2 * f, np = K + 1, G = K + 8;
+    int PN = 57 - 2 * f < PN_MAX ? 57 - 2 * f : PN_MAX;
+    size_t tot = 2 * (size_t)np * n, ns = 2 * (size_t)(np + 1);
+    uint64_t *b = NULL, *bx = NULL, *M = NULL, *Y0 = NULL, *W = NULL, *tmp = NULL;
+    uint64_t *A = calloc(ns, 8), *B = calloc(ns, 8);
+    int rc = A && B ? 0 : SPIN_ERR_NOMEM;
+    if (!rc) rc = walloc(ctx, tot, &b);
+    if (!rc) rc = walloc(ctx, tot, &bx);
+    if (!rc) rc = walloc(ctx, n, &M);
+    if (!rc) rc = walloc(ctx, n, &Y0);
+    if (!rc) rc = walloc(ctx, n, &W);
+    if (!rc) rc = walloc(ctx, n, &tmp);
+    if (!rc) rc = fn_lead_bits(ctx, X, n, 0, np, 2, b, bx);
+    if (rc) goto done;
+    /* state st (1..K): |X| in [2^(st-1), 2^st), m = |X| 2^-st; 0 and K+1: m = 0.75, W = 0 */
+    for (int s = 0; s < 2; s++)
+        for (int st = 0; st <= np; st++) {
+            size_t i = (size_t)s * (size_t)(np + 1) + (size_t)st;
+            int in = st >= 1 && st <= K;
+            A[i] = in ? 0 : fx(0.75, G);
+            B[i] = in ? (s ? (uint64_t)0 - (R1 << (G - st)) : R1 << (G - st)) : 0;
+        }
+    rc = fn_poslin(ctx, X, n, b, bx, np, 2, A, B, M, tmp);
+    for (int s = 0; s < 2 && !rc; s++)
+        for (int st = 0; st <= np; st++) {
+            size_t i = (size_t)s * (size_t)(np + 1) + (size_t)st;
+            int in = st >= 1 && st <= K;
+            A[i] = in ? fx(RC0, G) : fx(RC0 - RC1 * 0.75, G);
+            B[i] = in ? fx(s ? RC1 : -RC1, G - st) : 0;
+        }
+    if (!rc) rc = fn_poslin(ctx, X, n, b, bx, np, 2, A, B, Y0, tmp);
+    for (int s = 0; s < 2 && !rc; s++)
+        for (int st = 0; st <= np; st++) {
+            size_t i = (size_t)s * (size_t)(np + 1) + (size_t)st;
+            int in = st >= 1 && st <= K;
+            A[i] = in ? (s ? (uint64_t)0 - (R1 << (K - st)) : R1 << (K - st)) : 0;
+            B[i] = 0;
+        }
+    if (!rc) rc = fn_poslin(ctx, X, n, b, bx, np, 2, A, B, W, tmp);
+    if (!rc) {
+        trn_t t[2] = {{M, n, (unsigned)(G - PN)}, {Y0, n, (unsigned)(G - PN)}};
+        rc = fn_trunc_batch(ctx, t, 2);
+    }
+    if (!rc) rc = fn_recip_tail(ctx, M, Y0, Y0, n, W, n, (unsigned)f, (unsigned)f + 4, PN, out);
+done:
+    free(A);
+    free(B);
+    WFREE(b);
+    WFREE(bx);
+    WFREE(M);
+    WFREE(Y0);
+    WFREE(W);
+    WFREE(tmp);
+    return rc;
+}
+
+int spin_reciprocal(spin_ctx_t *ctx, const spin_tensor_t *a, spin_tensor_t **out)
+{
+    if (ctx && !ctx->dealer && ctx->f > 22) {
+        MPC_ERR(ctx, "reciprocal: needs f <= 22 (f = %u)", ctx->f);
+        return SPIN_ERR_INVAL;
+    }
+    return fn_unary(ctx, a, out, "reciprocal", w_recip, NULL);
+}
+
+/* ---- inverse square root and square root ----------------------------------------- */
+
+/* m^(-1/2) on [0.25, 1): y0 = Q0 + Q1 m + Q2 m^2 (Chebyshev, relative error 0.030). */
+#define Q0 2.6286490080273532
+#define Q1 (-3.133970819265516)
+#define Q2 1.5231841742872212
+
+/* out = wmul rsqrt(x) at scale os, x = X / 2^f > 0, for X in [2^plo, 2^K),
+ * K <= 52 (3f - 1 for rsqrt): positions plo..K (one comparison batch), m = X / 2^E in
+ * [0.25, 1) with E = f mod 2; M, Q1 m and sqrt(Q2) m at scale PN (one
+ * truncation round); y0 = Q0 + Q1 m + (sqrt(Q2) m)^2 (level 1), Newton
+ * y <- y (3 - m y^2) / 2 twice (levels 2-3 and 4-6, the last one carrying
+ * W = wmul 2^((3f - E)/2), so that y W = wmul rsqrt(x) 2^f).  20 rounds.
+ * X < 2^plo: as X = 2^(plo-1) (X <= 0 included, plo = 0: 0 returned);
+ * X >= 2^K: 0. */
+int fn_rsqrt_core(spin_ctx_t *ctx, const uint64_t *X, size_t n, int plo, int K, double wmul, int ws,
+                  unsigned os, uint64_t *out)
+{
+    int f = (int)ctx->f, np = K - plo + 1, G = K + 9, PN = PN_MAX;
+    int as = (int)os + 4;
+    size_t tot = (size_t)np * n;
+    uint64_t *b = NULL, *bx = NULL, *M = NULL, *L = NULL, *Sq = NULL, *W = NULL, *Y = NULL, *y2 = NULL,
+             *my = NULL, *t = NULL, *A = NULL, *tmp = NULL;
+    uint64_t *CA = calloc((size_t)np + 1, 8), *CB = calloc((size_t)np + 1, 8);
+    int rc = CA && CB ? 0 : SPIN_ERR_NOMEM;
+    if (!rc) rc = walloc(ctx, tot, &b);
+    if (!rc) rc = walloc(ctx, tot, &bx);
+    uint64_t **bufs[] = {&M, &L, &Sq, &W, &Y, &y2, &my, &t, &A, &tmp};
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0] && !rc; i++) rc = walloc(ctx, n, bufs[i]);
+    if (!rc) rc = fn_lead_bits(ctx, X, n, plo, np, 1, b, bx);
+    if (rc) goto done;
+    /* state st = 0..np: X in [2^(plo+st-1), 2^(plo+st)); st = 0 as if X = 2^(plo-1), st = np: overflow */
+#define EXP_OF(st) ((plo + (st)) + (((plo + (st)) - f) & 1))
+    for (int pass = 0; pass < 4 && !rc; pass++) {
+        for (int st = 0; st <= np; st++) {
+            int in = st >= 1 && st < np, e = EXP_OF(st);
+            double mc = st == 0 ? ldexp(1.0, plo - 1 - EXP_OF(0)) : 0.5;   /* m of the constant states */
+            if (st == 0 && plo == 0) mc = 0.5;
+            double wv = (st == np || (st == 0 && plo == 0)) ? 0.0 : wmul * ldexp(1.0, (3 * f - (st == 0 ? EXP_OF(0) : e)) / 2);
+            switch (pass) {
+            case 0: CA[st] = in ? 0 : fx(mc, G); CB[st] = in ? R1 << (G - e) : 0; break;
+            case 1: CA[st] = fx(Q0 + (in ? 0 : Q1 * mc), G); CB[st] = in ? fx(Q1, G - e) : 0; break;
+            case 2: CA[st] = in ? 0 : fx(sqrt(Q2) * mc, G); CB[st] = in ? fx(sqrt(Q2), G - e) : 0; break;
+            case 3: CA[st] = fx(wv, ws); CB[st] = 0; break;
+            }
+        }
+        uint64_t *dst = pass == 0 ? M : pass == 1 ? L : pass == 2 ? Sq : W;
+        rc = fn_poslin(ctx, X, n, b, bx, np, 1, CA, CB, dst, tmp);
+    }
+#undef EXP_OF
+    if (!rc) {
+        trn_t tr[3] = {{M, n, (unsigned)(G - PN)}, {L, n, (unsigned)(G - PN)}, {Sq, n, (unsigned)(G - PN)}};
+        rc = fn_trunc_batch(ctx, tr, 3);
+    }
+    /* level 1: y0 = L + Sq^2 */
+    if (!rc) {
+        prod_t p = {Sq, NULL, Sq, n};
+        unsigned d = (unsigned)PN;
+        rc = fn_level(ctx, &p, &d, 1);
+    }
+    if (!rc) rc = wbin(ctx, SPIN_RING_ADD, Y, L, Sq, n);
+    /* Newton 1: y2 = y^2, my = m y; t = my y2 raw; y = (3 y 2^PN - t) >> (PN + 1) */
+    if (!rc) {
+        prod_t p[2] = {{Y, NULL, y2, n}, {M, Y, my, n}};
+        unsigned d[2] = {(unsigned)PN, (unsigned)PN};
+        rc = fn_level(ctx, p, d, 2);
+    }
+    if (!rc) {
+        prod_t p = {my, y2, t, n};
+        rc = fn_beaver_batch(ctx, &p, 1);
+    }
+    if (!rc) rc = wsc(ctx, SPIN_RING_MUL_S, Y, Y, (uint64_t)3 << PN, n);
+    if (!rc) rc = wbin(ctx, SPIN_RING_SUB, Y, Y, t, n);
+    if (!rc) {
+        trn_t tr = {Y, n, (unsigned)PN + 1};
+        rc = fn_trunc_batch(ctx, &tr, 1);
+    }
+    /* Newton 2 carrying W: y2 = y^2, A = y W (scale as); t = m y2; out = A (3 - t) / 2 */
+    if (!rc) {
+        prod_t p[2] = {{Y, NULL, y2, n}, {Y, W, A, n}};
+        unsigned d[2] = {(unsigned)PN, (unsigned)(PN + ws + f - as)};
+        rc = fn_level(ctx, p, d, 2);
+    }
+    if (!rc) {
+        prod_t p = {M, y2, t, n};
+        unsigned d = (unsigned)PN;
+        rc = fn_level(ctx, &p, &d, 1);
+    }
+    if (!rc) rc = wsc(ctx, SPIN_RING_MUL_S, t, t, (uint64_t)-1, n);
+    if (!rc) rc = wconst(ctx, t, (uint64_t)3 << PN, n);
+    if (!rc) {
+        prod_t p = {A, t, out, n};
+        unsigned d = (unsigned)(PN + 1 + as - (int)os);
+        rc = fn_level(ctx, &p, &d, 1);
+    }
+done:
+    free(CA);
+    free(CB);
+    WFREE(b);
+    WFREE(bx);
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) WFREE(*bufs[i]);
+    return rc;
+}
+
+static int w_rsqrt(spin_ctx_t *ctx, const uint64_t *X, size_t n, uint64_t *out, const void *arg)
+{
+    (void)arg;
+    return fn_rsqrt_core(ctx, X, n, 0, 3 * (int)ctx->f - 1, 1.0, 0, ctx->f, out);
+}
+
+int spin_rsqrt(spin_ctx_t *ctx, const spin_tensor_t *a, spin_tensor_t **out)
+{
+    if (ctx && !ctx->dealer && ctx->f > 18) {
+        MPC_ERR(ctx, "rsqrt: needs f <= 18 (f = %u)", ctx->f);
+        return SPIN_ERR_INVAL;
+    }
+    return fn_unary(ctx, a, out, "rsqrt", w_rsqrt, NULL);
+}
+
+
+/* sqrt(x) = x rsqrt(x): rsqrt_core at scale f + 8, then one product.
+ * 22 rounds; x <= 0: 0; x >= 2^(2f-1): 0 (outside the range). */
+static int w_sqrt(spin_ctx_t *ctx, const uint64_t *X, size_t n, uint64_t *out, const void *arg)
+{
+    (void)arg;
+    uint64_t *R = NULL;
+    int rc = walloc(ctx, n, &R);
+    if (!rc) rc = fn_rsqrt_core(ctx, X, n, 0, 3 * (int)ctx->f - 1, 1.0, 0, ctx->f + 8, R);
+    if (!rc) {
+        prod_t p = {X, R, out, n};
+        unsigned d = ctx->f + 8;
+        rc = fn_level(ctx, &p, &d, 1);
+    }
+    WFREE(R);
+    return rc;
+}
+
+int spin_sqrt(spin_ctx_t *ctx, const spin_tensor_t *a, spin_tensor_t **out)
+{
+    if (ctx && !ctx->dealer && ctx->f > 18) {
+        MPC_ERR(ctx, "sqrt: needs f <= 18 (f = %u)", ctx->f);
+        return SPIN_ERR_INVAL;
+    }
+    return fn_unary(ctx, a, out, "sqrt", w_sqrt, NULL);
+}
+
+/* ---- natural logarithm ---------------------------------------------------------- */
+
+/* ln m for m in [0.5, 1] as a degree-7 polynomial in u = 4m - 3 in [-1, 1]
+ * (Chebyshev interpolation; c5..c7 rounded to 2^-20, since they multiply
+ * raw powers at scale 2^-40, then c0..c4 refitted by least squares): max
+ * error 2.75e-7 on [-1, 1], sum |c| 0.693. */
+const double fn_lnm_c[8] = {-0.28768189834462001, 0.33333320763995289, -0.05556118185086234,
+                            0.012347670491180907, -0.003058511338167591, 0.0008144378662109375,
+                            -0.00027179718017578125, 7.82012939453125e-5};
+
+/* V += sum_(j=1..7) c_j u^j at scale LN_S (V holds the constant term), U
+ * holding u at scale us >= 1 (overwritten).  Powers at scale LN_P = 20:
+ * u^2 | u^3, u^4 | u^5..u^7 untruncated (scale 40).  Rounds: 5 when
+ * us <= LN_P or 2 us <= 61 (u^2 is then formed from u at scale us and
+ * truncated in the same round as u), else 6. */
+int fn_ln_poly(spin_ctx_t *ctx, uint64_t *U, size_t n, int us, uint64_t *V)
+{
+    const int P = LN_P;
+    uint64_t *pw[8] = {0}, *tmp = NULL;
+    int rc = 0;
+    pw[1] = U;
+    for (int j = 2; j <= 7 && !rc; j++) rc = walloc(ctx, n, &pw[j]);
+    if (!rc) rc = walloc(ctx, n, &tmp);
+    if (rc) goto done;
+    if (us > P && 2 * us <= 61) {
+        prod_t p = {U, NULL, pw[2], n};
+        rc = fn_beaver_batch(ctx, &p, 1);
+        trn_t t[2] = {{U, n, (unsigned)(us - P)}, {pw[2], n, (unsigned)(2 * us - P)}};
+        if (!rc) rc = fn_trunc_batch(ctx, t, 2);
+    } else {
+        if (us > P) {
+            trn_t t = {U, n, (unsigned)(us - P)};
+            rc = fn_trunc_batch(ctx, &t, 1);
+        } else if (us < P) {
+            rc = wsc(ctx, SPIN_RING_SHL_S, U, U, (uint64_t)(P - us), n);
+        }
+        prod_t p = {U, NULL, pw[2], n};
+        unsigned d = (unsigned)P;
+        if (!rc) rc = fn_level(ctx, &p, &d, 1);
+    }
+    if (!rc) {
+        prod_t p[2] = {{pw[1], pw[2], pw[3], n}, {pw[2], NULL, pw[4], n}};
+        unsigned d[2] = {(unsigned)P, (unsigned)P};
+        rc = fn_level(ctx, p, d, 2);
+    }
+    if (!rc) {
+        prod_t p[3] = {{pw[1], pw[4], pw[5], n}, {pw[2], pw[4], pw[6], n}, {pw[3], pw[4], pw[7], n}};
+        rc = fn_beaver_batch(ctx, p, 3);
+    }
+    for (int j = 1; j <= 7 && !rc; j++)
+        rc = waxpy(ctx, V, fx(fn_lnm_c[j], LN_S - (j <= 4 ? P : 2 * P)), pw[j], n, tmp);
+done:
+    for (int j = 2; j <= 7; j++) WFREE(pw[j]);
+    WFREE(tmp);
+    return rc;
+}
+
+/* ln x for x = X / 2^f, X in [1, 2^(LN_NG LN_GW)) = [1, 2^48): the position
+ * of the leading one in two stages of comparisons (coarse, then fine):
+ *  1. X against 2^0, 2^8, ..., 2^40 (6 comparisons, with b X): group j = 0
+ *     (X < 1) .. 6; Xc = X 2^(8 (6 - j)) in [2^40, 2^48) (exact, linear in
+ *     b X; j = 0: Xc = 2^40, i.e. as X = 1);
+ *  2. Xc against 2^41, ..., 2^48 (8 comparisons, with b Xc): i = 0..8,
+ *     Xc in [2^(40+i), 2^(41+i)), i = 8: X >= 2^48 (saturation).
+ * The position is st = 8 (j - 1) + i + 1 (X in [2^(st-1), 2^st)), m =
+ * Xc / 2^(41+i) in [0.5, 1), ln x = (st - f) ln 2 + ln m: u = 4m - 3 is
+ * linear in stage 2 (scale 46), (st - f) ln 2 is the sum of a linear
+ * function of each stage (its rounding to scale f is added after the
+ * final truncation, the remainder below 2^-(f+1) joins the polynomial at
+ * scale 60).  Then fn_ln_poly (6 rounds: u is truncated to 2^-20 first)
+ * and one truncation: 7 + 7 + 6 + 1 = 21 rounds, 14 comparisons.
+ * Outside: X < 1 (x <= 0 included): ln 2^-f; X >= 2^48: (48 - f) ln 2. */
+#define LN_GW 8
+#define LN_NG 6
+
+static int w_ln(spin_ctx_t *ctx, const uint64_t *X, size_t n, uint64_t *out, const void *arg)
+{
+    (void)arg;
+    const int f = (int)ctx->f, g = LN_GW, ng = LN_NG, T = (ng - 1) * g, G = T + g - 2;
+    const double ln2 = 0.69314718055994531;
+    uint64_t *b1 = NULL, *b1x = NULL, *b2 = NULL, *b2x = NULL, *Xc = NULL, *U = NULL, *V = NULL, *C = NULL,
+             *W = NULL, *tmp = NULL;
+    uint64_t A[3][LN_GW + 1], B[2][LN_GW + 1], Z0[LN_GW + 1];
+    int rc = walloc(ctx, (size_t)ng * n, &b1);
+    if (!rc) rc = walloc(ctx, (size_t)ng * n, &b1x);
+    if (!rc) rc = walloc(ctx, (size_t)g * n, &b2);
+    if (!rc) rc = walloc(ctx, (size_t)g * n, &b2x);
+    uint64_t **bufs[] = {&Xc, &U, &V, &C, &W, &tmp};
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0] && !rc; i++) rc = walloc(ctx, n, bufs[i]);
+    if (rc) goto done;
+    memset(Z0, 0, sizeof Z0);
+    /* stage 1: groups j = 0..ng */
+    rc = fn_lead_bits_s(ctx, X, n, 0, g, ng, 1, b1, b1x);
+    for (int j = 0; j <= ng; j++) {
+        double e = j ? (double)((j - 1) * g) * ln2 : 0.0;
+        uint64_t ci = fx(e, f);
+        A[0][j] = j ? 0 : R1 << T;                           /* Xc */
+        B[0][j] = j ? R1 << ((ng - j) * g) : 0;
+        A[1][j] = ci;                                        /* exponent part, scale f */
+        A[2][j] = fx(e - ldexp((double)(int64_t)ci, -f) + fn_lnm_c[0], LN_S);   /* remainder + c0 */
+    }
+    if (!rc) rc = fn_poslin(ctx, X, n, b1, b1x, ng, 1, A[0], B[0], Xc, tmp);
+    if (!rc) rc = fn_poslin(ctx, X, n, b1, b1x, ng, 1, A[1], Z0, C, tmp);
+    if (!rc) rc = fn_poslin(ctx, X, n, b1, b1x, ng, 1, A[2], Z0, V, tmp);
+    /* stage 2: i = 0..g */
+    if (!rc) rc = fn_lead_bits(ctx, Xc, n, T + 1, g, 1, b2, b2x);
+    for (int i = 0; i <= g; i++) {
+        double e = (double)((i < g ? i + 1 : g) - f) * ln2;
+        uint64_t ci = fx(e, f);
+        A[0][i] = i < g ? (uint64_t)0 - ((uint64_t)3 << G) : R1 << G;   /* u at scale G */
+        B[0][i] = i < g ? R1 << (G + 1 - T - i) : 0;
+        A[1][i] = ci;
+        A[2][i] = fx(e - ldexp((double)(int64_t)ci, -f), LN_S);
+    }
+    if (!rc) rc = fn_poslin(ctx, Xc, n, b2, b2x, g, 1, A[0], B[0], U, tmp);
+    if (!rc) rc = fn_poslin(ctx, Xc, n, b2, b2x, g, 1, A[1], Z0, W, tmp);
+    if (!rc) rc = wbin(ctx, SPIN_RING_ADD, C, C, W, n);
+    if (!rc) rc = fn_poslin(ctx, Xc, n, b2, b2x, g, 1, A[2], Z0, W, tmp);
+    if (!rc) rc = wbin(ctx, SPIN_RING_ADD, V, V, W, n);
+    if (!rc) rc = fn_ln_poly(ctx, U, n, G, V);
+    if (!rc) {
+        trn_t t = {V, n, (unsigned)(LN_S - f)};
+        rc = fn_trunc_batch(ctx, &t, 1);
+    }
+    if (!rc) rc = wbin(ctx, SPIN_RING_ADD, out, V, C, n);
+done:
+    WFREE(b1);
+    WFREE(b1x);
+    WFREE(b2);
+    WFREE(b2x);
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) WFREE(*bufs[i]);
+    return rc;
+}
+
+int spin_ln(spin_ctx_t *ctx, const spin_tensor_t *a, spin_tensor_t **out)
+{
+    if (ctx && !ctx->dealer && ctx->f > 24) {
+        MPC_ERR(ctx, "ln: needs f <= 24 (f = %u)", ctx->f);
+        return SPIN_ERR_INVAL;
+    }
+    return fn_unary(ctx, a, out, "ln", w_ln, NULL);
+}
