@@ -188,8 +188,9 @@ int bench_transformer_main(const bench_opts_t *o, int argc, char **argv)
         fprintf(stderr, "spin-bench transformer: d_model must be a multiple of heads\n");
         return 2;
     }
-    static const struct { const char *name; int fold, fused; } var[] = {
-        {"all", 1, 1}, {"no-fold-scale", 0, 1}, {"no-fused-qkv", 1, 0}};
+    static const struct { const char *name; int fold, fused, delayed, nonpos; } var[] = {
+        {"all", 1, 1, 1, 1}, {"no-fold-scale", 0, 1, 1, 1}, {"no-fused-qkv", 1, 0, 1, 1},
+        {"no-delayed-sm", 1, 1, 0, 1}, {"no-nonpos-exp", 1, 1, 1, 0}, {"none", 0, 0, 0, 0}};
     double params = (double)c.layers * (4.0 * c.d_model * c.d_model + 2.0 * c.d_model * c.ffn);
     if (!o->json)
         printf("encoder: %d layers, d_model %d, %d heads, FFN %d, sequence %d (%.1fM parameters)\n%-14s %-5s %10s %8s %14s %14s %10s\n",
@@ -205,6 +206,8 @@ int bench_transformer_main(const bench_opts_t *o, int argc, char **argv)
             }
             r->o.fold_scale = var[v].fold;
             r->o.fused_qkv = var[v].fused;
+            r->o.delayed_softmax = var[v].delayed;
+            r->o.nonpos_exp = var[v].nonpos;
             r->B = 1;
             spin_ctx_opts_t co;
             memset(&co, 0, sizeof co);

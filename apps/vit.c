@@ -442,8 +442,8 @@ static int attention(spin_ctx_t *ctx, const vit_shared_t *s, const vit_shared_la
             sc2 = NULL;
         }
     }
-    TRY(spin_softmax(ctx, sc, 2, &p));
-    TRY(spin_matmul(ctx, p, 0, v, 0, &o));                   /* [B*H, T, dh] */
+    spin_attn_opts_t ao = {s->o.delayed_softmax, s->o.nonpos_exp};
+    TRY(spin_attention_softmax(ctx, sc, v, &ao, &o));        /* [B*H, T, dh] */
     size_t sh4[4] = {B, H, T, dh}, sh2[2] = {B * T, d};
     TRY(spin_tensor_reshape(o, 4, sh4, &o4));
     TRY(spin_tensor_transpose(o4, 1, 2, &ot));               /* [B, T, H, dh] */

@@ -49,6 +49,8 @@ int vit_forward_plain(const vit_t *m, const uint8_t *img, size_t B, double *logi
 typedef struct vit_opts {
     int fold_scale;    /* 1/sqrt(d_head) folded into W_Q by the owner */
     int fused_qkv;     /* one Linear (one opening of x) for Q|K|V */
+    int delayed_softmax; /* softmax(S) V as diag(1/s) (E V) */
+    int nonpos_exp;    /* exp specialised for the inputs <= 0 after max subtraction */
 } vit_opts_t;
 
 /* The model secret-shared by its owner (once per model load). */

@@ -270,6 +270,16 @@ int fn_lead_bits(spin_ctx_t *ctx, const uint64_t *X, size_t n, int thr0, int np,
 int fn_lead_bits_s(spin_ctx_t *ctx, const uint64_t *X, size_t n, int thr0, int step, int np, int sides,
                    uint64_t *b, uint64_t *bx)
 {
+    int ex[64];
+    if (np > 64) return SPIN_ERR_INTERNAL;
+    for (int p = 0; p < np; p++) ex[p] = thr0 + p * step;
+    return fn_lead_bits_e(ctx, X, n, ex, np, sides, b, bx);
+}
+
+/* The same against 2^ex[p] (any increasing exponents in 0..62). */
+int fn_lead_bits_e(spin_ctx_t *ctx, const uint64_t *X, size_t n, const int *ex, int np, int sides, uint64_t *b,
+                   uint64_t *bx)
+{
     size_t tot = (size_t)sides * (size_t)np * n;
     uint64_t *D = NULL, *V = NULL;
     int rc = walloc(ctx, tot, &D);
@@ -277,8 +287,9 @@ int fn_lead_bits_s(spin_ctx_t *ctx, const uint64_t *X, size_t n, int thr0, int s
     for (int s = 0; s < sides && !rc; s++)
         for (int p = 0; p < np && !rc; p++) {
             size_t o = ((size_t)s * (size_t)np + (size_t)p) * n;
+            if (ex[p] < 0 || ex[p] > 62) { rc = SPIN_ERR_INTERNAL; break; }
             rc = s ? wsc(ctx, SPIN_RING_MUL_S, D + o, X, (uint64_t)-1, n) : wcopy(ctx, D + o, X, n);
-            if (!rc) rc = wconst(ctx, D + o, (uint64_t)0 - (R1 << (thr0 + p * step)), n);
+            if (!rc) rc = wconst(ctx, D + o, (uint64_t)0 - (R1 << ex[p]), n);
             if (!rc) rc = wcopy(ctx, V + o, X, n);
         }
     if (!rc) rc = ctx->c->stream_sync(ctx->cs, NULL);

@@ -25,7 +25,14 @@
  *    powers of two 2^p (with bit * x products, fn_lead_bits) gives the
  *    monotone bits b_p = [x >= 2^p]; any function of the position of the
  *    leading one, and x times any such function, is then LINEAR in b_p and
- *    b_p x with public coefficients (fn_poslin).
+ *    b_p x with public coefficients (fn_poslin).  Two-stage (ln,
+ *    reciprocal, rsqrt, sqrt): a coarse batch against every g-th power
+ *    (fn_lead_bits_e: any exponents) gives Xc = |x| 2^shift in one window
+ *    [2^(K-g), 2^K) exactly (linear in b, b x), a fine batch on Xc the
+ *    position inside it; a function of the position that is a product of
+ *    a coarse and a fine factor is split between the two operands of a
+ *    product the protocol forms anyway (reciprocal: G0 = y0 2^(K-e) times
+ *    F = sign 2^shift; rsqrt/sqrt: W1 W2 beside y0's square).
  */
 #ifndef SPIN_FN_INTERNAL_H
 #define SPIN_FN_INTERNAL_H
@@ -122,6 +129,8 @@ int fn_lead_bits(spin_ctx_t *ctx, const uint64_t *X, size_t n, int thr0, int np,
                  uint64_t *bx);
 int fn_lead_bits_s(spin_ctx_t *ctx, const uint64_t *X, size_t n, int thr0, int step, int np, int sides,
                    uint64_t *b, uint64_t *bx);
+int fn_lead_bits_e(spin_ctx_t *ctx, const uint64_t *X, size_t n, const int *ex, int np, int sides, uint64_t *b,
+                   uint64_t *bx);
 int fn_poslin(spin_ctx_t *ctx, const uint64_t *X, size_t n, const uint64_t *b, const uint64_t *bx, int np,
               int sides, const uint64_t *A, const uint64_t *B, uint64_t *out, uint64_t *tmp);
 

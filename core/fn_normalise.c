@@ -46,67 +46,87 @@ int fn_recip_tail(spin_ctx_t *ctx, const uint64_t *m, const uint64_t *y0, const 
     return rc;
 }
 
-/* 1/x for x != 0: positions 2^0 .. 2^(2f) of |x| on both signs (one
- * comparison batch of 2 (2f + 1) values), m = |x| / 2^(e) in [0.5, 1),
- * W = sign 2^(2f - e) (integer); y0 and m at scale PN (one truncation
- * round), then recip_tail with F = W.  16 rounds.  |x| >= 2^f: 0 (true value
- * below one ulp); x = 0: 0. */
+/* Two-stage (coarse, then fine) normalisation of |X| < 2^K to Xc in
+ * [2^(K-g), 2^K): coarse group j = 1..ng of |X| (thresholds 2^max(0, L_j),
+ * L_j = K - (ng - j + 1) g), Xc = |X| 2^((ng - j) g), exact and linear in
+ * the coarse bits and bit * X products (j = 0, X = 0: Xc = 2^(K-g)). */
+#define RC_GW 8
+
+/* 1/x for x != 0 (|X| in [1, 2^K), K = 2f): stage 1 compares X and -X
+ * against 2^max(0, L_j) (2 ng comparisons, one batch): sign and group;
+ * Xc = |X| 2^(D_j) (D_j = (ng - j) g) and F = sign 2^(D_j) (scale f).
+ * Stage 2: Xc against 2^(K-g+1) .. 2^K (g comparisons): Xc in
+ * [2^(e-1), 2^e), e = K - g + i + 1 (i = g: |X| >= 2^K, overflow);
+ * m = Xc / 2^e in [0.5, 1), y0 = 48/17 - 32/17 m and G0 = y0 2^(K - e),
+ * all linear at scale K + 8 (G0's coefficients are y0's times 2^(K-e), so
+ * that G0 / y0 is exact), truncated to PN in one round; then recip_tail with
+ * g = G0 and F: 1/x = sign 2^(f + D_j - e) / m = G0 F / (m y0).  16
+ * comparisons per element (f = 16), 7 + 7 + 1 + 8 = 23 rounds.  |x| >= 2^f:
+ * 0 (true value below one ulp); x = 0: 0. */
 static int w_recip(spin_ctx_t *ctx, const uint64_t *X, size_t n, uint64_t *out, const void *arg)
 {
     (void)arg;
-    int f = (int)ctx->f, K = 2 * f, np = K + 1, G = K + 8;
+    int f = (int)ctx->f, K = 2 * f, g = RC_GW, ng = (K + g - 1) / g, T = K - g, G = K + 8;
     int PN = 57 - 2 * f < PN_MAX ? 57 - 2 * f : PN_MAX;
-    size_t tot = 2 * (size_t)np * n, ns = 2 * (size_t)(np + 1);
-    uint64_t *b = NULL, *bx = NULL, *M = NULL, *Y0 = NULL, *W = NULL, *tmp = NULL;
-    uint64_t *A = calloc(ns, 8), *B = calloc(ns, 8);
-    int rc = A && B ? 0 : SPIN_ERR_NOMEM;
-    if (!rc) rc = walloc(ctx, tot, &b);
-    if (!rc) rc = walloc(ctx, tot, &bx);
-    if (!rc) rc = walloc(ctx, n, &M);
-    if (!rc) rc = walloc(ctx, n, &Y0);
-    if (!rc) rc = walloc(ctx, n, &W);
-    if (!rc) rc = walloc(ctx, n, &tmp);
-    if (!rc) rc = fn_lead_bits(ctx, X, n, 0, np, 2, b, bx);
+    int ex1[16], ex2[RC_GW];
+    uint64_t *b1 = NULL, *b1x = NULL, *b2 = NULL, *b2x = NULL, *Xc = NULL, *F = NULL, *M = NULL, *Y0 = NULL,
+             *G0 = NULL, *tmp = NULL;
+    uint64_t A[2 * 17], B[2 * 17], Z[2 * 17];
+    if (ng > 16) return SPIN_ERR_INTERNAL;
+    int rc = walloc(ctx, 2 * (size_t)ng * n, &b1);
+    if (!rc) rc = walloc(ctx, 2 * (size_t)ng * n, &b1x);
+    if (!rc) rc = walloc(ctx, (size_t)g * n, &b2);
+    if (!rc) rc = walloc(ctx, (size_t)g * n, &b2x);
+    uint64_t **bufs[] = {&Xc, &F, &M, &Y0, &G0, &tmp};
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0] && !rc; i++) rc = walloc(ctx, n, bufs[i]);
     if (rc) goto done;
-    /* state st (1..K): |X| in [2^(st-1), 2^st), m = |X| 2^-st; 0 and K+1: m = 0.75, W = 0 */
-    for (int s = 0; s < 2; s++)
-        for (int st = 0; st <= np; st++) {
-            size_t i = (size_t)s * (size_t)(np + 1) + (size_t)st;
-            int in = st >= 1 && st <= K;
-            A[i] = in ? 0 : fx(0.75, G);
-            B[i] = in ? (s ? (uint64_t)0 - (R1 << (G - st)) : R1 << (G - st)) : 0;
-        }
-    rc = fn_poslin(ctx, X, n, b, bx, np, 2, A, B, M, tmp);
-    for (int s = 0; s < 2 && !rc; s++)
-        for (int st = 0; st <= np; st++) {
-            size_t i = (size_t)s * (size_t)(np + 1) + (size_t)st;
-            int in = st >= 1 && st <= K;
-            A[i] = in ? fx(RC0, G) : fx(RC0 - RC1 * 0.75, G);
-            B[i] = in ? fx(s ? RC1 : -RC1, G - st) : 0;
-        }
-    if (!rc) rc = fn_poslin(ctx, X, n, b, bx, np, 2, A, B, Y0, tmp);
-    for (int s = 0; s < 2 && !rc; s++)
-        for (int st = 0; st <= np; st++) {
-            size_t i = (size_t)s * (size_t)(np + 1) + (size_t)st;
-            int in = st >= 1 && st <= K;
-            A[i] = in ? (s ? (uint64_t)0 - (R1 << (K - st)) : R1 << (K - st)) : 0;
-            B[i] = 0;
-        }
-    if (!rc) rc = fn_poslin(ctx, X, n, b, bx, np, 2, A, B, W, tmp);
-    if (!rc) {
-        trn_t t[2] = {{M, n, (unsigned)(G - PN)}, {Y0, n, (unsigned)(G - PN)}};
-        rc = fn_trunc_batch(ctx, t, 2);
+    memset(Z, 0, sizeof Z);
+    for (int j = 1; j <= ng; j++) {
+        int L = K - (ng - j + 1) * g;
+        ex1[j - 1] = L > 0 ? L : 0;
     }
-    if (!rc) rc = fn_recip_tail(ctx, M, Y0, Y0, n, W, n, (unsigned)f, (unsigned)f + 4, PN, out);
+    for (int i = 0; i < g; i++) ex2[i] = T + 1 + i;
+    /* stage 1: both signs in one batch */
+    rc = fn_lead_bits_e(ctx, X, n, ex1, ng, 2, b1, b1x);
+    for (int s = 0; s < 2; s++)
+        for (int j = 0; j <= ng; j++) {
+            size_t k = (size_t)s * (size_t)(ng + 1) + (size_t)j;
+            uint64_t d = j ? R1 << ((ng - j) * g) : 0;
+            A[k] = j ? 0 : R1 << T;
+            B[k] = s ? (uint64_t)0 - d : d;
+            Z[k] = 0;
+        }
+    if (!rc) rc = fn_poslin(ctx, X, n, b1, b1x, ng, 2, A, B, Xc, tmp);
+    for (int k = 0; k < 2 * (ng + 1); k++) {
+        A[k] = B[k];
+        B[k] = 0;
+    }
+    if (!rc) rc = fn_poslin(ctx, X, n, b1, b1x, ng, 2, A, Z, F, tmp);
+    /* stage 2 on Xc >= 2^T */
+    if (!rc) rc = fn_lead_bits_e(ctx, Xc, n, ex2, g, 1, b2, b2x);
+    for (int pass = 0; pass < 3 && !rc; pass++) {
+        for (int i = 0; i <= g; i++) {
+            int in = i < g, e = T + i + 1;
+            uint64_t ya = in ? fx(RC0, G) : fx(RC0 - RC1 * 0.75, G), yb = in ? fx(-RC1, G - e) : 0;
+            switch (pass) {
+            case 0: A[i] = in ? 0 : fx(0.75, G); B[i] = in ? R1 << (G - e) : 0; break;
+            case 1: A[i] = ya; B[i] = yb; break;
+            case 2: A[i] = in ? ya << (K - e) : 0; B[i] = in ? yb << (K - e) : 0; break;
+            }
+        }
+        rc = fn_poslin(ctx, Xc, n, b2, b2x, g, 1, A, B, pass == 0 ? M : pass == 1 ? Y0 : G0, tmp);
+    }
+    if (!rc) {
+        trn_t t[3] = {{M, n, (unsigned)(G - PN)}, {Y0, n, (unsigned)(G - PN)}, {G0, n, (unsigned)(G - PN)}};
+        rc = fn_trunc_batch(ctx, t, 3);
+    }
+    if (!rc) rc = fn_recip_tail(ctx, M, Y0, G0, n, F, n, (unsigned)f, (unsigned)f + 4, PN, out);
 done:
-    free(A);
-    free(B);
-    WFREE(b);
-    WFREE(bx);
-    WFREE(M);
-    WFREE(Y0);
-    WFREE(W);
-    WFREE(tmp);
+    WFREE(b1);
+    WFREE(b1x);
+    WFREE(b2);
+    WFREE(b2x);
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) WFREE(*bufs[i]);
     return rc;
 }
 
@@ -126,7 +146,10 @@ int spin_reciprocal(spin_ctx_t *ctx, const spin_tensor_t *a, spin_tensor_t **out
 #define Q1 (-3.133970819265516)
 #define Q2 1.5231841742872212
 
-/* out = wmul rsqrt(x) at scale os, x = X / 2^f > 0, for X in [2^plo, 2^K),
+/* One-stage rsqrt (one comparison per position: kept for the per-row and
+ * per-channel uses, LayerNorm and BatchNorm, where rounds matter more than
+ * bytes; spin_rsqrt and spin_sqrt use the two-stage rsqrt2 below).
+ * out = wmul rsqrt(x) at scale os, x = X / 2^f > 0, for X in [2^plo, 2^K),
  * K <= 52 (3f - 1 for rsqrt): positions plo..K (one comparison batch), m = X / 2^E in
  * [0.25, 1) with E = f mod 2; M, Q1 m and sqrt(Q2) m at scale PN (one
  * truncation round); y0 = Q0 + Q1 m + (sqrt(Q2) m)^2 (level 1), Newton
@@ -223,10 +246,137 @@ done:
     return rc;
 }
 
+/* rsqrt (sq = 0) or sqrt (sq = 1) of x = X / 2^f for X in [1, 2^K), K = 3f - 1,
+ * by a two-stage normalisation that keeps exponents in pairs (m = X / 2^E in
+ * [0.25, 1) with E = f mod 2 needs only the even boundaries):
+ *  1. X against 2^max(0, L_j), L_j = top - (ng - j + 1) g, top = K - 1, g = 8
+ *     (ng = 6 comparisons at f = 16, with b X): Xc = X 2^(D_j), D_j =
+ *     (ng - j) g, in [2^(top-g), 2^top) (j = 0, X < 1: Xc = 2^(top-g));
+ *     W1 = 2^(D_j / 2) (rsqrt) or X 2^(D_j / 2) (sqrt), 0 for j = 0;
+ *  2. Xc against 2^(top-g+2), ..., 2^(top-2), 2^top, 2^K (g/2 + 1 = 5
+ *     comparisons): Xc in [2^(Ec-2), 2^Ec) (Ec up to top + 2; Xc >= 2^K:
+ *     overflow, W2 = 0); m = Xc / 2^Ec, L = Q0 + Q1 m, Sq = sqrt(Q2) m at
+ *     scale 3f + 8, W2 = 2^((3f - Ec) / 2).
+ * Then one truncation round (m, L, Sq to PN); level 1: y0 = L + Sq^2 and
+ * W = W1 W2 (rsqrt: 2^((3f - E)/2), E = Ec - D_j, so that y W = rsqrt(x)
+ * 2^f; sqrt: X 2^((3f - E)/2) >> (f - 4), i.e. y W 2^-4 = sqrt(x) 2^f);
+ * Newton 1 (level: y^2, m y, m W; product t = m y y^2; y = (3y - t) / 2)
+ * and Newton 2 carrying W (level: y^2, A = y W, B = y m W; product
+ * C = B y^2; out = (3 A - C) / 2).  11 comparisons per element (f = 16);
+ * rounds 7 + 7 + 1 + 2 + 4 + 4 = 25.  X < 1 (x <= 0 included): 0;
+ * X >= 2^K: 0. */
+#define RS_GW 8
+
+static int rsqrt2(spin_ctx_t *ctx, const uint64_t *X, size_t n, int sq, uint64_t *out)
+{
+    int f = (int)ctx->f, K = 3 * f - 1, top = K - 1, g = RS_GW, ng = (top + g - 1) / g, G = 3 * f + 8;
+    int PN = PN_MAX, nf = g / 2 + 1, ws = sq ? 4 : 0, xs = sq ? 3 : 4;
+    int ex1[16], ex2[RS_GW];
+    uint64_t *b1 = NULL, *b1x = NULL, *b2 = NULL, *b2x = NULL, *Xc = NULL, *W1 = NULL, *M = NULL, *L = NULL,
+             *Sq = NULL, *W2 = NULL, *W = NULL, *Y = NULL, *y2 = NULL, *my = NULL, *mW = NULL, *t = NULL,
+             *tmp = NULL;
+    uint64_t A[17], B[17], Z[17];
+    if (ng > 16) return SPIN_ERR_INTERNAL;
+    int rc = walloc(ctx, (size_t)ng * n, &b1);
+    if (!rc) rc = walloc(ctx, (size_t)ng * n, &b1x);
+    if (!rc) rc = walloc(ctx, (size_t)nf * n, &b2);
+    if (!rc) rc = walloc(ctx, (size_t)nf * n, &b2x);
+    uint64_t **bufs[] = {&Xc, &W1, &M, &L, &Sq, &W2, &W, &Y, &y2, &my, &mW, &t, &tmp};
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0] && !rc; i++) rc = walloc(ctx, n, bufs[i]);
+    if (rc) goto done;
+    memset(Z, 0, sizeof Z);
+    for (int j = 1; j <= ng; j++) {
+        int Lj = top - (ng - j + 1) * g;
+        ex1[j - 1] = Lj > 0 ? Lj : 0;
+    }
+    for (int i = 0; i < g / 2 - 1; i++) ex2[i] = top - g + 2 * (i + 1);
+    ex2[g / 2 - 1] = top;
+    ex2[g / 2] = K;
+    /* stage 1 */
+    rc = fn_lead_bits_e(ctx, X, n, ex1, ng, 1, b1, b1x);
+    for (int j = 0; j <= ng; j++) {
+        int D = (ng - j) * g;
+        A[j] = j ? 0 : R1 << (top - g);
+        B[j] = j ? R1 << D : 0;
+    }
+    if (!rc) rc = fn_poslin(ctx, X, n, b1, b1x, ng, 1, A, B, Xc, tmp);
+    for (int j = 0; j <= ng; j++) {
+        uint64_t w = j ? R1 << ((ng - j) * g / 2) : 0;
+        A[j] = sq ? 0 : w;
+        B[j] = sq ? w : 0;
+    }
+    if (!rc) rc = fn_poslin(ctx, X, n, b1, b1x, ng, 1, A, B, W1, tmp);
+    /* stage 2: state i = 0..nf, Ec = top - g + 2 (i + 1) for i < nf */
+    if (!rc) rc = fn_lead_bits_e(ctx, Xc, n, ex2, nf, 1, b2, b2x);
+    for (int pass = 0; pass < 4 && !rc; pass++) {
+        for (int i = 0; i <= nf; i++) {
+            int in = i < nf, e = top - g + 2 * (i + 1);
+            switch (pass) {
+            case 0: A[i] = in ? 0 : fx(0.5, G); B[i] = in ? R1 << (G - e) : 0; break;
+            case 1: A[i] = fx(Q0 + (in ? 0 : Q1 * 0.5), G); B[i] = in ? fx(Q1, G - e) : 0; break;
+            case 2: A[i] = in ? 0 : fx(sqrt(Q2) * 0.5, G); B[i] = in ? fx(sqrt(Q2), G - e) : 0; break;
+            case 3: A[i] = in ? R1 << ((3 * f - e) / 2) : 0; B[i] = 0; break;
+            }
+        }
+        uint64_t *dst = pass == 0 ? M : pass == 1 ? L : pass == 2 ? Sq : W2;
+        rc = fn_poslin(ctx, Xc, n, b2, b2x, nf, 1, A, B, dst, tmp);
+    }
+    if (!rc) {
+        trn_t tr[3] = {{M, n, (unsigned)(G - PN)}, {L, n, (unsigned)(G - PN)}, {Sq, n, (unsigned)(G - PN)}};
+        rc = fn_trunc_batch(ctx, tr, 3);
+    }
+    /* level 1: y0 = L + Sq^2, W = W1 W2 (>> f - ws for sqrt) */
+    if (!rc) {
+        prod_t p[2] = {{Sq, NULL, Sq, n}, {W1, W2, W, n}};
+        unsigned d[2] = {(unsigned)PN, sq ? (unsigned)(f - ws) : 0};
+        rc = fn_level(ctx, p, d, 2);
+    }
+    if (!rc) rc = wbin(ctx, SPIN_RING_ADD, Y, L, Sq, n);
+    /* Newton 1: y2 = y^2, my = m y, mW = m W (scale xs); t = my y2 raw; y = (3 y 2^PN - t) >> (PN + 1) */
+    if (!rc) {
+        prod_t p[3] = {{Y, NULL, y2, n}, {M, Y, my, n}, {M, W, mW, n}};
+        unsigned d[3] = {(unsigned)PN, (unsigned)PN, (unsigned)(PN + ws - xs)};
+        rc = fn_level(ctx, p, d, 3);
+    }
+    if (!rc) {
+        prod_t p = {my, y2, t, n};
+        rc = fn_beaver_batch(ctx, &p, 1);
+    }
+    if (!rc) rc = wsc(ctx, SPIN_RING_MUL_S, Y, Y, (uint64_t)3 << PN, n);
+    if (!rc) rc = wbin(ctx, SPIN_RING_SUB, Y, Y, t, n);
+    if (!rc) {
+        trn_t tr = {Y, n, (unsigned)PN + 1};
+        rc = fn_trunc_batch(ctx, &tr, 1);
+    }
+    /* Newton 2 carrying W: y2 = y^2, A = y W (my), B = y m W (t), scale xs; C = B y2 raw (scale PN + xs) */
+    if (!rc) {
+        prod_t p[3] = {{Y, NULL, y2, n}, {Y, W, my, n}, {Y, mW, t, n}};
+        unsigned d[3] = {(unsigned)PN, (unsigned)(PN + ws - xs), (unsigned)PN};
+        rc = fn_level(ctx, p, d, 3);
+    }
+    if (!rc) {
+        prod_t p = {t, y2, W2, n};
+        rc = fn_beaver_batch(ctx, &p, 1);
+    }
+    if (!rc) rc = wsc(ctx, SPIN_RING_MUL_S, my, my, (uint64_t)3 << PN, n);
+    if (!rc) rc = wbin(ctx, SPIN_RING_SUB, out, my, W2, n);
+    if (!rc) {
+        trn_t tr = {out, n, (unsigned)(PN + xs + 1)};
+        rc = fn_trunc_batch(ctx, &tr, 1);
+    }
+done:
+    WFREE(b1);
+    WFREE(b1x);
+    WFREE(b2);
+    WFREE(b2x);
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) WFREE(*bufs[i]);
+    return rc;
+}
+
 static int w_rsqrt(spin_ctx_t *ctx, const uint64_t *X, size_t n, uint64_t *out, const void *arg)
 {
     (void)arg;
-    return fn_rsqrt_core(ctx, X, n, 0, 3 * (int)ctx->f - 1, 1.0, 0, ctx->f, out);
+    return rsqrt2(ctx, X, n, 0, out);
 }
 
 int spin_rsqrt(spin_ctx_t *ctx, const spin_tensor_t *a, spin_tensor_t **out)
@@ -238,22 +388,12 @@ int spin_rsqrt(spin_ctx_t *ctx, const spin_tensor_t *a, spin_tensor_t **out)
     return fn_unary(ctx, a, out, "rsqrt", w_rsqrt, NULL);
 }
 
-
-/* sqrt(x) = x rsqrt(x): rsqrt_core at scale f + 8, then one product.
- * 22 rounds; x <= 0: 0; x >= 2^(2f-1): 0 (outside the range). */
+/* sqrt(x) = x rsqrt(x) with x folded into the carried factor (rsqrt2, sq = 1):
+ * 25 rounds; x <= 0: 0; x >= 2^(2f-1): 0 (outside the range). */
 static int w_sqrt(spin_ctx_t *ctx, const uint64_t *X, size_t n, uint64_t *out, const void *arg)
 {
     (void)arg;
-    uint64_t *R = NULL;
-    int rc = walloc(ctx, n, &R);
-    if (!rc) rc = fn_rsqrt_core(ctx, X, n, 0, 3 * (int)ctx->f - 1, 1.0, 0, ctx->f + 8, R);
-    if (!rc) {
-        prod_t p = {X, R, out, n};
-        unsigned d = ctx->f + 8;
-        rc = fn_level(ctx, &p, &d, 1);
-    }
-    WFREE(R);
-    return rc;
+    return rsqrt2(ctx, X, n, 1, out);
 }
 
 int spin_sqrt(spin_ctx_t *ctx, const spin_tensor_t *a, spin_tensor_t **out)

@@ -92,8 +92,20 @@ static int check_axis(spin_ctx_t *ctx, const spin_tensor_t *a, int *axis, const 
 
 /* Row maxima subtracted, exp of the (<= 0) differences, row sums s in
  * [1, len]: Z (rows x len, scale f), E (scale ss), S (rows, scale ss). */
+static int sm_front_ex(spin_ctx_t *ctx, spin_tensor_t *t, const uint64_t *X, size_t rows, size_t len, uint64_t *Z,
+                       uint64_t *E, uint64_t *S, int generic_exp);
+
 static int sm_front(spin_ctx_t *ctx, spin_tensor_t *t, const uint64_t *X, size_t rows, size_t len, uint64_t *Z,
                     uint64_t *E, uint64_t *S)
+{
+    return sm_front_ex(ctx, t, X, rows, len, Z, E, S, 0);
+}
+
+/* generic_exp: the general spin_exp polynomial and squarings (scale f,
+ * shifted to ss) instead of the exp specialised for inputs <= 0 - only to
+ * measure what the specialisation saves. */
+static int sm_front_ex(spin_ctx_t *ctx, spin_tensor_t *t, const uint64_t *X, size_t rows, size_t len, uint64_t *Z,
+                       uint64_t *E, uint64_t *S, int generic_exp)
 {
     spin_tensor_t *mx = NULL;
     uint64_t *M = NULL, *Mb = NULL;
@@ -103,7 +115,9 @@ static int sm_front(spin_ctx_t *ctx, spin_tensor_t *t, const uint64_t *X, size_t
     if (!rc) rc = walloc(ctx, n, &Mb);
     if (!rc) rc = fn_bcast(ctx, Mb, M, rows, len);
     if (!rc) rc = wbin(ctx, SPIN_RING_SUB, Z, X, Mb, n);
-    if (!rc) rc = fn_pw_eval(ctx, Z, n, ctx->f, &PW_EXPN, 0, SM_SS(ctx->f), 0, E);
+    if (!rc && !generic_exp) rc = fn_pw_eval(ctx, Z, n, ctx->f, &PW_EXPN, 0, SM_SS(ctx->f), 0, E);
+    if (!rc && generic_exp) rc = w_exp(ctx, Z, n, E, NULL);
+    if (!rc && generic_exp) rc = wsc(ctx, SPIN_RING_SHL_S, E, E, (uint64_t)(SM_SS(ctx->f) - (int)ctx->f), n);
     if (!rc) rc = ctx->c->sum_axis(ctx->cs, SPIN_DT_U64, S, E, rows, len, 1, 0, NULL);
     spin_tensor_free(mx);
     WFREE(M);
@@ -120,8 +134,21 @@ static int sm_lb(size_t len)
     return Lb;
 }
 
+static int softmax_core(spin_ctx_t *ctx, spin_tensor_t *t, const uint64_t *X, size_t rows, size_t len,
+                        int generic_exp, const spin_tensor_t *V, uint64_t *out);
+
 static int softmax_words(spin_ctx_t *ctx, spin_tensor_t *t, const uint64_t *X, size_t rows, size_t len,
                          uint64_t *out)
+{
+    return softmax_core(ctx, t, X, rows, len, 0, NULL, out);
+}
+
+/* V == NULL: softmax of the rows into out (rows x len).  V != NULL
+ * (attention, delayed normalisation): out (rows x dv) = diag(1/s) (E V),
+ * E = exp(S - max) unnormalised, so the reciprocal's tail multiplies
+ * rows x dv values instead of rows x len. */
+static int softmax_core(spin_ctx_t *ctx, spin_tensor_t *t, const uint64_t *X, size_t rows, size_t len,
+                        int generic_exp, const spin_tensor_t *V, uint64_t *out)
 {
     int f = (int)ctx->f, ss = SM_SS(f), Lb = sm_lb(len), PN = PN_MAX;
     int Gm = ss + Lb + 1 + 8, Gw = ss + 2 * Lb + 10;
@@ -137,9 +164,22 @@ static int softmax_words(spin_ctx_t *ctx, spin_tensor_t *t, const uint64_t *X, s
     if (!rc) rc = walloc(ctx, rows, &Y0);
     if (!rc) rc = walloc(ctx, rows, &Y0W);
     if (!rc) rc = walloc(ctx, rows, &tmp);
-    if (!rc) rc = sm_front(ctx, t, X, rows, len, Z, E, S);
+    if (!rc) rc = sm_front_ex(ctx, t, X, rows, len, Z, E, S, generic_exp);
+    spin_tensor_t *Et = NULL, *EV = NULL;
+    size_t nf = n;
+    if (!rc && V) {
+        /* E V at scale ss (the matmul truncates V's f bits) */
+        rc = spin_tensor_new_like(ctx, t->ndim, t->shape, &Et);
+        if (!rc) rc = ctx->c->copy_d2d(ctx->cs, spin_tensor_data(Et), E, n * 8, NULL);
+        if (!rc) rc = spin_matmul(ctx, Et, 0, V, 0, &EV);
+        if (!rc) nf = spin_tensor_numel(EV);
+    }
     if (!rc && Lb) rc = fn_lead_bits(ctx, S, rows, ss + 1, Lb, 1, b, bx);
-    if (rc) goto done;
+    if (rc) {
+        spin_tensor_free(Et);
+        spin_tensor_free(EV);
+        goto done;
+    }
     for (int st = 0; st <= Lb; st++) {
         int e = ss + st + 1;
         A[0][st] = 0;
@@ -156,7 +196,10 @@ static int softmax_words(spin_ctx_t *ctx, spin_tensor_t *t, const uint64_t *X, s
         trn_t tr[3] = {{M, rows, (unsigned)(Gm - PN)}, {Y0, rows, (unsigned)(Gm - PN)}, {Y0W, rows, (unsigned)(Gw - PN)}};
         rc = fn_trunc_batch(ctx, tr, 3);
     }
-    if (!rc) rc = fn_recip_tail(ctx, M, Y0, Y0W, rows, E, n, (unsigned)ss, (unsigned)ss, PN, out);
+    if (!rc) rc = fn_recip_tail(ctx, M, Y0, Y0W, rows, EV ? spin_tensor_data(EV) : E, nf, (unsigned)ss, (unsigned)ss, PN,
+                                out);
+    spin_tensor_free(Et);
+    spin_tensor_free(EV);
 done:
     WFREE(Z);
     WFREE(E);
@@ -386,4 +429,56 @@ done:
 int spin_log_softmax(spin_ctx_t *ctx, const spin_tensor_t *a, int axis, spin_tensor_t **out)
 {
     return along_axis(ctx, a, axis, out, "log_softmax", log_softmax_words);
+}
+
+/* ---- attention: softmax(S) V ------------------------------------------------------ */
+
+int spin_attention_softmax(spin_ctx_t *ctx, const spin_tensor_t *S, const spin_tensor_t *V,
+                           const spin_attn_opts_t *o, spin_tensor_t **out)
+{
+    int rc = fn_check_args(ctx, S, out, "attention_softmax");
+    if (rc) return rc;
+    int nd = S->ndim;
+    if (!V || (nd != 2 && nd != 3) || V->ndim != nd || V->shape[nd - 2] != S->shape[nd - 1] ||
+        (nd == 3 && V->shape[0] != S->shape[0]) || S->shape[nd - 1] == 0) {
+        MPC_ERR(ctx, "attention_softmax: S must be [b,] T x L and V [b,] L x dv with the same b and L");
+        return SPIN_ERR_INVAL;
+    }
+    if (ctx->f > 18) {
+        MPC_ERR(ctx, "attention_softmax: needs f <= 18 (f = %u)", ctx->f);
+        return SPIN_ERR_INVAL;
+    }
+    spin_attn_opts_t def = {1, 1};
+    if (!o) o = &def;
+    size_t len = S->shape[nd - 1], n = spin_tensor_numel(S), rows = n / len;
+    if (!o->delayed) {
+        /* normalise E first, then the product: for measurement */
+        spin_tensor_t *t = NULL, *P = NULL;
+        uint64_t *X = NULL;
+        rc = axis_last(ctx, S, nd - 1, &t, &X);
+        if (!rc) rc = spin_tensor_new_like(ctx, t->ndim, t->shape, &P);
+        if (!rc) rc = softmax_core(ctx, t, X, rows, len, !o->nonpos_exp, NULL, spin_tensor_data(P));
+        if (!rc) rc = spin_matmul(ctx, P, 0, V, 0, out);
+        spin_tensor_free(t);
+        spin_tensor_free(P);
+        WFREE(X);
+        return rc;
+    }
+    spin_tensor_t *t = NULL, *r = NULL;
+    uint64_t *X = NULL;
+    size_t shape[3];
+    for (int i = 0; i < nd; i++) shape[i] = S->shape[i];
+    shape[nd - 1] = V->shape[nd - 1];
+    rc = axis_last(ctx, S, nd - 1, &t, &X);
+    if (!rc) rc = spin_tensor_new_like(ctx, nd, shape, &r);
+    if (!rc) rc = softmax_core(ctx, t, X, rows, len, !o->nonpos_exp, V, spin_tensor_data(r));
+    if (!rc) rc = ctx->c->stream_sync(ctx->cs, NULL);
+    spin_tensor_free(t);
+    WFREE(X);
+    if (rc) {
+        spin_tensor_free(r);
+        return rc;
+    }
+    *out = r;
+    return 0;
 }

@@ -21,7 +21,8 @@ extern "C" {
  *  x >= 13: e^13 (saturation). */
 SPIN_API int spin_exp(spin_ctx_t *ctx, const spin_tensor_t *a, spin_tensor_t **out);
 /** 1/x for x != 0 (either sign), 2^-f <= |x| < 2^f: normalisation by the
- *  leading one (one comparison batch), Goldschmidt iterations; 16 rounds,
+ *  leading one in two steps (2 x 4 coarse comparisons for both signs, then
+ *  8 fine ones per element at f = 16), Goldschmidt iterations; 23 rounds,
  *  relative error ~1e-9 plus rounding.  |x| >= 2^f: 0 (true value below one
  *  ulp); x = 0: 0.  Needs f <= 22. */
 SPIN_API int spin_reciprocal(spin_ctx_t *ctx, const spin_tensor_t *a, spin_tensor_t **out);
@@ -33,8 +34,9 @@ SPIN_API int spin_reciprocal(spin_ctx_t *ctx, const spin_tensor_t *a, spin_tenso
  *  f <= 24. */
 SPIN_API int spin_ln(spin_ctx_t *ctx, const spin_tensor_t *a, spin_tensor_t **out);
 /** sqrt(x) and 1/sqrt(x) for 2^-f <= x < 2^(2f-1) (sqrt(0) = 0): leading
- *  one normalisation, quadratic start, two Newton steps; rsqrt 20 rounds,
- *  sqrt 22.  x <= 0 or x >= 2^(2f-1): 0.  Need f <= 18. */
+ *  one normalisation in two steps keeping exponents in pairs (6 coarse then
+ *  5 fine comparisons per element at f = 16), quadratic start, two Newton
+ *  steps; 25 rounds each.  x <= 0 or x >= 2^(2f-1): 0.  Need f <= 18. */
 SPIN_API int spin_sqrt(spin_ctx_t *ctx, const spin_tensor_t *a, spin_tensor_t **out);
 SPIN_API int spin_rsqrt(spin_ctx_t *ctx, const spin_tensor_t *a, spin_tensor_t **out);
 /** Logistic sigmoid, tanh and erf, for every input (they saturate):
@@ -62,6 +64,21 @@ SPIN_API int spin_gelu(spin_ctx_t *ctx, const spin_tensor_t *a, spin_gelu_form_t
 SPIN_API int spin_softmax(spin_ctx_t *ctx, const spin_tensor_t *a, int axis, spin_tensor_t **out);
 SPIN_API int spin_log_softmax(spin_ctx_t *ctx, const spin_tensor_t *a, int axis,
                               spin_tensor_t **out);
+
+/** Attention's softmax(S) V, softmax along S's last axis: S [b,] T x L,
+ *  V [b,] L x dv -> [b,] T x dv.  Options (NULL: both on):
+ *  delayed   - diag(1/s) (E V) with E = exp(S - max) unnormalised, so the
+ *              reciprocal's factors multiply T dv values instead of T L;
+ *  nonpos_exp - exp specialised for the inputs <= 0 left after the max
+ *              subtraction (3 pieces on [-12, 0], 13 rounds) instead of
+ *              the general exp (22 rounds).
+ *  Switching either off is for measurement (spin-bench transformer). */
+typedef struct spin_attn_opts {
+    int delayed;
+    int nonpos_exp;
+} spin_attn_opts_t;
+SPIN_API int spin_attention_softmax(spin_ctx_t *ctx, const spin_tensor_t *S, const spin_tensor_t *V,
+                                    const spin_attn_opts_t *o, spin_tensor_t **out);
 
 /** LayerNorm over the last axis: (x - mean) / sqrt(var + eps) * gamma + beta,
  *  gamma and beta of the last axis' length (NULL: no affine part).  24
