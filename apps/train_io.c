@@ -3,8 +3,9 @@
  * Checkpoint file DIR/party-I.ckpt (plaintext: DIR/plaintext.ckpt): a
  * header (magic "SPINCKP1", model, party count, party, f, seed, batch,
  * epoch, batch index, hyper-parameters), the engine's state (this party's
- * shares of every weight, bias and velocity; doubles in plaintext), then
- * the magic "SPINEND1".  A new checkpoint is written to a temporary file,
+ * shares of every weight, bias and velocity, and of BatchNorm's running
+ * mean and variance after its layer's velocities; doubles in plaintext),
+ * then the magic "SPINEND1".  A new checkpoint is written to a temporary file,
  * synced, and renamed over the old one after the old one has been renamed
  * to party-I.prev.ckpt: a run killed at any moment leaves at least one
  * complete generation.  On --resume the parties reveal which positions
@@ -181,22 +182,39 @@ int export_model(spin_ctx_t *ctx, engine_t *e, const model_spec_t *m, int to, co
         return SPIN_ERR_INVAL;
     }
     if (!ctx) to = 0;
+    /* BatchNorm: w[i] holds gamma then running_mean, b[i] beta then
+     * running_var (the engines' export_params fill them so) */
     double *w[MODEL_MAX_LAYERS] = {0}, *b[MODEL_MAX_LAYERS] = {0};
-    st_tensor_t t[2 * MODEL_MAX_LAYERS];
+    st_tensor_t t[4 * MODEL_MAX_LAYERS];
     int n = 0, rc = 0;
     for (int i = 0; i < m->nl && !rc; i++) {
         const layer_spec_t *l = &m->L[i];
         if (!layer_has_params(l)) continue;
-        w[i] = calloc(layer_wsize(l), 8);
-        b[i] = calloc(layer_bsize(l), 8);
-        if (!w[i] || !b[i]) rc = SPIN_ERR_NOMEM;
+        int st = layer_has_stats(l);
+        size_t nw = layer_wsize(l), nb = layer_bsize(l);
+        w[i] = calloc(nw + (st ? nb : 0), 8);
+        b[i] = calloc(nb + (st ? nb : 0), 8);
+        if (!w[i] || !b[i]) {
+            rc = SPIN_ERR_NOMEM;
+            break;
+        }
         snprintf(t[n].name, sizeof t[n].name, "%s.weight", l->name);
         t[n].nd = layer_wshape(l, t[n].shape);
         t[n++].data = w[i];
         snprintf(t[n].name, sizeof t[n].name, "%s.bias", l->name);
         t[n].nd = 1;
-        t[n].shape[0] = layer_bsize(l);
+        t[n].shape[0] = nb;
         t[n++].data = b[i];
+        if (st) {
+            snprintf(t[n].name, sizeof t[n].name, "%s.running_mean", l->name);
+            t[n].nd = 1;
+            t[n].shape[0] = nb;
+            t[n++].data = w[i] + nw;
+            snprintf(t[n].name, sizeof t[n].name, "%s.running_var", l->name);
+            t[n].nd = 1;
+            t[n].shape[0] = nb;
+            t[n++].data = b[i] + nb;
+        }
     }
     if (!rc) rc = e->export_params(e, to, w, b);
     if (rc) snprintf(msg, msglen, "revealing the model to party %d failed: %s", to, spin_strerror(rc));

@@ -8,10 +8,11 @@
  *    non-negative).
  *  - Everywhere a max-pool follows a ReLU, the two are swapped (exact), and
  *    a conv directly followed by a max-pool is truncated after the pool.
- *  - AlexNet and VGG16 follow the CIFAR-10 variants Piranha trains,
- *    without BatchNorm, with 1 input channel, and with the first stride and
- *    the pooling adjusted so that 28x28 reaches the classifier at the size
- *    the CIFAR variant does (see model_build). */
+ *  - AlexNet and VGG16 follow the CIFAR-10 variants Piranha trains, with 1
+ *    input channel, and with the first stride and the pooling adjusted so
+ *    that 28x28 reaches the classifier at the size the CIFAR variant does
+ *    (see model_build).  AlexNet has Piranha's two BatchNorm2d layers (after
+ *    the first two conv + pool + ReLU blocks); VGG16 has none. */
 #include "config.h"
 
 #include "train.h"
@@ -57,13 +58,19 @@ size_t shape_elems(int nd, const size_t *s)
 
 int layer_has_params(const layer_spec_t *l)
 {
-    return l->kind == L_CONV || l->kind == L_LINEAR;
+    return l->kind == L_CONV || l->kind == L_LINEAR || l->kind == L_BN;
+}
+
+int layer_has_stats(const layer_spec_t *l)
+{
+    return l->kind == L_BN;
 }
 
 size_t layer_wsize(const layer_spec_t *l)
 {
     if (l->kind == L_CONV) return l->out_c * l->in_c * l->k * l->k;
     if (l->kind == L_LINEAR) return l->out_c * l->in_c;
+    if (l->kind == L_BN) return l->in_c;
     return 0;
 }
 
@@ -75,6 +82,7 @@ size_t layer_bsize(const layer_spec_t *l)
 int layer_wshape(const layer_spec_t *l, size_t shape[4])
 {
     shape[0] = l->out_c;
+    if (l->kind == L_BN) return 1;
     shape[1] = l->in_c;
     if (l->kind == L_LINEAR) return 2;
     shape[2] = shape[3] = l->k;
@@ -87,7 +95,7 @@ typedef struct builder {
     model_spec_t *m;
     int nd;
     size_t s[3];
-    int nconv, nfc, err;
+    int nconv, nfc, nbn, err;
     char *msg;
     size_t msglen;
 } builder_t;
@@ -166,6 +174,22 @@ static void relu(builder_t *b)
     done(b, l);
 }
 
+static void bn(builder_t *b)
+{
+    layer_spec_t *l = add(b, L_BN);
+    if (!l) return;
+    if (b->nd != 3) {
+        snprintf(b->msg, b->msglen, "model %s: bn%d needs a [c][h][w] input", b->m->name, b->nbn + 1);
+        b->err = 1;
+        return;
+    }
+    snprintf(l->name, sizeof l->name, "bn%d", ++b->nbn);
+    l->in_c = l->out_c = b->s[0];
+    l->out_nd = b->nd;
+    memcpy(l->out, b->s, sizeof b->s);
+    done(b, l);
+}
+
 static void flatten(builder_t *b)
 {
     layer_spec_t *l = add(b, L_FLATTEN);
@@ -203,7 +227,7 @@ int model_build(const char *name, model_spec_t *m, char *msg, size_t msglen)
     memset(m, 0, sizeof *m);
     snprintf(m->name, sizeof m->name, "%s", name ? name : "");
     m->classes = 10;
-    builder_t b = {m, 3, {1, 28, 28}, 0, 0, 0, msg, msglen};
+    builder_t b = {m, 3, {1, 28, 28}, 0, 0, 0, 0, msg, msglen};
     if (msg && msglen) msg[0] = 0;
     if (!name) name = "";
     if (strcmp(name, "secureml") == 0) {
@@ -228,13 +252,16 @@ int model_build(const char *name, model_spec_t *m, char *msg, size_t msglen)
     } else if (strcmp(name, "alexnet") == 0) {
         /* Piranha's CIFAR-10 AlexNet: conv 11x11/4 pad 9 on 32x32 gives
          * 8x8; here 5x5/1 pad 2 on 28x28 then a 3x3/2 pool gives 13x13 ->
-         * the rest as Piranha (without BatchNorm). */
+         * the rest as Piranha, with its BatchNorm after the first two
+         * conv -> pool -> ReLU blocks. */
         conv(&b, 96, 5, 1, 2);
         pool(&b, L_MAXPOOL, 3, 2, 0);
         relu(&b);
+        bn(&b);
         conv(&b, 256, 5, 1, 1);
         pool(&b, L_MAXPOOL, 3, 2, 0);
         relu(&b);
+        bn(&b);
         conv(&b, 384, 3, 1, 1);
         relu(&b);
         conv(&b, 384, 3, 1, 1);
@@ -278,6 +305,13 @@ void model_init(const model_spec_t *m, uint64_t seed, double **w, double **b)
     for (int i = 0; i < m->nl; i++) {
         const layer_spec_t *l = &m->L[i];
         if (!layer_has_params(l)) continue;
+        if (l->kind == L_BN) {
+            for (size_t j = 0; j < l->in_c; j++) {
+                w[i][j] = 1.0;
+                b[i][j] = 0.0;
+            }
+            continue;
+        }
         size_t fan_in = l->kind == L_CONV ? l->in_c * l->k * l->k : l->in_c;
         double bound = 1.0 / sqrt((double)fan_in);
         size_t nw = layer_wsize(l), nb = layer_bsize(l);

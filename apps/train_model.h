@@ -13,8 +13,15 @@ typedef enum {
     L_RELU,
     L_MAXPOOL,   /* MaxPool2d(k, stride, pad) */
     L_AVGPOOL,   /* AvgPool2d(k, stride, pad) */
-    L_FLATTEN
+    L_FLATTEN,
+    L_BN         /* BatchNorm2d(in_c): weight (gamma) and bias (beta) trained,
+                  * running_mean / running_var kept (eps BN_EPS, momentum
+                  * BN_MOMENTUM); training batches use the batch statistics,
+                  * prediction the running ones */
 } lkind_t;
+
+#define BN_EPS 1e-5
+#define BN_MOMENTUM 0.1
 
 typedef struct layer_spec {
     lkind_t kind;
@@ -40,12 +47,17 @@ typedef struct model_spec {
 int model_build(const char *name, model_spec_t *m, char *msg, size_t msglen);
 /* Names of the known models, comma separated. */
 const char *model_names(void);
-/* Does the layer have parameters (weight and bias)? */
+/* Does the layer have parameters (weight and bias)?  BatchNorm: gamma and
+ * beta, [in_c] each. */
 int layer_has_params(const layer_spec_t *l);
+/* Does the layer keep running statistics (BatchNorm: running_mean and
+ * running_var, [in_c] each, not trained; initially 0 and 1)? */
+int layer_has_stats(const layer_spec_t *l);
 /* Sizes of a layer's weight (PyTorch layout) and bias. */
 size_t layer_wsize(const layer_spec_t *l);
 size_t layer_bsize(const layer_spec_t *l);
-/* Weight shape: [out, in] or [out_c, in_c, k, k]; returns the rank. */
+/* Weight shape: [out, in], [out_c, in_c, k, k] or [in_c] (BatchNorm);
+ * returns the rank. */
 int layer_wshape(const layer_spec_t *l, size_t shape[4]);
 /* Elements of a per-sample shape. */
 size_t shape_elems(int nd, const size_t *s);
@@ -53,7 +65,8 @@ size_t shape_elems(int nd, const size_t *s);
 /* PyTorch's default initialisation (kaiming_uniform(a = sqrt 5) for the
  * weight, U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for the bias), drawn from a
  * splitmix64 stream seeded with `seed`, layer by layer in order, into
- * the caller's arrays w[i] (layer_wsize) and b[i] (layer_bsize). */
+ * the caller's arrays w[i] (layer_wsize) and b[i] (layer_bsize);
+ * BatchNorm: weight 1, bias 0 (nothing drawn). */
 void model_init(const model_spec_t *m, uint64_t seed, double **w, double **b);
 
 /* splitmix64 and a Fisher-Yates permutation from it (the batch order). */

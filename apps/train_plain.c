@@ -1,7 +1,10 @@
 /* train_plain.c - spin-train --plaintext: the same network, initial
  * weights, batches and SGD rule as the secure engine, in float64 with
  * OpenBLAS GEMMs.  The reference the secure run's accuracy is compared to.
- * Ties in max-pooling go to the first maximum, as in the secure engine. */
+ * Ties in max-pooling go to the first maximum, as in the secure engine.
+ * BatchNorm: PyTorch's rule (batch statistics and the running statistics'
+ * update in training, biased variance for normalising, unbiased for
+ * running_var; the running statistics in prediction). */
 #include "config.h"
 
 #include "train.h"
@@ -17,6 +20,9 @@ typedef struct plain {
     double *gw[MODEL_MAX_LAYERS], *gb[MODEL_MAX_LAYERS];
     double *act[MODEL_MAX_LAYERS + 1];   /* act[i]: input of layer i, [B][in] */
     size_t *arg[MODEL_MAX_LAYERS];       /* maxpool: argmax input index per output */
+    double *rm[MODEL_MAX_LAYERS], *rv[MODEL_MAX_LAYERS];   /* BatchNorm running statistics */
+    double *xh[MODEL_MAX_LAYERS], *inv[MODEL_MAX_LAYERS];  /* BatchNorm xhat [B][in], 1/sqrt(var + eps) [c] */
+    int train;                           /* forward in training mode (BatchNorm) */
     double *cols;                        /* im2col scratch */
     size_t B;                            /* batch the buffers are sized for */
 } plain_t;
@@ -32,7 +38,9 @@ static void free_acts(const model_spec_t *m, plain_t *p)
     }
     for (int i = 0; i < m->nl; i++) {
         free(p->arg[i]);
+        free(p->xh[i]);
         p->arg[i] = NULL;
+        p->xh[i] = NULL;
     }
     free(p->cols);
     p->cols = NULL;
@@ -49,6 +57,7 @@ static int ensure(const model_spec_t *m, plain_t *p, size_t B)
         p->act[i] = malloc(B * in_elems(l) * sizeof(double));
         if (!p->act[i]) return -1;
         if (l->kind == L_MAXPOOL && !(p->arg[i] = malloc(B * out_elems(l) * sizeof(size_t)))) return -1;
+        if (l->kind == L_BN && !(p->xh[i] = malloc(B * in_elems(l) * sizeof(double)))) return -1;
         if (l->kind == L_CONV) {
             size_t c = l->in_c * l->k * l->k * l->out[1] * l->out[2];
             if (c > maxcols) maxcols = c;
@@ -126,6 +135,38 @@ static void forward_layer(plain_t *p, int i, const layer_spec_t *l, size_t B)
     case L_FLATTEN:
         memcpy(y, x, B * ni * sizeof(double));
         break;
+    case L_BN: {
+        size_t C = l->in_c, HW = l->in[1] * l->in[2], M = B * HW;
+        for (size_t c = 0; c < C; c++) {
+            double mean, inv;
+            if (p->train) {
+                double s = 0, ss = 0;
+                for (size_t r = 0; r < B; r++)
+                    for (size_t j = 0; j < HW; j++) s += x[r * ni + c * HW + j];
+                mean = s / (double)M;
+                for (size_t r = 0; r < B; r++)
+                    for (size_t j = 0; j < HW; j++) {
+                        double t = x[r * ni + c * HW + j] - mean;
+                        ss += t * t;
+                    }
+                inv = 1.0 / sqrt(ss / (double)M + BN_EPS);
+                p->rm[i][c] = (1 - BN_MOMENTUM) * p->rm[i][c] + BN_MOMENTUM * mean;
+                p->rv[i][c] = (1 - BN_MOMENTUM) * p->rv[i][c] + BN_MOMENTUM * ss / (double)(M > 1 ? M - 1 : 1);
+                p->inv[i][c] = inv;
+            } else {
+                mean = p->rm[i][c];
+                inv = 1.0 / sqrt(p->rv[i][c] + BN_EPS);
+            }
+            for (size_t r = 0; r < B; r++)
+                for (size_t j = 0; j < HW; j++) {
+                    size_t o = r * ni + c * HW + j;
+                    double xh = (x[o] - mean) * inv;
+                    if (p->train) p->xh[i][o] = xh;
+                    y[o] = p->w[i][c] * xh + p->b[i][c];
+                }
+        }
+        break;
+    }
     case L_MAXPOOL:
     case L_AVGPOOL: {
         size_t C = l->in[0], H = l->in[1], W = l->in[2], OH = l->out[1], OW = l->out[2];
@@ -204,6 +245,29 @@ static void backward_layer(plain_t *p, int i, const layer_spec_t *l, size_t B, c
     case L_FLATTEN:
         if (dx) memcpy(dx, dy, B * ni * sizeof(double));
         break;
+    case L_BN: {
+        /* dx = (inv / M) (M g - sum g - xhat sum(g xhat)), g = gamma dy */
+        size_t C = l->in_c, HW = l->in[1] * l->in[2], M = B * HW;
+        for (size_t c = 0; c < C; c++) {
+            double sdy = 0, sdyx = 0;
+            for (size_t r = 0; r < B; r++)
+                for (size_t j = 0; j < HW; j++) {
+                    size_t o = r * ni + c * HW + j;
+                    sdy += dy[o];
+                    sdyx += dy[o] * p->xh[i][o];
+                }
+            p->gw[i][c] = sdyx;
+            p->gb[i][c] = sdy;
+            if (!dx) continue;
+            double ga = p->w[i][c], k = ga * p->inv[i][c] / (double)M;
+            for (size_t r = 0; r < B; r++)
+                for (size_t j = 0; j < HW; j++) {
+                    size_t o = r * ni + c * HW + j;
+                    dx[o] = k * ((double)M * dy[o] - sdy - p->xh[i][o] * sdyx);
+                }
+        }
+        break;
+    }
     case L_MAXPOOL:
         if (dx) {
             memset(dx, 0, B * ni * sizeof(double));
@@ -249,7 +313,9 @@ static int p_step(engine_t *e, const double *x, const uint8_t *labels, size_t B,
     plain_t *p = e->st;
     const model_spec_t *m = e->m;
     if (ensure(m, p, B)) return -1;
+    p->train = 1;
     forward(e, p, x, B);
+    p->train = 0;
     size_t K = m->classes;
     const double *z = p->act[m->nl];
     double *dy = malloc(B * K * sizeof(double));
@@ -328,6 +394,7 @@ static int p_save(engine_t *e, FILE *f)
         if (fwrite(p->w[i], 8, nw, f) != nw || fwrite(p->b[i], 8, nb, f) != nb || fwrite(p->vw[i], 8, nw, f) != nw ||
             fwrite(p->vb[i], 8, nb, f) != nb)
             return -1;
+        if (layer_has_stats(l) && (fwrite(p->rm[i], 8, nb, f) != nb || fwrite(p->rv[i], 8, nb, f) != nb)) return -1;
     }
     return 0;
 }
@@ -342,10 +409,13 @@ static int p_load(engine_t *e, FILE *f)
         if (fread(p->w[i], 8, nw, f) != nw || fread(p->b[i], 8, nb, f) != nb || fread(p->vw[i], 8, nw, f) != nw ||
             fread(p->vb[i], 8, nb, f) != nb)
             return -1;
+        if (layer_has_stats(l) && (fread(p->rm[i], 8, nb, f) != nb || fread(p->rv[i], 8, nb, f) != nb)) return -1;
     }
     return 0;
 }
 
+/* BatchNorm: w[i] holds gamma then running_mean, b[i] beta then
+ * running_var (train_io.c sizes them so). */
 static int p_export(engine_t *e, int to, double **w, double **b)
 {
     (void)to;
@@ -355,6 +425,10 @@ static int p_export(engine_t *e, int to, double **w, double **b)
         if (!layer_has_params(l)) continue;
         memcpy(w[i], p->w[i], layer_wsize(l) * 8);
         memcpy(b[i], p->b[i], layer_bsize(l) * 8);
+        if (layer_has_stats(l)) {
+            memcpy(w[i] + layer_wsize(l), p->rm[i], layer_bsize(l) * 8);
+            memcpy(b[i] + layer_bsize(l), p->rv[i], layer_bsize(l) * 8);
+        }
     }
     return 0;
 }
@@ -378,6 +452,9 @@ static void p_destroy(engine_t *e)
             free(p->vb[i]);
             free(p->gw[i]);
             free(p->gb[i]);
+            free(p->rm[i]);
+            free(p->rv[i]);
+            free(p->inv[i]);
         }
         free(p);
     }
@@ -414,6 +491,17 @@ engine_t *train_plain_new(const model_spec_t *m, const train_hp_t *hp, char *msg
         p->vb[i] = calloc(nb, 8);
         p->gw[i] = calloc(nw, 8);
         p->gb[i] = calloc(nb, 8);
+        if (layer_has_stats(l)) {
+            p->rm[i] = calloc(nb, 8);
+            p->rv[i] = malloc(nb * 8);
+            p->inv[i] = calloc(nb, 8);
+            if (!p->rm[i] || !p->rv[i] || !p->inv[i]) {
+                p_destroy(e);
+                snprintf(msg, msglen, "out of memory for the model's parameters");
+                return NULL;
+            }
+            for (size_t j = 0; j < nb; j++) p->rv[i][j] = 1.0;
+        }
         if (!p->w[i] || !p->b[i] || !p->vw[i] || !p->vb[i] || !p->gw[i] || !p->gb[i]) {
             p_destroy(e);
             snprintf(msg, msglen, "out of memory for the model's parameters");

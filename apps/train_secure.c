@@ -7,7 +7,9 @@
  * Party 0 owns the data and inputs the initial weights (PyTorch's default
  * initialisation from the public --seed, so that --plaintext starts from
  * the same weights); after the first step the weights depend on the
- * secret data and stay shared. */
+ * secret data and stay shared.  BatchNorm's running statistics (public
+ * initial values 0 and 1) are updated securely by every training step and
+ * stay shared too; prediction uses them. */
 #include "config.h"
 
 #include "train.h"
@@ -26,6 +28,8 @@ typedef struct secure {
     spin_tensor_t *vw[MODEL_MAX_LAYERS], *vb[MODEL_MAX_LAYERS];
     spin_tensor_t *in[MODEL_MAX_LAYERS];     /* layer inputs kept for backward */
     spin_tensor_t *mask[MODEL_MAX_LAYERS];   /* relu / maxpool masks */
+    spin_tensor_t *rm[MODEL_MAX_LAYERS], *rv[MODEL_MAX_LAYERS];   /* BatchNorm running statistics */
+    spin_bn_cache_t *bn[MODEL_MAX_LAYERS];   /* BatchNorm forward state for backward */
 } secure_t;
 
 static uint64_t sent_now(spin_ctx_t *ctx)
@@ -39,7 +43,9 @@ static void drop_cache(secure_t *s, int nl)
     for (int i = 0; i < nl; i++) {
         spin_tensor_free(s->in[i]);
         spin_tensor_free(s->mask[i]);
+        spin_bn_cache_free(s->bn[i]);
         s->in[i] = s->mask[i] = NULL;
+        s->bn[i] = NULL;
     }
 }
 
@@ -109,6 +115,13 @@ static int forward(engine_t *e, spin_tensor_t *x, size_t B, int keep, spin_tenso
             rc = spin_tensor_reshape(cur, 2, sh, &y);
             break;
         }
+        case L_BN:
+            /* training: batch statistics, running statistics updated;
+             * prediction: the running statistics */
+            rc = keep ? spin_batchnorm2d_forward(ctx, cur, s->w[i], s->b[i], s->rm[i], s->rv[i], BN_MOMENTUM, BN_EPS,
+                                                 &y, &s->bn[i])
+                      : spin_batchnorm2d_eval(ctx, cur, s->w[i], s->b[i], s->rm[i], s->rv[i], BN_EPS, &y);
+            break;
         }
         e->stats[i].fwd_s += train_now() - t0;
         e->stats[i].fwd_bytes += sent_now(ctx) - b0;
@@ -207,6 +220,9 @@ static int s_step(engine_t *e, const double *x, const uint8_t *labels, size_t B,
                 rc = spin_tensor_reshape(g, 1 + l->in_nd, x4, &dx);
             }
             break;
+        case L_BN:
+            rc = spin_batchnorm2d_backward(ctx, s->bn[i], g, i > 0 ? &dx : NULL, &gw[i], &gb[i]);
+            break;
         }
         e->stats[i].bwd_s += train_now() - t0;
         e->stats[i].bwd_bytes += sent_now(ctx) - b0;
@@ -277,6 +293,8 @@ static int for_each_state(engine_t *e, int (*fn)(secure_t *s, spin_tensor_t **t,
         if (!rc) rc = fn(s, &s->b[i], 1, bs, arg);
         if (!rc) rc = fn(s, &s->vw[i], wn, ws, arg);
         if (!rc) rc = fn(s, &s->vb[i], 1, bs, arg);
+        if (!rc && layer_has_stats(l)) rc = fn(s, &s->rm[i], 1, bs, arg);
+        if (!rc && layer_has_stats(l)) rc = fn(s, &s->rv[i], 1, bs, arg);
         if (rc) return rc;
     }
     return 0;
@@ -312,6 +330,8 @@ static int load_one(secure_t *s, spin_tensor_t **t, int nd, const size_t *sh, vo
 static int s_save(engine_t *e, FILE *f) { return for_each_state(e, save_one, f); }
 static int s_load(engine_t *e, FILE *f) { return for_each_state(e, load_one, f); }
 
+/* BatchNorm: w[i] holds gamma then running_mean, b[i] beta then
+ * running_var (train_io.c sizes them so). */
 static int s_export(engine_t *e, int to, double **w, double **b)
 {
     secure_t *s = e->st;
@@ -319,8 +339,11 @@ static int s_export(engine_t *e, int to, double **w, double **b)
     for (int i = 0; i < e->m->nl; i++) {
         const layer_spec_t *l = &e->m->L[i];
         if (!layer_has_params(l)) continue;
+        size_t nw = layer_wsize(l), nb = layer_bsize(l);
         int rc = spin_reveal_f64(s->ctx, s->w[i], to, me == to ? w[i] : NULL);
         if (!rc) rc = spin_reveal_f64(s->ctx, s->b[i], to, me == to ? b[i] : NULL);
+        if (!rc && layer_has_stats(l)) rc = spin_reveal_f64(s->ctx, s->rm[i], to, me == to ? w[i] + nw : NULL);
+        if (!rc && layer_has_stats(l)) rc = spin_reveal_f64(s->ctx, s->rv[i], to, me == to ? b[i] + nb : NULL);
         if (rc) return rc;
     }
     return 0;
@@ -343,6 +366,8 @@ static void s_destroy(engine_t *e)
             spin_tensor_free(s->b[i]);
             spin_tensor_free(s->vw[i]);
             spin_tensor_free(s->vb[i]);
+            spin_tensor_free(s->rm[i]);
+            spin_tensor_free(s->rv[i]);
         }
         free(s);
     }
@@ -390,6 +415,15 @@ engine_t *train_secure_new(spin_ctx_t *ctx, const model_spec_t *m, const train_h
         if (!rc) rc = spin_input_f64(ctx, 0, me == 0 ? b[i] : NULL, 1, bs, &s->b[i]);
         if (!rc) rc = spin_tensor_zeros(ctx, wn, ws, &s->vw[i]);
         if (!rc) rc = spin_tensor_zeros(ctx, 1, bs, &s->vb[i]);
+        if (!rc && layer_has_stats(l)) {
+            /* running_mean 0, running_var 1 (public): party 0's share holds them */
+            double *ones = me == 0 ? malloc(bs[0] * sizeof *ones) : NULL;
+            if (me == 0 && !ones) rc = SPIN_ERR_NOMEM;
+            for (size_t j = 0; !rc && ones && j < bs[0]; j++) ones[j] = 1.0;
+            if (!rc) rc = spin_tensor_zeros(ctx, 1, bs, &s->rm[i]);
+            if (!rc) rc = spin_input_f64(ctx, 0, ones, 1, bs, &s->rv[i]);
+            free(ones);
+        }
     }
     for (int i = 0; i < MODEL_MAX_LAYERS; i++) {
         free(w[i]);
