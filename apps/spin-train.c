@@ -46,7 +46,8 @@ static void usage(FILE *f)
             "      --lr X             learning rate (default 0.05)\n"
             "      --momentum X       SGD momentum (default 0.9)\n"
             "      --weight-decay X   weight decay (default 0)\n"
-            "  -f, --frac-bits F      fixed-point fractional bits (default 16)\n"
+            "  -f, --frac-bits F      fixed-point fractional bits (default SPIN_FRAC_BITS, else 16;\n"
+            "                         under spin-run set SPIN_FRAC_BITS=F so the dealer agrees)\n"
             "  -s, --seed S           initial weights and batch order (default 1)\n"
             "  -p, --parties N        run N parties + dealer in this process\n"
             "  -d, --data DIR         IDX files (default %s)\n"
@@ -94,7 +95,7 @@ static int parse_opts(int argc, char **argv, opts_t *o)
     o->hp.lr = 0.05;
     o->hp.momentum = 0.9;
     o->hp.seed = 1;
-    o->frac_bits = 16;
+    o->frac_bits = 0;   /* SPIN_FRAC_BITS, else 16 (what spin-run's dealer uses) */
     o->loss_every = 10;
     o->ckpt_every = 50;
     enum { O_LR = 256, O_MOM, O_WD, O_TRL, O_TEL, O_LE, O_MET, O_CK, O_CKE, O_RES, O_EXP, O_EXPTO, O_PLAIN };
@@ -239,6 +240,7 @@ static int run_party(spin_ctx_t *ctx, run_t *R)
     FILE *mf = NULL;
     int rc = 0;
     size_t B = o->hp.batch, nit = R->ntrain / B, pix = 28 * 28;
+    unsigned fbits = ctx ? spin_ctx_frac_bits(ctx) : (o->frac_bits ? o->frac_bits : 16);
     if (nit == 0) {
         fprintf(stderr, "spin-train: %zu training images make no full batch of %zu: lower --batch\n", R->ntrain, B);
         e->destroy(e);
@@ -247,7 +249,7 @@ static int run_party(spin_ctx_t *ctx, run_t *R)
     int start_epoch = 0;
     size_t start_it = 0;
     if (o->resume) {
-        rc = ckpt_resume(ctx, e, o->ckpt_dir, &R->m, &o->hp, o->frac_bits, &start_epoch, &start_it, msg, sizeof msg);
+        rc = ckpt_resume(ctx, e, o->ckpt_dir, &R->m, &o->hp, fbits, &start_epoch, &start_it, msg, sizeof msg);
         if (rc) {
             fprintf(stderr, "spin-train: party %d: %s\n", me, msg);
             e->destroy(e);
@@ -267,7 +269,7 @@ static int run_party(spin_ctx_t *ctx, run_t *R)
                 "\"momentum\":%g,\"weight_decay\":%g,\"frac_bits\":%u,\"seed\":%llu,\"epochs\":%d,"
                 "\"train_images\":%zu,\"test_images\":%zu}\n",
                 R->m.name, ctx ? spin_ctx_nparties(ctx) : 1, ctx ? "false" : "true", B, o->hp.lr, o->hp.momentum,
-                o->hp.weight_decay, o->frac_bits, (unsigned long long)o->hp.seed, o->epochs, R->ntrain, R->ntest);
+                o->hp.weight_decay, fbits, (unsigned long long)o->hp.seed, o->epochs, R->ntrain, R->ntest);
         fflush(mf);
     }
     int tty = me == 0 && isatty(2);
@@ -310,7 +312,7 @@ static int run_party(spin_ctx_t *ctx, run_t *R)
             if (o->ckpt_dir && ((it + 1) % (size_t)o->ckpt_every == 0 || it + 1 == nit)) {
                 int ne = it + 1 == nit ? ep + 1 : ep;
                 size_t ni = it + 1 == nit ? 0 : it + 1;
-                rc = ckpt_save(ctx, e, o->ckpt_dir, &R->m, &o->hp, o->frac_bits, ne, ni, msg, sizeof msg);
+                rc = ckpt_save(ctx, e, o->ckpt_dir, &R->m, &o->hp, fbits, ne, ni, msg, sizeof msg);
                 if (rc) fprintf(stderr, "spin-train: party %d: %s\n", me, msg);
             }
         }
