@@ -144,8 +144,11 @@ static int trunc_words(spin_ctx_t *ctx, uint64_t *x, size_t n, unsigned d)
     return rc ? rc : trunc_run(ctx, x, n, d, nonce);
 }
 
-static int check_party(spin_ctx_t *ctx, const char *what)
+/* Refuse protocol calls on the dealer's context (shared by the protocol
+ * files; declared in mpc_internal.h). */
+int spin_check_party(spin_ctx_t *ctx, const char *what)
 {
+    if (!ctx) return SPIN_ERR_INVAL;
     if (ctx->dealer) {
         MPC_ERR(ctx, "%s: the dealer takes no part in protocols; it runs spin_dealer_serve()", what);
         return SPIN_ERR_INVAL;
@@ -155,7 +158,7 @@ static int check_party(spin_ctx_t *ctx, const char *what)
 
 int spin_trunc(spin_ctx_t *ctx, const spin_tensor_t *a, unsigned bits, spin_tensor_t **out)
 {
-    int rc = check_party(ctx, "trunc");
+    int rc = spin_check_party(ctx, "trunc");
     if (rc) return rc;
     if (bits < 1 || bits > 62) {
         MPC_ERR(ctx, "trunc: %u bits; truncate by 1..62", bits);
@@ -220,7 +223,7 @@ static int product_ex(spin_ctx_t *ctx, bilinear_t *L, const spin_tensor_t *x, co
 
 int spin_mul(spin_ctx_t *ctx, const spin_tensor_t *a, const spin_tensor_t *b, spin_tensor_t **out)
 {
-    int rc = check_party(ctx, "mul");
+    int rc = spin_check_party(ctx, "mul");
     if (rc) return rc;
     if (a->ndim != b->ndim || memcmp(a->shape, b->shape, (size_t)a->ndim * sizeof(size_t))) {
         MPC_ERR(ctx, "mul: operands have different shapes");
@@ -235,7 +238,7 @@ int spin_mul(spin_ctx_t *ctx, const spin_tensor_t *a, const spin_tensor_t *b, sp
 
 int spin_square(spin_ctx_t *ctx, const spin_tensor_t *a, spin_tensor_t **out)
 {
-    int rc = check_party(ctx, "square");
+    int rc = spin_check_party(ctx, "square");
     if (rc) return rc;
     bilinear_t L;
     memset(&L, 0, sizeof L);
@@ -247,7 +250,7 @@ int spin_square(spin_ctx_t *ctx, const spin_tensor_t *a, spin_tensor_t **out)
 int spin_matmul(spin_ctx_t *ctx, const spin_tensor_t *a, int trans_a, const spin_tensor_t *b,
                 int trans_b, spin_tensor_t **out)
 {
-    int rc = check_party(ctx, "matmul");
+    int rc = spin_check_party(ctx, "matmul");
     if (rc) return rc;
     if (a->ndim < 2 || a->ndim > 3 || b->ndim < 2 || b->ndim > 3) {
         MPC_ERR(ctx, "matmul: operands must be 2-d or 3-d (batched), got %d-d and %d-d", a->ndim, b->ndim);
@@ -304,7 +307,7 @@ static int conv_setup(spin_ctx_t *ctx, bilinear_t *L, const size_t xs[4], const 
 int spin_conv2d_raw(spin_ctx_t *ctx, const spin_tensor_t *x, const spin_tensor_t *w,
                     const spin_conv2d_params_t *p, spin_tensor_t **out)
 {
-    int rc = check_party(ctx, "conv2d");
+    int rc = spin_check_party(ctx, "conv2d");
     if (rc) return rc;
     if (x->ndim != 4 || w->ndim != 4) {
         MPC_ERR(ctx, "conv2d: x and w must be 4-d (NCHW, OIHW)");
@@ -321,7 +324,7 @@ int spin_conv2d_raw(spin_ctx_t *ctx, const spin_tensor_t *x, const spin_tensor_t
 int spin_conv2d(spin_ctx_t *ctx, const spin_tensor_t *x, const spin_tensor_t *w,
                 const spin_conv2d_params_t *p, spin_tensor_t **out)
 {
-    int rc = check_party(ctx, "conv2d");
+    int rc = spin_check_party(ctx, "conv2d");
     if (rc) return rc;
     if (x->ndim != 4 || w->ndim != 4) {
         MPC_ERR(ctx, "conv2d: x and w must be 4-d (NCHW, OIHW)");
@@ -338,7 +341,7 @@ int spin_conv2d(spin_ctx_t *ctx, const spin_tensor_t *x, const spin_tensor_t *w,
 int spin_conv2d_grad_input(spin_ctx_t *ctx, const spin_tensor_t *dy, const spin_tensor_t *w,
                            const size_t x_shape[4], const spin_conv2d_params_t *p, spin_tensor_t **out)
 {
-    int rc = check_party(ctx, "conv2d_grad_input");
+    int rc = spin_check_party(ctx, "conv2d_grad_input");
     if (rc) return rc;
     bilinear_t L;
     size_t ys[4];
@@ -356,7 +359,7 @@ int spin_conv2d_grad_input(spin_ctx_t *ctx, const spin_tensor_t *dy, const spin_
 int spin_conv2d_grad_weight(spin_ctx_t *ctx, const spin_tensor_t *x, const spin_tensor_t *dy,
                             const size_t w_shape[4], const spin_conv2d_params_t *p, spin_tensor_t **out)
 {
-    int rc = check_party(ctx, "conv2d_grad_weight");
+    int rc = spin_check_party(ctx, "conv2d_grad_weight");
     if (rc) return rc;
     bilinear_t L;
     size_t ys[4];
@@ -373,7 +376,7 @@ int spin_conv2d_grad_weight(spin_ctx_t *ctx, const spin_tensor_t *x, const spin_
 
 int spin_scale(spin_ctx_t *ctx, const spin_tensor_t *a, double c, spin_tensor_t **out)
 {
-    int rc = check_party(ctx, "scale");
+    int rc = spin_check_party(ctx, "scale");
     if (rc) return rc;
     uint64_t enc;
     if (spin_fixed_encode(ctx->f, &c, &enc, 1)) {

@@ -132,16 +132,6 @@ done:
 
 /* ---- public API ------------------------------------------------------------ */
 
-static int check_party(spin_ctx_t *ctx, const char *what)
-{
-    if (!ctx) return SPIN_ERR_INVAL;
-    if (ctx->dealer) {
-        MPC_ERR(ctx, "%s: the dealer takes no part in protocols; it runs spin_dealer_serve()", what);
-        return SPIN_ERR_INVAL;
-    }
-    return 0;
-}
-
 static int same_shape(const spin_tensor_t *a, const spin_tensor_t *b)
 {
     return a->ndim == b->ndim && !memcmp(a->shape, b->shape, (size_t)a->ndim * sizeof(size_t));
@@ -170,7 +160,7 @@ static int dense_words(spin_ctx_t *ctx, const spin_tensor_t *a, uint64_t **out)
 /* sign-type result of x (a new tensor of a's shape). */
 static int sign_op(spin_ctx_t *ctx, const spin_tensor_t *a, int ltz, const char *what, spin_tensor_t **out)
 {
-    int rc = check_party(ctx, what);
+    int rc = spin_check_party(ctx, what);
     if (rc) return rc;
     spin_tensor_t *r = NULL;
     uint64_t *x = NULL;
@@ -201,7 +191,7 @@ int spin_drelu(spin_ctx_t *ctx, const spin_tensor_t *a, spin_tensor_t **out)
 
 int spin_relu(spin_ctx_t *ctx, const spin_tensor_t *a, spin_tensor_t **out, spin_tensor_t **mask)
 {
-    int rc = check_party(ctx, "relu");
+    int rc = spin_check_party(ctx, "relu");
     if (rc) return rc;
     spin_tensor_t *r = NULL, *m = NULL;
     uint64_t *x = NULL;
@@ -247,7 +237,7 @@ static int diff_words(spin_ctx_t *ctx, const spin_tensor_t *a, const spin_tensor
 static int cmp_any(spin_ctx_t *ctx, spin_cmp_op_t op, const spin_tensor_t *a, const spin_tensor_t *bt,
                    const double *bc, spin_tensor_t **out)
 {
-    int rc = check_party(ctx, "cmp");
+    int rc = spin_check_party(ctx, "cmp");
     if (rc) return rc;
     if ((bt && !same_shape(a, bt)) || (!bt && !bc)) {
         MPC_ERR(ctx, "cmp: the operands have different shapes (or no public operand was given)");
@@ -320,7 +310,7 @@ int spin_cmp_public(spin_ctx_t *ctx, spin_cmp_op_t op, const spin_tensor_t *a, c
 int spin_select(spin_ctx_t *ctx, const spin_tensor_t *b, const spin_tensor_t *x, const spin_tensor_t *y,
                 spin_tensor_t **out)
 {
-    int rc = check_party(ctx, "select");
+    int rc = spin_check_party(ctx, "select");
     if (rc) return rc;
     if (!same_shape(b, x) || !same_shape(x, y)) {
         MPC_ERR(ctx, "select: the condition and both operands must have the same shape");

@@ -134,6 +134,9 @@ void spin_bilinear_sizes(bilinear_t *L);
 void spin_bilinear_to_req(const bilinear_t *L, dealer_req_t *rq);
 int spin_bilinear_from_req(const dealer_req_t *rq, bilinear_t *L);
 
+/* SPIN_ERR_INVAL (with a message naming `what`) on a NULL or dealer context. */
+int spin_check_party(spin_ctx_t *ctx, const char *what);
+
 /* ---- beaver.c: word-level helpers (n words of plugin memory) ---- */
 /* Truncate in place by d bits (one round, at most 1 ulp). */
 int spin_trunc_words(spin_ctx_t *ctx, uint64_t *x, size_t n, unsigned d);

@@ -16,19 +16,9 @@
 #include <spin/nn.h>
 #include <spin/reduce.h>
 
-static int check_party(spin_ctx_t *ctx, const char *what)
-{
-    if (!ctx) return SPIN_ERR_INVAL;
-    if (ctx->dealer) {
-        MPC_ERR(ctx, "%s: the dealer takes no part in protocols; it runs spin_dealer_serve()", what);
-        return SPIN_ERR_INVAL;
-    }
-    return 0;
-}
-
 int spin_add_bias(spin_ctx_t *ctx, const spin_tensor_t *y, const spin_tensor_t *b, int axis, spin_tensor_t **out)
 {
-    int rc = check_party(ctx, "add_bias");
+    int rc = spin_check_party(ctx, "add_bias");
     if (rc) return rc;
     if (axis < 0) axis += y->ndim;
     if (axis < 0 || axis >= y->ndim || spin_tensor_numel(b) != y->shape[axis]) {
@@ -78,7 +68,7 @@ int spin_add_bias(spin_ctx_t *ctx, const spin_tensor_t *y, const spin_tensor_t *
 int spin_linear(spin_ctx_t *ctx, const spin_tensor_t *x, const spin_tensor_t *w, const spin_tensor_t *b,
                 spin_tensor_t **y)
 {
-    int rc = check_party(ctx, "linear");
+    int rc = spin_check_party(ctx, "linear");
     if (rc) return rc;
     if (x->ndim != 2 || w->ndim != 2 || x->shape[1] != w->shape[1]) {
         MPC_ERR(ctx, "linear: x must be [batch, in] and w [out, in] with the same in");
@@ -98,7 +88,7 @@ int spin_linear(spin_ctx_t *ctx, const spin_tensor_t *x, const spin_tensor_t *w,
 int spin_linear_backward(spin_ctx_t *ctx, const spin_tensor_t *x, const spin_tensor_t *w, const spin_tensor_t *dy,
                          spin_tensor_t **dx, spin_tensor_t **dw, spin_tensor_t **db)
 {
-    int rc = check_party(ctx, "linear_backward");
+    int rc = spin_check_party(ctx, "linear_backward");
     if (rc) return rc;
     if (x->ndim != 2 || w->ndim != 2 || dy->ndim != 2 || dy->shape[0] != x->shape[0] ||
         dy->shape[1] != w->shape[0] || x->shape[1] != w->shape[1]) {
@@ -138,7 +128,7 @@ int spin_conv2d_bias(spin_ctx_t *ctx, const spin_tensor_t *x, const spin_tensor_
 int spin_conv2d_backward(spin_ctx_t *ctx, const spin_tensor_t *x, const spin_tensor_t *w, const spin_tensor_t *dy,
                          const spin_conv2d_params_t *p, spin_tensor_t **dx, spin_tensor_t **dw, spin_tensor_t **db)
 {
-    int rc = check_party(ctx, "conv2d_backward");
+    int rc = spin_check_party(ctx, "conv2d_backward");
     if (rc) return rc;
     if (x->ndim != 4 || w->ndim != 4 || dy->ndim != 4) {
         MPC_ERR(ctx, "conv2d_backward: x, w and dy must be 4-d");
@@ -171,7 +161,7 @@ int spin_conv2d_backward(spin_ctx_t *ctx, const spin_tensor_t *x, const spin_ten
 int spin_softmax_xent(spin_ctx_t *ctx, const spin_tensor_t *logits, const spin_tensor_t *onehot,
                       spin_tensor_t **grad, spin_tensor_t **loss, spin_tensor_t **probs)
 {
-    int rc = check_party(ctx, "softmax_xent");
+    int rc = spin_check_party(ctx, "softmax_xent");
     if (rc) return rc;
     if (logits->ndim != 2 || onehot->ndim != 2 || logits->shape[0] != onehot->shape[0] ||
         logits->shape[1] != onehot->shape[1]) {
@@ -210,7 +200,7 @@ int spin_softmax_xent(spin_ctx_t *ctx, const spin_tensor_t *logits, const spin_t
 int spin_sgd_step(spin_ctx_t *ctx, spin_tensor_t *const *params, spin_tensor_t *const *grads,
                   spin_tensor_t *const *vels, int count, double lr, double momentum, double weight_decay)
 {
-    int rc = check_party(ctx, "sgd_step");
+    int rc = spin_check_party(ctx, "sgd_step");
     if (rc) return rc;
     if (count < 0 || (count && (!params || !grads || !vels))) return SPIN_ERR_INVAL;
     size_t total = 0;
@@ -275,7 +265,7 @@ int spin_conv2d_maxpool(spin_ctx_t *ctx, const spin_tensor_t *x, const spin_tens
                         const spin_conv2d_params_t *cp, const spin_pool2d_params_t *pp, spin_tensor_t **y,
                         spin_tensor_t **mask)
 {
-    int rc = check_party(ctx, "conv2d_maxpool");
+    int rc = spin_check_party(ctx, "conv2d_maxpool");
     if (rc) return rc;
     spin_tensor_t *raw = NULL, *bb = NULL, *rb = NULL, *pooled = NULL, *m = NULL;
     rc = spin_conv2d_raw(ctx, x, w, cp, &raw);
@@ -299,7 +289,7 @@ int spin_conv2d_maxpool(spin_ctx_t *ctx, const spin_tensor_t *x, const spin_tens
 
 int spin_relu_forward(spin_ctx_t *ctx, const spin_tensor_t *x, spin_tensor_t **y, spin_tensor_t **mask)
 {
-    int rc = check_party(ctx, "relu_forward");
+    int rc = spin_check_party(ctx, "relu_forward");
     if (rc) return rc;
     size_t n = spin_tensor_numel(x);
     spin_tensor_t *d = NULL, *r = NULL, *m = NULL;
@@ -323,7 +313,7 @@ int spin_relu_forward(spin_ctx_t *ctx, const spin_tensor_t *x, spin_tensor_t **y
 
 int spin_relu_backward(spin_ctx_t *ctx, const spin_tensor_t *mask, const spin_tensor_t *dy, spin_tensor_t **dx)
 {
-    int rc = check_party(ctx, "relu_backward");
+    int rc = spin_check_party(ctx, "relu_backward");
     if (rc) return rc;
     size_t n = spin_tensor_numel(dy);
     if (spin_tensor_numel(mask) != n) {

@@ -67,16 +67,6 @@
 #define COST_CMP_PROD 0.03
 #define COST_MUL 0.05
 
-static int check_party(spin_ctx_t *ctx, const char *what)
-{
-    if (!ctx) return SPIN_ERR_INVAL;
-    if (ctx->dealer) {
-        MPC_ERR(ctx, "%s: the dealer takes no part in protocols; it runs spin_dealer_serve()", what);
-        return SPIN_ERR_INVAL;
-    }
-    return 0;
-}
-
 static unsigned clog2(size_t x)
 {
     unsigned r = 0;
@@ -501,7 +491,7 @@ static int max_engine(spin_ctx_t *ctx, const uint64_t *X, size_t L, size_t I, ui
 
 int spin_max(spin_ctx_t *ctx, const spin_tensor_t *a, int axis, spin_tensor_t **out, spin_tensor_t **argmax)
 {
-    int rc = check_party(ctx, "max");
+    int rc = spin_check_party(ctx, "max");
     if (rc) return rc;
     if (!a || !out) {
         MPC_ERR(ctx, "max: NULL tensor or result pointer");
@@ -651,7 +641,7 @@ static int dense_words(spin_ctx_t *ctx, const spin_tensor_t *t, uint64_t **out)
 int spin_maxpool2d(spin_ctx_t *ctx, const spin_tensor_t *x, const spin_pool2d_params_t *p, spin_tensor_t **out,
                    spin_tensor_t **mask)
 {
-    int rc = check_party(ctx, "maxpool2d");
+    int rc = spin_check_party(ctx, "maxpool2d");
     if (!rc) rc = check_x4(ctx, "maxpool2d", x);
     if (rc) return rc;
     if (!out) return SPIN_ERR_INVAL;
@@ -717,7 +707,7 @@ static int replicate(spin_ctx_t *ctx, const uint64_t *v, size_t M, size_t K, uin
 int spin_maxpool2d_backward(spin_ctx_t *ctx, const spin_tensor_t *dy, const spin_tensor_t *mask,
                             const spin_pool2d_params_t *p, const size_t x_shape[4], spin_tensor_t **out)
 {
-    int rc = check_party(ctx, "maxpool2d_backward");
+    int rc = spin_check_party(ctx, "maxpool2d_backward");
     if (rc) return rc;
     if (!x_shape || !out) return SPIN_ERR_INVAL;
     pool_t pl;
@@ -770,7 +760,7 @@ static int div_public(spin_ctx_t *ctx, uint64_t *x, size_t n, size_t K)
 
 int spin_avgpool2d(spin_ctx_t *ctx, const spin_tensor_t *x, const spin_pool2d_params_t *p, spin_tensor_t **out)
 {
-    int rc = check_party(ctx, "avgpool2d");
+    int rc = spin_check_party(ctx, "avgpool2d");
     if (!rc) rc = check_x4(ctx, "avgpool2d", x);
     if (rc) return rc;
     if (!out) return SPIN_ERR_INVAL;
@@ -803,7 +793,7 @@ done:
 int spin_avgpool2d_backward(spin_ctx_t *ctx, const spin_tensor_t *dy, const spin_pool2d_params_t *p,
                             const size_t x_shape[4], spin_tensor_t **out)
 {
-    int rc = check_party(ctx, "avgpool2d_backward");
+    int rc = spin_check_party(ctx, "avgpool2d_backward");
     if (rc) return rc;
     if (!x_shape || !out) return SPIN_ERR_INVAL;
     pool_t pl;
