@@ -247,8 +247,23 @@ int spin_square(spin_ctx_t *ctx, const spin_tensor_t *a, spin_tensor_t **out)
     return product(ctx, &L, a, NULL, a->ndim, a->shape, out);
 }
 
+static int matmul_ex(spin_ctx_t *ctx, const spin_tensor_t *a, int trans_a, const spin_tensor_t *b,
+                     int trans_b, int trunc, spin_tensor_t **out);
+
 int spin_matmul(spin_ctx_t *ctx, const spin_tensor_t *a, int trans_a, const spin_tensor_t *b,
                 int trans_b, spin_tensor_t **out)
+{
+    return matmul_ex(ctx, a, trans_a, b, trans_b, 1, out);
+}
+
+int spin_matmul_raw(spin_ctx_t *ctx, const spin_tensor_t *a, int trans_a, const spin_tensor_t *b,
+                    int trans_b, spin_tensor_t **out)
+{
+    return matmul_ex(ctx, a, trans_a, b, trans_b, 0, out);
+}
+
+static int matmul_ex(spin_ctx_t *ctx, const spin_tensor_t *a, int trans_a, const spin_tensor_t *b,
+                     int trans_b, int trunc, spin_tensor_t **out)
 {
     int rc = spin_check_party(ctx, "matmul");
     if (rc) return rc;
@@ -280,7 +295,7 @@ int spin_matmul(spin_ctx_t *ctx, const spin_tensor_t *a, int trans_a, const spin
     if (a->ndim == 3 || b->ndim == 3) shape[nd++] = L.batch;
     shape[nd++] = L.m;
     shape[nd++] = L.n;
-    return product(ctx, &L, a, b, nd, shape, out);
+    return product_ex(ctx, &L, a, b, nd, shape, trunc, out);
 }
 
 static int conv_setup(spin_ctx_t *ctx, bilinear_t *L, const size_t xs[4], const size_t ws[4],
@@ -396,6 +411,16 @@ int spin_scale(spin_ctx_t *ctx, const spin_tensor_t *a, double c, spin_tensor_t 
 }
 
 /* ---- internal word-level helpers for the non-linear protocols ------------- */
+
+int spin_trunc_request(spin_ctx_t *ctx, size_t n, unsigned d, uint64_t *nonce)
+{
+    return trunc_request(ctx, n, d, nonce);
+}
+
+int spin_trunc_run(spin_ctx_t *ctx, uint64_t *x, size_t n, unsigned d, uint64_t nonce)
+{
+    return trunc_run(ctx, x, n, d, nonce);
+}
 
 int spin_trunc_words(spin_ctx_t *ctx, uint64_t *x, size_t n, unsigned d)
 {

@@ -302,6 +302,116 @@ static int make_trunc(spin_ctx_t *ctx, const dealer_req_t *rq, uint64_t **res, s
     return rc;
 }
 
+/* ---- static operands: masks the dealer keeps -------------------------------
+ *
+ * REQ_STATIC_MASK (p[0] = nb): B = sum of the parties' streams [0, nb) of
+ * that request; the dealer keeps B for the rest of the session (nb words)
+ * and answers with an empty correction.  REQ_MATMUL_STATIC (a matmul
+ * descriptor with bb = 1, p[SPIN_STATIC_MASK_P] = the mask request's
+ * nonce): fresh A = sum of streams [0, na), C = gemm(A, B) with the kept
+ * B, and party 0's correction C - sum_{i>=1} of streams [na, na+nc). */
+
+typedef struct kept_mask {
+    uint64_t nonce;
+    size_t words;
+    uint64_t *b;
+} kept_mask_t;
+
+typedef struct mask_store {
+    kept_mask_t *m;
+    size_t n, cap;
+} mask_store_t;
+
+static const kept_mask_t *find_mask(const mask_store_t *st, uint64_t nonce)
+{
+    for (size_t i = 0; st && i < st->n; i++)
+        if (st->m[i].nonce == nonce) return &st->m[i];
+    return NULL;
+}
+
+static void free_masks(spin_ctx_t *ctx, mask_store_t *st)
+{
+    for (size_t i = 0; i < st->n; i++) spin_buf_release(ctx, st->m[i].b);
+    free(st->m);
+    memset(st, 0, sizeof *st);
+}
+
+static int make_static_mask(spin_ctx_t *ctx, mask_store_t *st, const dealer_req_t *rq, uint64_t **res,
+                            size_t *words)
+{
+    uint64_t nb = rq->p[0];
+    if (!nb || nb > (UINT64_C(1) << 34)) {
+        MPC_ERR(ctx, "dealer: malformed static-mask request from party 0");
+        return SPIN_ERR_PROTOCOL;
+    }
+    if (st->n == st->cap) {
+        size_t cap = st->cap ? 2 * st->cap : 16;
+        kept_mask_t *m = realloc(st->m, cap * sizeof *m);
+        if (!m) return SPIN_ERR_NOMEM;
+        st->m = m;
+        st->cap = cap;
+    }
+    uint64_t *b = NULL, *tmp = NULL, *empty = NULL;
+    int rc = spin_buf_alloc(ctx, nb, &b);
+    if (!rc) rc = spin_buf_alloc(ctx, nb, &tmp);
+    if (!rc) rc = spin_buf_alloc(ctx, 1, &empty);
+    if (!rc) rc = sum_streams(ctx, rq->nonce, 0, nb, 0, b, tmp);
+    spin_buf_release(ctx, tmp);
+    if (rc) {
+        spin_buf_release(ctx, b);
+        spin_buf_release(ctx, empty);
+        return rc;
+    }
+    st->m[st->n++] = (kept_mask_t){rq->nonce, (size_t)nb, b};
+    *res = empty;
+    *words = 0;
+    return 0;
+}
+
+/* The matmul descriptor of a REQ_MATMUL_STATIC request and its kept mask. */
+static int parse_matmul_static(const mask_store_t *st, const dealer_req_t *rq, bilinear_t *L,
+                               const kept_mask_t **mask)
+{
+    dealer_req_t m = *rq;
+    m.kind = REQ_MATMUL;
+    if (spin_bilinear_from_req(&m, L) || L->bb != 1) return SPIN_ERR_PROTOCOL;
+    *mask = find_mask(st, rq->p[SPIN_STATIC_MASK_P]);
+    if (!*mask || (*mask)->words != L->nb) return SPIN_ERR_PROTOCOL;
+    return 0;
+}
+
+static int make_matmul_static(spin_ctx_t *ctx, const mask_store_t *st, const dealer_req_t *rq, uint64_t **res,
+                              size_t *words)
+{
+    bilinear_t L;
+    const kept_mask_t *mask;
+    if (parse_matmul_static(st, rq, &L, &mask)) {
+        MPC_ERR(ctx, "dealer: party 0 asked for a static matmul triple with no matching mask (request %llu)",
+                (unsigned long long)rq->p[SPIN_STATIC_MASK_P]);
+        return SPIN_ERR_PROTOCOL;
+    }
+    uint64_t *a = NULL, *c = NULL, *s = NULL, *tmp = NULL;
+    size_t big = L.na > L.nc ? L.na : L.nc;
+    int rc = spin_buf_alloc(ctx, L.na, &a);
+    if (!rc) rc = spin_buf_alloc(ctx, L.nc, &c);
+    if (!rc) rc = spin_buf_alloc(ctx, L.nc, &s);
+    if (!rc) rc = spin_buf_alloc(ctx, big, &tmp);
+    if (!rc) rc = sum_streams(ctx, rq->nonce, 0, L.na, 0, a, tmp);
+    if (!rc) rc = spin_bilinear_eval(ctx, &L, c, a, mask->b, 0);
+    if (!rc) rc = sum_streams(ctx, rq->nonce, L.na, L.nc, 1, s, tmp);
+    if (!rc) rc = ctx->c->ring_binary(ctx->cs, SPIN_RING_SUB, c, c, s, L.nc, NULL);
+    if (!rc) {
+        *res = c;
+        *words = L.nc;
+        c = NULL;
+    }
+    spin_buf_release(ctx, a);
+    spin_buf_release(ctx, c);
+    spin_buf_release(ctx, s);
+    spin_buf_release(ctx, tmp);
+    return rc;
+}
+
 /* ---- run-ahead: predict the next request and prepare it ------------------
  *
  * Training and inference repeat the same sequence of protocol steps, so the
@@ -326,6 +436,7 @@ typedef struct prepared {
 } prepared_t;
 
 typedef struct runahead {
+    mask_store_t masks;                  /* static-operand masks (kept all session) */
     hist_ent_t *hist;
     size_t nhist;
     prepared_t q[QUEUE_MAX];
@@ -360,17 +471,28 @@ static void remember(runahead_t *ra, const dealer_req_t *prev, const dealer_req_
     }
 }
 
-static int make_response(spin_ctx_t *ctx, const dealer_req_t *rq, uint64_t **buf, size_t *words)
+static int make_response(spin_ctx_t *ctx, runahead_t *ra, const dealer_req_t *rq, uint64_t **buf,
+                         size_t *words)
 {
     if (rq->kind == REQ_TRUNC) return make_trunc(ctx, rq, buf, words);
+    if (rq->kind == REQ_STATIC_MASK) return make_static_mask(ctx, &ra->masks, rq, buf, words);
+    if (rq->kind == REQ_MATMUL_STATIC) return make_matmul_static(ctx, &ra->masks, rq, buf, words);
     if (rq->kind == REQ_AND || rq->kind == REQ_EDABIT || rq->kind == REQ_DABIT)
         return spin_dealer_make_bool(ctx, rq, buf, words);
     return make_bilinear(ctx, rq, buf, words);
 }
 
-static size_t response_words(const dealer_req_t *rq)
+/* Words of the correction; 0 for a request that must not be prepared ahead
+ * (a static mask has an effect, a static matmul needs its mask kept). */
+static size_t response_words(const runahead_t *ra, const dealer_req_t *rq)
 {
     if (rq->kind == REQ_TRUNC) return 2 * (size_t)rq->p[0];
+    if (rq->kind == REQ_STATIC_MASK) return 0;
+    if (rq->kind == REQ_MATMUL_STATIC) {
+        bilinear_t L;
+        const kept_mask_t *mask;
+        return parse_matmul_static(&ra->masks, rq, &L, &mask) ? 0 : L.nc;
+    }
     if (rq->kind == REQ_AND || rq->kind == REQ_EDABIT || rq->kind == REQ_DABIT)
         return spin_dealer_bool_words(rq);
     bilinear_t L;
@@ -392,12 +514,12 @@ static int run_ahead(spin_ctx_t *ctx, runahead_t *ra, const dealer_req_t *last)
     while (ra->nq < QUEUE_MAX) {
         const dealer_req_t *nx = predict(ra, from);
         if (!nx) return 0;
-        size_t w = response_words(nx);
+        size_t w = response_words(ra, nx);
         if (!w || used + w > ra->budget_words) return 0;
         prepared_t *p = &ra->q[ra->nq];
         p->rq = *nx;
         p->rq.nonce = from->nonce + 1;
-        int rc = make_response(ctx, &p->rq, &p->buf, &p->words);
+        int rc = make_response(ctx, ra, &p->rq, &p->buf, &p->words);
         if (rc) return rc;
         used += p->words;
         from = &ra->q[ra->nq++].rq;
@@ -451,7 +573,7 @@ int spin_dealer_serve(spin_ctx_t *ctx)
         } else {
             if (ra.nq) ra.misses++;
             drop_queue(ctx, &ra);
-            rc = make_response(ctx, &rq, &buf, &words);
+            rc = make_response(ctx, &ra, &rq, &buf, &words);
             if (rc) break;
         }
         rc = send_correction(ctx, buf, words);
@@ -463,6 +585,7 @@ int spin_dealer_serve(spin_ctx_t *ctx)
         }
     }
     drop_queue(ctx, &ra);
+    free_masks(ctx, &ra.masks);
     free(ra.hist);
     return rc;
 }

@@ -133,6 +133,8 @@ int spin_bilinear_eval(spin_ctx_t *ctx, const bilinear_t *L, uint64_t *c,
 void spin_bilinear_sizes(bilinear_t *L);
 void spin_bilinear_to_req(const bilinear_t *L, dealer_req_t *rq);
 int spin_bilinear_from_req(const dealer_req_t *rq, bilinear_t *L);
+/* Static operands (static.c): the request word holding the mask's nonce. */
+#define SPIN_STATIC_MASK_P 19
 
 /* SPIN_ERR_INVAL (with a message naming `what`) on a NULL or dealer context. */
 int spin_check_party(spin_ctx_t *ctx, const char *what);
@@ -140,6 +142,10 @@ int spin_check_party(spin_ctx_t *ctx, const char *what);
 /* ---- beaver.c: word-level helpers (n words of plugin memory) ---- */
 /* Truncate in place by d bits (one round, at most 1 ulp). */
 int spin_trunc_words(spin_ctx_t *ctx, uint64_t *x, size_t n, unsigned d);
+/* Truncation split in two: the dealer request (send it before an opening
+ * so the dealer works meanwhile), then the run on n words in place. */
+int spin_trunc_request(spin_ctx_t *ctx, size_t n, unsigned d, uint64_t *nonce);
+int spin_trunc_run(spin_ctx_t *ctx, uint64_t *x, size_t n, unsigned d, uint64_t nonce);
 /* z = x * y in the ring, no truncation (one Beaver round); z may alias. */
 int spin_mul_words(spin_ctx_t *ctx, const uint64_t *x, const uint64_t *y, size_t n, uint64_t *z);
 /* conv2d without the final truncation: the result is at scale 2^2f. */
@@ -161,7 +167,9 @@ enum {
 enum {
     REQ_AND = 8,        /* XOR triples a, b, c = a & b in batches (segments) */
     REQ_EDABIT = 9,     /* r arithmetic and its bits XOR-shared, bit-sliced */
-    REQ_DABIT = 10      /* a bit rho XOR-shared and arithmetic */
+    REQ_DABIT = 10,     /* a bit rho XOR-shared and arithmetic */
+    REQ_STATIC_MASK = 11, /* a mask B (p[0] words) the dealer keeps; no correction */
+    REQ_MATMUL_STATIC = 12 /* A, C = gemm(A, B) for the kept mask B of request p[19] */
 };
 
 /* Words per bit plane of n elements. */

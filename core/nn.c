@@ -85,6 +85,27 @@ int spin_linear(spin_ctx_t *ctx, const spin_tensor_t *x, const spin_tensor_t *w,
     return rc;
 }
 
+int spin_linear_static(spin_ctx_t *ctx, const spin_tensor_t *x, const spin_static_t *w, const spin_tensor_t *b,
+                       spin_tensor_t **y)
+{
+    int rc = spin_check_party(ctx, "linear_static");
+    if (rc) return rc;
+    const size_t *ws = spin_static_shape(w);
+    if (!x || !ws || x->ndim != 2 || x->shape[1] != ws[1]) {
+        MPC_ERR(ctx, "linear_static: x must be [batch, in] and w a static [out, in] with the same in");
+        return SPIN_ERR_INVAL;
+    }
+    spin_tensor_t *z;
+    rc = spin_matmul_static(ctx, x, 0, w, 1, &z);
+    if (rc || !b) {
+        if (!rc) *y = z;
+        return rc;
+    }
+    rc = spin_add_bias(ctx, z, b, 1, y);
+    spin_tensor_free(z);
+    return rc;
+}
+
 int spin_linear_backward(spin_ctx_t *ctx, const spin_tensor_t *x, const spin_tensor_t *w, const spin_tensor_t *dy,
                          spin_tensor_t **dx, spin_tensor_t **dw, spin_tensor_t **db)
 {

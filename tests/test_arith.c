@@ -262,6 +262,155 @@ static int p_matmul(spin_ctx_t *ctx, int party, void *arg)
     return 0;
 }
 
+/* ---- static operands (weights opened once) and products without truncation */
+
+/* One product x W with a static W: the result against float64 and the
+ * cost against docs/PROTOCOLS.md (2 rounds, (N-1) 8 (m k + m n) bytes). */
+static int one_static(spin_ctx_t *ctx, int party, const spin_static_t *sw, const double *w, size_t ba, size_t m,
+                      size_t n, size_t k, int tx, int tw, uint64_t seed)
+{
+    int N = spin_ctx_nparties(ctx);
+    double *x = gen(ba * m * k, seed, 2.0);
+    size_t sa[3];
+    int na = 0;
+    if (ba > 1) sa[na++] = ba;
+    sa[na++] = tx ? k : m;
+    sa[na++] = tx ? m : k;
+    spin_tensor_t *a, *z;
+    CHECK_RC(spin_input_f64(ctx, 0, party == 0 ? x : NULL, na, sa, &a));
+    spin_comm_stats_t s0, s1;
+    CHECK_RC(spin_ctx_stats(ctx, -1, &s0));
+    CHECK_RC(spin_matmul_static(ctx, a, tx, sw, tw, &z));
+    CHECK_RC(spin_ctx_stats(ctx, -1, &s1));
+    uint64_t want = (uint64_t)(N - 1) * (ba * m * k + ba * m * n) * 8 + (party == 0 ? 2 * 208 : 0);
+    if (s1.bytes_sent - s0.bytes_sent != want || s1.rounds - s0.rounds != 2)
+        FAILF("static matmul cost: %llu bytes / %llu rounds, documented %llu / 2\n",
+              (unsigned long long)(s1.bytes_sent - s0.bytes_sent), (unsigned long long)(s1.rounds - s0.rounds),
+              (unsigned long long)want);
+    size_t nc = ba * m * n;
+    double *out = malloc(nc * 8), *ref = malloc(nc * 8);
+    CHECK_RC(spin_reveal_f64(ctx, z, -1, out));
+    ref_matmul(x, w, ref, ba, ba, 1, m, n, k, tx, tw);
+    for (size_t i = 0; i < nc; i++)
+        if (fabs(out[i] - ref[i]) > ULP * 1.01)
+            FAILF("static matmul b%zu %zux%zux%zu tx%d tw%d [%zu]: %.10g vs %.10g\n", ba, m, n, k, tx, tw, i, out[i],
+                  ref[i]);
+    spin_tensor_free(a);
+    spin_tensor_free(z);
+    free(out);
+    free(ref);
+    free(x);
+    return 0;
+}
+
+static int p_static(spin_ctx_t *ctx, int party, void *arg)
+{
+    (void)arg;
+    int N = spin_ctx_nparties(ctx);
+    const size_t k = 48, n = 24;
+    double *w = gen(k * n, 900, 1.0 / sqrt((double)k));
+    size_t ws[2] = {k, n};
+    spin_tensor_t *wt;
+    spin_static_t *sw;
+    CHECK_RC(spin_input_f64(ctx, N - 1, party == N - 1 ? w : NULL, 2, ws, &wt));
+    spin_comm_stats_t s0, s1;
+    CHECK_RC(spin_ctx_stats(ctx, -1, &s0));
+    CHECK_RC(spin_static_new(ctx, wt, &sw));
+    CHECK_RC(spin_ctx_stats(ctx, -1, &s1));
+    /* one opening of W - B: (N-1) 8 k n bytes, 1 round; party 0 sends the
+     * dealer one request and receives an empty answer */
+    uint64_t want = (uint64_t)(N - 1) * k * n * 8 + (party == 0 ? 208 : 0);
+    if (s1.bytes_sent - s0.bytes_sent != want || s1.rounds - s0.rounds != 1)
+        FAILF("static_new cost: %llu bytes / %llu rounds, documented %llu / 1\n",
+              (unsigned long long)(s1.bytes_sent - s0.bytes_sent), (unsigned long long)(s1.rounds - s0.rounds),
+              (unsigned long long)want);
+    if (s1.bytes_recv - s0.bytes_recv != (uint64_t)(N - 1) * k * n * 8)
+        FAILF("static_new: party %d received %llu bytes\n", party, (unsigned long long)(s1.bytes_recv - s0.bytes_recv));
+    if (spin_static_shape(sw)[0] != k || spin_static_shape(sw)[1] != n) FAILF("static shape\n");
+    /* the same W in many products, each with a fresh mask of x; the same
+     * shape three times lets the dealer prepare the later ones ahead */
+    for (int it = 0; it < 3; it++) CHECK_RC(one_static(ctx, party, sw, w, 1, 16, n, k, 0, 0, 910 + (uint64_t)it));
+    CHECK_RC(one_static(ctx, party, sw, w, 1, 5, n, k, 1, 0, 920));        /* x^T W */
+    CHECK_RC(one_static(ctx, party, sw, w, 3, 5, n, k, 0, 0, 930));        /* batched x */
+    CHECK_RC(one_static(ctx, party, sw, w, 1, 7, k, n, 0, 1, 940));        /* x W^T, W read as [n][k] */
+    /* ordinary products still work after static ones (dealer in step) */
+    CHECK_RC(one_matmul(ctx, party, 1, 1, 1, 7, 5, 3, 0, 0, 950));
+    /* a wrong inner dimension is refused before any message */
+    size_t bs[2] = {4, 5};
+    spin_tensor_t *bad, *z = NULL;
+    CHECK_RC(spin_tensor_zeros(ctx, 2, bs, &bad));
+    CHECK_RC(spin_ctx_stats(ctx, -1, &s0));
+    if (spin_matmul_static(ctx, bad, 0, sw, 0, &z) != SPIN_ERR_INVAL) FAILF("bad static matmul accepted\n");
+    CHECK_RC(spin_ctx_stats(ctx, -1, &s1));
+    if (s1.bytes_sent != s0.bytes_sent) FAILF("refused static matmul sent bytes\n");
+    /* the raw form: the exact ring product of the encodings (scale 2^2f) */
+    size_t xs[2] = {6, k};
+    double *x = gen(6 * k, 960, 1.0);
+    spin_tensor_t *a;
+    CHECK_RC(spin_input_f64(ctx, 0, party == 0 ? x : NULL, 2, xs, &a));
+    CHECK_RC(spin_matmul_static_raw(ctx, a, 0, sw, 0, &z));
+    uint64_t *got = malloc(6 * n * 8), *ex = malloc(6 * k * 8), *ew = malloc(k * n * 8);
+    CHECK_RC(spin_reveal_ring(ctx, z, -1, got));
+    spin_fixed_encode(F, x, ex, 6 * k);
+    spin_fixed_encode(F, w, ew, k * n);
+    for (size_t i = 0; i < 6; i++)
+        for (size_t j = 0; j < n; j++) {
+            uint64_t acc = 0;
+            for (size_t l = 0; l < k; l++) acc += ex[i * k + l] * ew[l * n + j];
+            if (got[i * n + j] != acc) FAILF("static raw [%zu,%zu] not exact\n", i, j);
+        }
+    spin_tensor_free(z);
+    spin_tensor_free(a);
+    spin_tensor_free(bad);
+    spin_static_free(sw);
+    spin_tensor_free(wt);
+    free(got);
+    free(ex);
+    free(ew);
+    free(x);
+    free(w);
+    return 0;
+}
+
+/* Secret table lookup: an integer one-hot [r, V] times a fixed-point table
+ * [V, d] without truncation gives the chosen rows exactly, in one round. */
+static int p_lookup(spin_ctx_t *ctx, int party, void *arg)
+{
+    (void)arg;
+    int N = spin_ctx_nparties(ctx);
+    const size_t V = 11, d = 6, r = 9;
+    double *tab = gen(V * d, 970, 3.0);
+    uint64_t *oh = calloc(r * V, 8), *enc = malloc(V * d * 8), *got = malloc(r * d * 8);
+    size_t ids[9] = {0, 10, 3, 3, 7, 1, 9, 2, 5};
+    for (size_t i = 0; i < r; i++) oh[i * V + ids[i]] = 1;
+    size_t os[2] = {r, V}, ts[2] = {V, d};
+    spin_tensor_t *o, *t, *z;
+    CHECK_RC(spin_input_ring(ctx, N - 1, party == N - 1 ? oh : NULL, 2, os, &o));
+    CHECK_RC(spin_input_f64(ctx, 0, party == 0 ? tab : NULL, 2, ts, &t));
+    spin_comm_stats_t s0, s1;
+    CHECK_RC(spin_ctx_stats(ctx, -1, &s0));
+    CHECK_RC(spin_matmul_raw(ctx, o, 0, t, 0, &z));
+    CHECK_RC(spin_ctx_stats(ctx, -1, &s1));
+    uint64_t want = (uint64_t)(N - 1) * (r * V + V * d) * 8 + (party == 0 ? 208 : 0);
+    if (s1.bytes_sent - s0.bytes_sent != want || s1.rounds - s0.rounds != 1)
+        FAILF("matmul_raw cost: %llu bytes / %llu rounds, documented %llu / 1\n",
+              (unsigned long long)(s1.bytes_sent - s0.bytes_sent), (unsigned long long)(s1.rounds - s0.rounds),
+              (unsigned long long)want);
+    CHECK_RC(spin_reveal_ring(ctx, z, -1, got));
+    spin_fixed_encode(F, tab, enc, V * d);
+    for (size_t i = 0; i < r; i++)
+        for (size_t j = 0; j < d; j++)
+            if (got[i * d + j] != enc[ids[i] * d + j]) FAILF("lookup row %zu col %zu not exact\n", i, j);
+    spin_tensor_free(o);
+    spin_tensor_free(t);
+    spin_tensor_free(z);
+    free(oh);
+    free(enc);
+    free(got);
+    free(tab);
+    return 0;
+}
+
 /* ---- convolutions ------------------------------------------------------- */
 
 typedef struct { size_t n, c, h, w, oc, kh, kw, sh, sw, ph, pw; } conv_t;
@@ -465,6 +614,10 @@ START_TEST(mul_square_scale) { run_all_n(p_mul, NULL); }
 END_TEST
 START_TEST(matmul_all_forms) { run_all_n(p_matmul, NULL); }
 END_TEST
+START_TEST(static_operands) { run_all_n(p_static, NULL); }
+END_TEST
+START_TEST(lookup_by_onehot) { run_all_n(p_lookup, NULL); }
+END_TEST
 START_TEST(conv_forward_backward)
 {
     conv_t a = {2, 3, 7, 6, 4, 3, 3, 1, 1, 1, 1};
@@ -592,6 +745,8 @@ int main(int argc, char **argv)
     tcase_add_test(tc, mul_square_scale);
     tcase_add_test(tc, matmul_all_forms);
     tcase_add_test(tc, conv_forward_backward);
+    tcase_add_test(tc, static_operands);
+    tcase_add_test(tc, lookup_by_onehot);
     tcase_add_test(tc, trunc_million);
     tcase_add_test(tc, repeating_sequence);
     tcase_add_test(tc, protocol_sequence_mismatch);

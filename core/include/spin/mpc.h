@@ -169,6 +169,30 @@ SPIN_API int spin_mul(spin_ctx_t *ctx, const spin_tensor_t *a, const spin_tensor
 SPIN_API int spin_square(spin_ctx_t *ctx, const spin_tensor_t *a, spin_tensor_t **out);
 SPIN_API int spin_matmul(spin_ctx_t *ctx, const spin_tensor_t *a, int trans_a,
                          const spin_tensor_t *b, int trans_b, spin_tensor_t **out);
+/** The same matmul without the truncation (one round): the result has the
+ *  scale of a times the scale of b, e.g. the fixed-point rows of b picked
+ *  by an integer one-hot a (secret table lookup), or 2^2f for the caller
+ *  to truncate later. */
+SPIN_API int spin_matmul_raw(spin_ctx_t *ctx, const spin_tensor_t *a, int trans_a,
+                             const spin_tensor_t *b, int trans_b, spin_tensor_t **out);
+
+/** Static right operands (model weights used by many products): the
+ *  parties open W - B once against a mask B that the dealer keeps, and
+ *  every later product with W opens only its left operand (m k words per
+ *  peer instead of (m + n) k for [m, k] x [k, n]; docs/PROTOCOLS.md).
+ *  spin_static_new is collective (one round, W's size per peer); w stays
+ *  the caller's.  The dealer keeps every mask for the session (8 bytes per
+ *  element of W).  matmul_static is spin_matmul with b = W (2-d) and
+ *  x 2-d or batched 3-d; the _raw form skips the truncation. */
+typedef struct spin_static spin_static_t;
+SPIN_API int spin_static_new(spin_ctx_t *ctx, const spin_tensor_t *w, spin_static_t **out);
+SPIN_API void spin_static_free(spin_static_t *s);
+/** W's shape (2 values). */
+SPIN_API const size_t *spin_static_shape(const spin_static_t *s);
+SPIN_API int spin_matmul_static(spin_ctx_t *ctx, const spin_tensor_t *x, int trans_x,
+                                const spin_static_t *w, int trans_w, spin_tensor_t **out);
+SPIN_API int spin_matmul_static_raw(spin_ctx_t *ctx, const spin_tensor_t *x, int trans_x,
+                                    const spin_static_t *w, int trans_w, spin_tensor_t **out);
 
 /** 2-D convolution, NCHW: x [n][c][h][w], w [oc][c][kh][kw] -> [n][oc][oh][ow];
  *  and its two backward convolutions (dy: [n][oc][oh][ow]). */

@@ -24,6 +24,10 @@ SPIN_API int spin_add_bias(spin_ctx_t *ctx, const spin_tensor_t *y, const spin_t
  *  y = x w^T + b.  One matmul (2 rounds). */
 SPIN_API int spin_linear(spin_ctx_t *ctx, const spin_tensor_t *x, const spin_tensor_t *w,
                          const spin_tensor_t *b, spin_tensor_t **y);
+/** Linear with a static weight (spin_static_new of w [out, in]): the same
+ *  result, opening only x (inference with weights opened once). */
+SPIN_API int spin_linear_static(spin_ctx_t *ctx, const spin_tensor_t *x, const spin_static_t *w,
+                                const spin_tensor_t *b, spin_tensor_t **y);
 /** Gradients of Linear: dx = dy w (NULL: not wanted), dw = dy^T x, db = sum
  *  of dy over the batch (NULL: not wanted).  The two matmuls share no
  *  openings yet: 4 rounds. */
