@@ -149,42 +149,7 @@ int spin_bits_unpack(spin_ctx_t *ctx, const uint64_t *plane, size_t n, uint64_t 
 /* Like spin_open_finish, but the shares are combined with XOR. */
 int spin_open_xor_finish(spin_opening_t *op)
 {
-    spin_ctx_t *ctx = op->ctx;
-    int rc = 0;
-    for (int p = 0; p < ctx->n; p++) {
-        if (op->rreq[p]) {
-            int r = ctx->t->wait(ctx->comm, op->rreq[p]);
-            if (r && !rc) {
-                rc = r;
-                MPC_ERR(ctx, "opening (tag 0x%x): receiving from party %d failed: %s", op->tag, p,
-                        spin_strerror(r));
-            }
-        }
-        if (op->sreq[p]) {
-            int r = ctx->t->wait(ctx->comm, op->sreq[p]);
-            if (r && !rc) {
-                rc = r;
-                MPC_ERR(ctx, "opening (tag 0x%x): sending to party %d failed: %s", op->tag, p,
-                        spin_strerror(r));
-            }
-        }
-    }
-    if (!rc && op->hrecv) {
-        size_t n = op->n, peers = (size_t)(ctx->n - 1);
-        uint64_t *d = op->hrecv;
-        if (!ctx->host_mem) {
-            rc = spin_buf_alloc(ctx, n * peers, &d);
-            if (!rc) rc = ctx->c->copy_h2d(ctx->cs, d, op->hrecv, n * 8 * peers, NULL);
-        }
-        for (size_t s = 0; s < peers && !rc; s++)
-            rc = ctx->c->ring_binary(ctx->cs, SPIN_RING_XOR, op->dev, op->dev, d + s * n, n, NULL);
-        if (!rc) rc = ctx->c->stream_sync(ctx->cs, NULL);
-        if (!ctx->host_mem) spin_buf_release(ctx, d);
-    }
-    if (op->hsend_owned) free(op->hsend);
-    free(op->hrecv);
-    op->hsend = op->hrecv = NULL;
-    return rc;
+    return spin_open_finish_op(op, SPIN_RING_XOR);
 }
 
 /* ---- AND triples ---------------------------------------------------------- */

@@ -185,19 +185,29 @@ int spin_dealer_request(spin_ctx_t *ctx, const dealer_req_t *rq)
     return rc;
 }
 
+/* Party 0 receives a correction as spin_chunks(words) messages, all posted
+ * at once; with device memory, chunk j is uploaded while chunk j+1 is
+ * still arriving. */
 int spin_dealer_receive(spin_ctx_t *ctx, uint64_t *dev, size_t words)
 {
-    int rc;
-    if (ctx->host_mem) {
-        rc = ctx->t->recv(ctx->comm, ctx->n, TAG_DEALER_RESP, dev, words * 8);
-    } else {
-        uint64_t *h = malloc(words ? words * 8 : 1);
-        if (!h) return SPIN_ERR_NOMEM;
-        rc = ctx->t->recv(ctx->comm, ctx->n, TAG_DEALER_RESP, h, words * 8);
-        if (!rc) rc = ctx->c->copy_h2d(ctx->cs, dev, h, words * 8, NULL);
-        if (!rc) rc = ctx->c->stream_sync(ctx->cs, NULL);
-        free(h);
+    size_t C = spin_chunks(words);
+    spin_request_t **rq = calloc(C, sizeof *rq);
+    uint64_t *h = ctx->host_mem ? dev : malloc(words ? words * 8 : 1);
+    int rc = rq && h ? 0 : SPIN_ERR_NOMEM;
+    for (size_t j = 0; j < C && !rc; j++) {
+        size_t off = j * SPIN_CHUNK_WORDS, len = spin_chunk_len(words, j);
+        rc = ctx->t->irecv(ctx->comm, ctx->n, TAG_DEALER_RESP, h + off, len * 8, &rq[j]);
     }
+    for (size_t j = 0; rq && j < C; j++) {
+        if (!rq[j]) continue;
+        int e = ctx->t->wait(ctx->comm, rq[j]);
+        if (e && !rc) rc = e;
+        size_t off = j * SPIN_CHUNK_WORDS, len = spin_chunk_len(words, j);
+        if (!rc && !ctx->host_mem && len) rc = ctx->c->copy_h2d(ctx->cs, dev + off, h + off, len * 8, NULL);
+    }
+    if (!rc && !ctx->host_mem) rc = ctx->c->stream_sync(ctx->cs, NULL);
+    if (h != dev) free(h);
+    free(rq);
     if (rc) MPC_ERR(ctx, "party 0: no correlated randomness from the dealer: %s", spin_strerror(rc));
     return rc;
 }
@@ -222,18 +232,29 @@ static int sum_streams(spin_ctx_t *ctx, uint64_t nonce, uint64_t off, size_t n, 
     return rc;
 }
 
+/* The correction to party 0 in spin_chunks(words) messages; with device
+ * memory, chunk j+1 is copied to the host while chunk j is on the wire. */
 static int send_correction(spin_ctx_t *ctx, const uint64_t *dev, size_t words)
 {
-    if (ctx->host_mem) {
-        int rc = ctx->c->stream_sync(ctx->cs, NULL);
-        return rc ? rc : ctx->t->send(ctx->comm, 0, TAG_DEALER_RESP, dev, words * 8);
+    size_t C = spin_chunks(words);
+    spin_request_t **rq = calloc(C, sizeof *rq);
+    uint64_t *h = ctx->host_mem ? (uint64_t *)dev : malloc(words ? words * 8 : 1);
+    int rc = rq && h ? ctx->c->stream_sync(ctx->cs, NULL) : SPIN_ERR_NOMEM;
+    for (size_t j = 0; j < C && !rc; j++) {
+        size_t off = j * SPIN_CHUNK_WORDS, len = spin_chunk_len(words, j);
+        if (!ctx->host_mem && len) {
+            rc = ctx->c->copy_d2h(ctx->cs, h + off, dev + off, len * 8, NULL);
+            if (!rc) rc = ctx->c->stream_sync(ctx->cs, NULL);
+        }
+        if (!rc) rc = ctx->t->isend(ctx->comm, 0, TAG_DEALER_RESP, h + off, len * 8, &rq[j]);
     }
-    uint64_t *h = malloc(words ? words * 8 : 1);
-    if (!h) return SPIN_ERR_NOMEM;
-    int rc = ctx->c->copy_d2h(ctx->cs, h, dev, words * 8, NULL);
-    if (!rc) rc = ctx->c->stream_sync(ctx->cs, NULL);
-    if (!rc) rc = ctx->t->send(ctx->comm, 0, TAG_DEALER_RESP, h, words * 8);
-    free(h);
+    for (size_t j = 0; rq && j < C; j++) {
+        if (!rq[j]) continue;
+        int e = ctx->t->wait(ctx->comm, rq[j]);
+        if (e && !rc) rc = e;
+    }
+    if (h != dev) free(h);
+    free(rq);
     return rc;
 }
 

@@ -104,21 +104,32 @@ uint64_t *spin_tensor_data(const spin_tensor_t *t);
 /* A contiguous tensor or a contiguous copy; *owned says whether to free it. */
 int spin_tensor_dense(const spin_tensor_t *t, spin_tensor_t **dense, int *owned);
 
-/* ---- open.c: batched all-to-all openings ---- */
+/* ---- open.c: batched all-to-all openings, pipelined in chunks ---- */
+/* Every share and every dealer correction travels as chunks of this many
+ * words (1 MiB), one message each, on every backend (a protocol constant:
+ * the framing must agree between parties on different plugins). */
+#define SPIN_CHUNK_WORDS ((size_t)1 << 17)
+/* Messages for n words: ceil(n / SPIN_CHUNK_WORDS), one for n = 0. */
+size_t spin_chunks(size_t n);
+/* Words in chunk j of n words. */
+size_t spin_chunk_len(size_t n, size_t j);
+
 typedef struct spin_opening {
     spin_ctx_t *ctx;
     uint32_t tag;
     int to;                              /* -1: all; else the one receiver */
-    size_t n;
+    size_t n, chunks;
     uint64_t *dev;                       /* my share in, the sum out */
     uint64_t *hsend;                     /* host copy of my share */
     uint64_t *hrecv;                     /* (N-1) x n host words */
     int hsend_owned;
-    spin_request_t *sreq[SPIN_MAX_PARTIES], *rreq[SPIN_MAX_PARTIES];
+    spin_request_t **sreq, **rreq;       /* [party][chunk] */
 } spin_opening_t;
 
 int spin_open_start(spin_ctx_t *ctx, uint32_t tag, uint64_t *dev, size_t n, int to,
                     spin_opening_t *op);
+/* Combine the shares with `combine` (ADD: arithmetic, XOR: boolean). */
+int spin_open_finish_op(spin_opening_t *op, spin_ring_binop_t combine);
 int spin_open_finish(spin_opening_t *op);
 
 /* ---- dealer.c ---- */

@@ -1,16 +1,67 @@
 /* open.c - batched openings: every party sends its share of all values of
- * one protocol step to every peer in one message (or to one receiver), and
- * the sum is formed when the messages arrive.  start/finish are split so a
- * caller can do local work while the messages travel.
+ * one protocol step to every peer (or to one receiver), and the sum (or
+ * XOR) is formed as the shares arrive.  start/finish are split so a caller
+ * can do local work while the messages travel.
  *
- * Cost per opening of n words: to all, (N-1) messages of 8n bytes sent by
- * each party, one round; to one receiver, one message of 8n bytes from each
- * other party, one round. */
+ * Pipelining (docs/ARCHITECTURE.md, "Openings"): a share travels as
+ * chunks of SPIN_CHUNK_WORDS words, one message each, whatever the
+ * backends (so parties on different compute plugins agree on the
+ * framing).  With device memory, start copies chunk j+1 to the host while
+ * the transport's I/O thread sends chunk j; finish waits for chunk j from
+ * every peer, then uploads and adds it while chunk j+1 is still arriving.
+ * With host memory the chunks are sent from and added in place.
+ *
+ * Cost per opening of n words: to all, (N-1) 8n bytes sent by each party
+ * in ceil(n / SPIN_CHUNK_WORDS) messages per peer (one for n = 0), one
+ * round; to one receiver, 8n bytes from each other party, one round. */
 #include "config.h"
 #include "mpc_internal.h"
 
 #include <stdlib.h>
 #include <string.h>
+
+size_t spin_chunks(size_t n)
+{
+    return n ? (n + SPIN_CHUNK_WORDS - 1) / SPIN_CHUNK_WORDS : 1;
+}
+
+size_t spin_chunk_len(size_t n, size_t j)
+{
+    size_t off = j * SPIN_CHUNK_WORDS;
+    return n - off < SPIN_CHUNK_WORDS ? n - off : SPIN_CHUNK_WORDS;
+}
+
+/* Wait for every request still pending; report the first failure. */
+static int wait_all(spin_opening_t *op, int rc)
+{
+    spin_ctx_t *ctx = op->ctx;
+    size_t C = op->chunks;
+    for (int p = 0; p < ctx->n; p++)
+        for (size_t j = 0; op->sreq && op->rreq && j < C; j++) {
+            spin_request_t **r[2] = {&op->rreq[(size_t)p * C + j], &op->sreq[(size_t)p * C + j]};
+            for (int k = 0; k < 2; k++) {
+                if (!*r[k]) continue;
+                int e = ctx->t->wait(ctx->comm, *r[k]);
+                *r[k] = NULL;
+                if (e && !rc) {
+                    rc = e;
+                    MPC_ERR(ctx, "opening (tag 0x%x): %s party %d failed: %s", op->tag,
+                            k ? "sending to" : "receiving from", p, spin_strerror(e));
+                }
+            }
+        }
+    return rc;
+}
+
+static void release(spin_opening_t *op)
+{
+    if (op->hsend_owned) free(op->hsend);
+    free(op->hrecv);
+    free(op->sreq);
+    free(op->rreq);
+    op->hsend = op->hrecv = NULL;
+    op->sreq = op->rreq = NULL;
+}
 
 int spin_open_start(spin_ctx_t *ctx, uint32_t tag, uint64_t *dev, size_t n, int to,
                     spin_opening_t *op)
@@ -21,93 +72,99 @@ int spin_open_start(spin_ctx_t *ctx, uint32_t tag, uint64_t *dev, size_t n, int 
     op->to = to;
     op->n = n;
     op->dev = dev;
-    int rc = 0;
-    size_t bytes = n * 8;
+    op->chunks = spin_chunks(n);
+    size_t C = op->chunks, N = (size_t)ctx->n;
+    int rc = 0, receive = to < 0 || to == ctx->party;
+    op->sreq = calloc(N * C, sizeof *op->sreq);
+    op->rreq = calloc(N * C, sizeof *op->rreq);
+    if (!op->sreq || !op->rreq) goto nomem;
     if (ctx->host_mem) {
         op->hsend = dev;
     } else {
-        op->hsend = malloc(bytes ? bytes : 1);
+        op->hsend = malloc(n ? n * 8 : 1);
         op->hsend_owned = 1;
-        if (!op->hsend) return SPIN_ERR_NOMEM;
-        rc = ctx->c->copy_d2h(ctx->cs, op->hsend, dev, bytes, NULL);
-        if (!rc) rc = ctx->c->stream_sync(ctx->cs, NULL);
-        if (rc) goto fail;
+        if (!op->hsend) goto nomem;
     }
-    int receive = to < 0 || to == ctx->party;
     if (receive) {
-        op->hrecv = malloc((size_t)(ctx->n - 1) * (bytes ? bytes : 1));
-        if (!op->hrecv) {
-            rc = SPIN_ERR_NOMEM;
-            goto fail;
-        }
-    }
-    int slot = 0;
-    for (int p = 0; p < ctx->n; p++) {
-        if (p == ctx->party) continue;
-        if (to < 0 || to == p) {
-            rc = ctx->t->isend(ctx->comm, p, tag, op->hsend, bytes, &op->sreq[p]);
-            if (rc) goto fail;
-        }
-        if (receive) {
-            rc = ctx->t->irecv(ctx->comm, p, tag, (char *)op->hrecv + (size_t)slot * bytes, bytes,
-                               &op->rreq[p]);
-            if (rc) goto fail;
+        op->hrecv = malloc((N - 1) * (n ? n * 8 : 1));
+        if (!op->hrecv) goto nomem;
+        /* every receive is posted first, so chunks land where they belong */
+        int slot = 0;
+        for (int p = 0; p < ctx->n && !rc; p++) {
+            if (p == ctx->party) continue;
+            for (size_t j = 0; j < C && !rc; j++)
+                rc = ctx->t->irecv(ctx->comm, p, tag, op->hrecv + (size_t)slot * n + j * SPIN_CHUNK_WORDS,
+                                   spin_chunk_len(n, j) * 8, &op->rreq[(size_t)p * C + j]);
             slot++;
         }
     }
+    for (size_t j = 0; j < C && !rc; j++) {
+        size_t off = j * SPIN_CHUNK_WORDS, len = spin_chunk_len(n, j);
+        if (!ctx->host_mem && len) {
+            /* chunk j to the host while chunk j-1 is on the wire */
+            rc = ctx->c->copy_d2h(ctx->cs, op->hsend + off, dev + off, len * 8, NULL);
+            if (!rc) rc = ctx->c->stream_sync(ctx->cs, NULL);
+        }
+        for (int p = 0; p < ctx->n && !rc; p++) {
+            if (p == ctx->party || (to >= 0 && to != p)) continue;
+            rc = ctx->t->isend(ctx->comm, p, tag, op->hsend + off, len * 8, &op->sreq[(size_t)p * C + j]);
+        }
+    }
+    if (rc) goto fail;
     ctx->rounds++;
     return 0;
+nomem:
+    rc = SPIN_ERR_NOMEM;
 fail:
-    for (int p = 0; p < ctx->n; p++) {
-        if (op->sreq[p]) ctx->t->wait(ctx->comm, op->sreq[p]);
-        if (op->rreq[p]) ctx->t->wait(ctx->comm, op->rreq[p]);
-    }
-    if (op->hsend_owned) free(op->hsend);
-    free(op->hrecv);
+    wait_all(op, rc);
+    release(op);
     memset(op, 0, sizeof *op);
+    return rc;
+}
+
+int spin_open_finish_op(spin_opening_t *op, spin_ring_binop_t combine)
+{
+    spin_ctx_t *ctx = op->ctx;
+    size_t n = op->n, C = op->chunks, peers = (size_t)(ctx->n - 1);
+    int rc = 0;
+    uint64_t *d = NULL;                  /* device staging: one chunk per peer */
+    size_t per = n < SPIN_CHUNK_WORDS ? (n ? n : 1) : SPIN_CHUNK_WORDS;
+    if (op->hrecv && !ctx->host_mem) rc = spin_buf_alloc(ctx, peers * per, &d);
+    for (size_t j = 0; j < C && op->hrecv; j++) {
+        size_t off = j * SPIN_CHUNK_WORDS, len = spin_chunk_len(n, j);
+        /* chunk j from every peer (and, with host memory, chunk j sent from
+         * the very words that the sum will overwrite: zero-copy sends) ... */
+        for (int p = 0; p < ctx->n; p++)
+            for (int k = 0; k < (ctx->host_mem ? 2 : 1); k++) {
+                spin_request_t **r = k ? &op->sreq[(size_t)p * C + j] : &op->rreq[(size_t)p * C + j];
+                if (!*r) continue;
+                int e = ctx->t->wait(ctx->comm, *r);
+                *r = NULL;
+                if (e && !rc) {
+                    rc = e;
+                    MPC_ERR(ctx, "opening (tag 0x%x): %s party %d failed: %s", op->tag,
+                            k ? "sending to" : "receiving from", p, spin_strerror(e));
+                }
+            }
+        if (rc || !len) continue;
+        /* ... is combined while chunk j+1 is still arriving */
+        for (size_t s = 0; s < peers && !rc; s++) {
+            const uint64_t *src = op->hrecv + s * n + off;
+            if (!ctx->host_mem) {
+                rc = ctx->c->copy_h2d(ctx->cs, d + s * per, src, len * 8, NULL);
+                src = d + s * per;
+            }
+            if (!rc) rc = ctx->c->ring_binary(ctx->cs, combine, op->dev + off, op->dev + off, src, len, NULL);
+        }
+    }
+    if (!rc && op->hrecv) rc = ctx->c->stream_sync(ctx->cs, NULL);
+    rc = wait_all(op, rc);
+    spin_buf_release(ctx, d);
+    release(op);
     return rc;
 }
 
 int spin_open_finish(spin_opening_t *op)
 {
-    spin_ctx_t *ctx = op->ctx;
-    int rc = 0;
-    for (int p = 0; p < ctx->n; p++) {
-        if (op->rreq[p]) {
-            int r = ctx->t->wait(ctx->comm, op->rreq[p]);
-            if (r && !rc) {
-                rc = r;
-                MPC_ERR(ctx, "opening (tag 0x%x): receiving from party %d failed: %s", op->tag, p,
-                        spin_strerror(r));
-            }
-        }
-        if (op->sreq[p]) {
-            int r = ctx->t->wait(ctx->comm, op->sreq[p]);
-            if (r && !rc) {
-                rc = r;
-                MPC_ERR(ctx, "opening (tag 0x%x): sending to party %d failed: %s", op->tag, p,
-                        spin_strerror(r));
-            }
-        }
-    }
-    if (!rc && op->hrecv) {
-        size_t n = op->n;
-        if (ctx->host_mem) {
-            for (int s = 0; s < ctx->n - 1 && !rc; s++)
-                rc = ctx->c->ring_binary(ctx->cs, SPIN_RING_ADD, op->dev, op->dev, op->hrecv + (size_t)s * n, n,
-                                         NULL);
-        } else {
-            uint64_t *d = NULL;
-            rc = spin_buf_alloc(ctx, n * (size_t)(ctx->n - 1), &d);
-            if (!rc) rc = ctx->c->copy_h2d(ctx->cs, d, op->hrecv, n * 8 * (size_t)(ctx->n - 1), NULL);
-            for (int s = 0; s < ctx->n - 1 && !rc; s++)
-                rc = ctx->c->ring_binary(ctx->cs, SPIN_RING_ADD, op->dev, op->dev, d + (size_t)s * n, n, NULL);
-            if (!rc) rc = ctx->c->stream_sync(ctx->cs, NULL);
-            spin_buf_release(ctx, d);
-        }
-    }
-    if (op->hsend_owned) free(op->hsend);
-    free(op->hrecv);
-    op->hsend = op->hrecv = NULL;
-    return rc;
+    return spin_open_finish_op(op, SPIN_RING_ADD);
 }
