@@ -179,6 +179,9 @@ int spin_bilinear_eval(spin_ctx_t *ctx, const bilinear_t *L, uint64_t *c, const 
 
 int spin_dealer_request(spin_ctx_t *ctx, const dealer_req_t *rq)
 {
+    /* every party describes the step, whoever sends it */
+    spin_desc_mix(ctx, rq->kind);
+    for (size_t i = 0; i < sizeof rq->p / sizeof rq->p[0]; i++) spin_desc_mix(ctx, rq->p[i]);
     if (ctx->party != 0) return 0;
     int rc = ctx->t->send(ctx->comm, ctx->n, TAG_DEALER_REQ, rq, sizeof *rq);
     if (rc) MPC_ERR(ctx, "party 0: cannot reach the dealer: %s", spin_strerror(rc));

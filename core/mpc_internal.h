@@ -56,6 +56,9 @@ struct spin_ctx {
     uint64_t input_nonce;                /* next input-sharing nonce */
     uint64_t req_nonce;                  /* next dealer request */
     uint64_t rounds;
+    uint64_t desc_hash;                  /* running hash of every protocol step's
+                                          * description (open.c): its top 16 bits
+                                          * go into the tags of the openings */
     uint64_t local_counter;              /* fixed-seed key derivation */
     int fixed;                           /* fixed seed in use */
     uint8_t fixed_seed[32];
@@ -109,6 +112,14 @@ int spin_tensor_dense(const spin_tensor_t *t, spin_tensor_t **dense, int *owned)
  * words (1 MiB), one message each, on every backend (a protocol constant:
  * the framing must agree between parties on different plugins). */
 #define SPIN_CHUNK_WORDS ((size_t)1 << 17)
+/* Fold v into the context's description hash: every party describes each
+ * protocol step (dealer request: kind and shape; opening: tag, size,
+ * receiver) in the same order, and the openings carry 16 bits of the hash
+ * in their tags, so two parties running different steps of the same kind
+ * and size (e.g. a transposed matmul, another truncation width) fail at
+ * the next opening with the transport's "out of step" error naming the
+ * peer, instead of computing a wrong answer. */
+void spin_desc_mix(spin_ctx_t *ctx, uint64_t v);
 /* Messages for n words: ceil(n / SPIN_CHUNK_WORDS), one for n = 0. */
 size_t spin_chunks(size_t n);
 /* Words in chunk j of n words. */

@@ -20,6 +20,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+void spin_desc_mix(spin_ctx_t *ctx, uint64_t v)
+{
+    /* splitmix64 finaliser over (hash ^ v) */
+    uint64_t z = (ctx->desc_hash ^ v) + UINT64_C(0x9e3779b97f4a7c15);
+    z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
+    z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
+    ctx->desc_hash = z ^ (z >> 31);
+}
+
 size_t spin_chunks(size_t n)
 {
     return n ? (n + SPIN_CHUNK_WORDS - 1) / SPIN_CHUNK_WORDS : 1;
@@ -67,6 +76,10 @@ int spin_open_start(spin_ctx_t *ctx, uint32_t tag, uint64_t *dev, size_t n, int 
                     spin_opening_t *op)
 {
     memset(op, 0, sizeof *op);
+    spin_desc_mix(ctx, tag);
+    spin_desc_mix(ctx, n);
+    spin_desc_mix(ctx, (uint64_t)(int64_t)to);
+    tag = (tag & 0xffffu) | (uint32_t)(ctx->desc_hash >> 48) << 16;
     op->ctx = ctx;
     op->tag = tag;
     op->to = to;

@@ -489,7 +489,7 @@ static int p_trunc(spin_ctx_t *ctx, int party, void *arg)
     for (size_t i = 0; i < n; i++) {
         int64_t v;
         if (i < sizeof ends / sizeof ends[0]) v = ends[i];
-        else if (i % 3 == 0) v = (int64_t)(tu_rand64(&s) >> 2) - (INT64_C(1) << 61) * 2; /* whole range */
+        else if (i % 3 == 0) v = (int64_t)(tu_rand64(&s) >> 1) - (INT64_C(1) << 62); /* whole range, both signs */
         else if (i % 3 == 1) v = (int64_t)(tu_rand64(&s) >> 40) - (INT64_C(1) << 23);    /* small */
         else v = (int64_t)(tu_rand64(&s) >> 20) - (INT64_C(1) << 43);                   /* medium */
         if (v < lo) v = lo;
@@ -594,6 +594,28 @@ static int p_desync(spin_ctx_t *ctx, int party, void *arg)
         spin_tensor_free(z);
         return 0;
     }
+    return rc;
+}
+
+/* Same kind and sizes, different step: party 1 transposes a square operand
+ * (arg = 0) or truncates by 8 bits instead of 16 (arg = 1).  Openings carry
+ * a hash of every step's description, so this must fail at the next
+ * opening instead of answering (wrongly). */
+static int p_desync_shape(spin_ctx_t *ctx, int party, void *arg)
+{
+    int which = *(const int *)arg;
+    size_t sh[2] = {6, 6};
+    double x[36];
+    for (int i = 0; i < 36; i++) x[i] = 0.25 * (i % 7) - 0.5;
+    spin_tensor_t *a, *z = NULL;
+    CHECK_RC(spin_input_f64(ctx, 0, party == 0 ? x : NULL, 2, sh, &a));
+    int rc;
+    if (which == 0) rc = spin_matmul(ctx, a, party == 1, a, 0, &z);
+    else rc = spin_trunc(ctx, a, party == 1 ? 8 : 16, &z);
+    double out[36];
+    if (!rc) rc = spin_reveal_f64(ctx, z, -1, out);
+    spin_tensor_free(a);
+    spin_tensor_free(z);
     return rc;
 }
 
@@ -705,6 +727,19 @@ START_TEST(protocol_sequence_mismatch)
 }
 END_TEST
 
+START_TEST(step_description_mismatch)
+{
+    for (int which = 0; which < 2; which++)
+        for (int n = 2; n <= 3; n++) {
+            spin_ctx_opts_t o = base_opts();
+            o.timeout_ms = 3000;
+            int rc = spin_run_local(n, scheme, &o, p_desync_shape, &which);
+            ck_assert_msg(rc == SPIN_ERR_PROTOCOL, "%s with N = %d: %s (want: peers out of step)",
+                          which ? "different truncation widths" : "transposed vs plain matmul", n, spin_strerror(rc));
+        }
+}
+END_TEST
+
 START_TEST(fresh_randomness)
 {
     /* Randomness comes from the OS: two runs on the same inputs give party 0
@@ -750,6 +785,7 @@ int main(int argc, char **argv)
     tcase_add_test(tc, trunc_million);
     tcase_add_test(tc, repeating_sequence);
     tcase_add_test(tc, protocol_sequence_mismatch);
+    tcase_add_test(tc, step_description_mismatch);
     tcase_add_test(tc, mismatched_frac_bits);
     tcase_add_test(tc, fresh_randomness);
     suite_add_tcase(s, tc);
