@@ -155,7 +155,18 @@ static int open_gz(const char *path, gzFile *out, idx_error_t *err)
     return 0;
 }
 
-static int read_body(gzFile gz, const char *path, idx_array_t *a, idx_error_t *err)
+/* Big-endian int32 elements to host order, in place. */
+static void int32_from_be(uint8_t *data, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        const uint8_t *p = data + 4 * i;
+        int32_t v = (int32_t)((uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3]);
+        memcpy(data + 4 * i, &v, sizeof v);
+    }
+}
+
+/* allow_int: 32-bit integers (0x0C) are read too */
+static int read_body(gzFile gz, const char *path, idx_array_t *a, int allow_int, idx_error_t *err)
 {
     unsigned char hdr[4];
     size_t got;
@@ -175,10 +186,12 @@ static int read_body(gzFile gz, const char *path, idx_array_t *a, idx_error_t *e
         return fail(err, IDX_ERR_MAGIC,
                     "%s: not an IDX file: the header declares %d dimensions (1 to %d expected); " NOT_IDX,
                     path, nd, IDX_MAX_DIMS);
-    if (type != 0x08)
+    if (type != 0x08 && !(allow_int && type == 0x0C))
         return fail(err, IDX_ERR_TYPE,
-                    "%s: IDX element type 0x%02x (%s) is not supported: only unsigned bytes (0x08) are read; "
-                    "convert the file to ubyte or pass the ubyte files", path, type, idx_type_name(type));
+                    "%s: IDX element type 0x%02x (%s) is not supported: only unsigned bytes (0x08)%s are read; "
+                    "convert the file to ubyte%s or pass the ubyte files", path, type, idx_type_name(type),
+                    allow_int ? " and 32-bit integers (0x0C)" : "", allow_int ? " or int" : "");
+    size_t es = type == 0x0C ? 4 : 1;
     unsigned char dimb[4 * IDX_MAX_DIMS];
     rc = read_some(gz, path, dimb, (size_t)4 * nd, &got, "the IDX header", 4, err);
     if (rc) return rc;
@@ -186,7 +199,7 @@ static int read_body(gzFile gz, const char *path, idx_array_t *a, idx_error_t *e
         return fail(err, IDX_ERR_TRUNCATED,
                     "%s: truncated: the file ends after %zu bytes, inside the IDX header (%d bytes for %d dimensions); " REFETCH,
                     path, 4 + got, 4 + 4 * nd, nd);
-    uint64_t count = 1;
+    uint64_t count = es;   /* bytes */
     for (int i = 0; i < nd; i++) {
         const unsigned char *p = dimb + 4 * i;
         a->dims[i] = (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
@@ -199,7 +212,7 @@ static int read_body(gzFile gz, const char *path, idx_array_t *a, idx_error_t *e
     char ds[16 * IDX_MAX_DIMS];
     dims_str(a->dims, nd, ds, sizeof ds);
     if (count > IDX_MAX_COUNT || count > SIZE_MAX)
-        return fail(err, IDX_ERR_MAGIC, "%s: the header declares %s elements, more than this reader accepts (2^40); " NOT_IDX,
+        return fail(err, IDX_ERR_MAGIC, "%s: the header declares %s elements, more data than this reader accepts (2^40 bytes); " NOT_IDX,
                     path, ds);
     size_t n = (size_t)count;
     size_t cap = n < IDX_FIRST_CHUNK ? n : IDX_FIRST_CHUNK;
@@ -250,12 +263,14 @@ static int read_body(gzFile gz, const char *path, idx_array_t *a, idx_error_t *e
                     "describe this file; " REFETCH,
                     path, more > ((size_t)1 << 20) ? "more than " : "", more, n, ds);
     }
-    a->count = n;
+    if (es == 4) int32_from_be(data, n / 4);
+    a->count = n / es;
     a->data = data;
+    a->type = type;
     return 0;
 }
 
-int idx_read(const char *path, idx_array_t *out, idx_error_t *err)
+static int read_file(const char *path, idx_array_t *out, int allow_int, idx_error_t *err)
 {
     ok(err);
     if (!out) return fail(err, IDX_ERR_ARG, "idx_read: no output array");
@@ -264,10 +279,30 @@ int idx_read(const char *path, idx_array_t *out, idx_error_t *err)
     gzFile gz = NULL;
     int rc = open_gz(path, &gz, err);
     if (rc) return rc;
-    rc = read_body(gz, path, out, err);
+    rc = read_body(gz, path, out, allow_int, err);
     gzclose_r(gz);
     if (rc) memset(out, 0, sizeof *out);
     return rc;
+}
+
+int idx_read(const char *path, idx_array_t *out, idx_error_t *err)
+{
+    return read_file(path, out, 0, err);
+}
+
+int idx_read_int(const char *path, idx_array_t *out, idx_error_t *err)
+{
+    return read_file(path, out, 1, err);
+}
+
+int64_t idx_value(const idx_array_t *a, size_t i)
+{
+    if (a->type == 0x0C) {
+        int32_t v;
+        memcpy(&v, a->data + 4 * i, sizeof v);
+        return v;
+    }
+    return a->data[i];
 }
 
 void idx_array_free(idx_array_t *a)

@@ -3,9 +3,10 @@
  *
  * An IDX file is a 4-byte magic 00 00 TT NN (TT the element type, NN the
  * number of dimensions), NN big-endian uint32 sizes, then the elements in
- * row-major order.  Files may be gzipped or plain; zlib reads both.  Only
- * unsigned bytes (type 0x08) are read; the other IDX types are recognised
- * and refused by name.
+ * row-major order.  Files may be gzipped or plain; zlib reads both.
+ * idx_read reads unsigned bytes (type 0x08) only, idx_read_int also 32-bit
+ * integers (type 0x0C); the other IDX types are recognised and refused by
+ * name.
  *
  * Nothing here exits or prints: every function returns IDX_OK or an
  * IDX_ERR_* code and, on error, fills an idx_error_t whose message names the
@@ -31,7 +32,7 @@ enum {
     IDX_ERR_TRUNCATED = -4,  /* file ends before the header or data does */
     IDX_ERR_TRAILING = -5,   /* bytes after the declared data */
     IDX_ERR_MAGIC = -6,      /* not an IDX file (magic, dimension count) */
-    IDX_ERR_TYPE = -7,       /* an IDX element type other than ubyte */
+    IDX_ERR_TYPE = -7,       /* an IDX element type not read here */
     IDX_ERR_DIMS = -8,       /* dimensions not what the caller needs */
     IDX_ERR_COUNT = -9,      /* images and labels disagree on the count */
     IDX_ERR_LABEL = -10,     /* a label >= the number of classes */
@@ -43,17 +44,24 @@ typedef struct {
     char msg[1536];     /* "" on success */
 } idx_error_t;
 
-/* One IDX array of unsigned bytes. */
+/* One IDX array. */
 typedef struct {
     int ndims;
     uint32_t dims[IDX_MAX_DIMS];
     size_t count;       /* product of dims: number of elements */
-    uint8_t *data;      /* count bytes, row-major */
+    uint8_t *data;      /* type 0x08: count bytes; 0x0C: count int32_t in
+                           host byte order (idx_value reads either); row-major */
+    int type;           /* the IDX element type: 0x08 (ubyte) or 0x0C (int) */
 } idx_array_t;
 
 /* Read PATH (gzipped or plain).  Checks the magic, the type (ubyte), that the
  * file holds exactly the declared number of elements. */
 int idx_read(const char *path, idx_array_t *out, idx_error_t *err);
+/* The same, reading unsigned bytes (0x08) or big-endian 32-bit signed
+ * integers (0x0C, e.g. token ids); out->type says which. */
+int idx_read_int(const char *path, idx_array_t *out, idx_error_t *err);
+/* Element i (< count) as an integer, whatever the type. */
+int64_t idx_value(const idx_array_t *a, size_t i);
 void idx_array_free(idx_array_t *a);
 
 /* Short name of an IDX element type code ("ubyte", "float", ...; "unknown"). */

@@ -1,10 +1,12 @@
 /* spin-infer - secure Transformer inference: the model owner's party
  * secret-shares the weights (safetensors + JSON config), the client's
- * party secret-shares the images (IDX), and only the client learns the
- * logits and predictions.  --plaintext runs the float64 forward pass of
- * the same model.  See apps/README.md. */
+ * party secret-shares the images (IDX) or the token ids (a text file or
+ * IDX), and only the client learns the logits and predictions.
+ * --plaintext runs the float64 forward pass of the same model.  See
+ * apps/README.md. */
 #include "config.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <math.h>
@@ -43,10 +45,14 @@ static void usage(FILE *f)
             "       spin-infer --plaintext [OPTIONS]            (float64 forward pass)\n"
             "  -w, --model FILE      weights, safetensors (default models/vit-fmnist/model.safetensors)\n"
             "  -c, --config FILE     model config, JSON (default models/vit-fmnist/config.json)\n"
-            "  -i, --input FILE      IDX images (default: the Fashion-MNIST test set)\n"
-            "  -n, --count N         images to classify (default 16)\n"
-            "      --offset N        first image (default 0)\n"
-            "  -b, --batch N         images per secure forward pass (default 16)\n"
+            "  -i, --input FILE      image models: IDX images [N, image, image] (default: the\n"
+            "                        Fashion-MNIST test set); token models (config \"vocab\", \"seq\"):\n"
+            "                        token ids, a text file (one sequence per line, exactly seq\n"
+            "                        whitespace-separated ids in 0..vocab-1) or IDX [N, seq] of\n"
+            "                        ubyte or int (required)\n"
+            "  -n, --count N         images / sequences to classify (default 16)\n"
+            "      --offset N        first image / sequence (default 0)\n"
+            "  -b, --batch N         images / sequences per secure forward pass (default 16)\n"
             "  -p, --parties N       run N parties + dealer in this process\n"
             "      --owner P         the model owner's party (default 0)\n"
             "      --client P        the client's party (default N-1)\n"
@@ -56,9 +62,9 @@ static void usage(FILE *f)
             "      --no-delayed-softmax  normalise the attention weights before the product with V\n"
             "      --no-nonpos-exp   the general exp inside attention's softmax (measurement)\n"
             "      --check FILE      compare the logits with a safetensors file holding \"logits\" [M, classes]\n"
-            "                        for images offset.. (models/vit-fmnist/logits.safetensors)\n"
+            "                        for inputs offset.. (models/vit-fmnist/logits.safetensors)\n"
             "      --save-logits FILE  the client writes the logits [count, classes] as safetensors\n"
-            "  -q, --quiet           no per-image lines\n"
+            "  -q, --quiet           no per-image / per-sequence lines\n"
             "      --plaintext       float64, no MPC\n"
             "  -h, --help            this text\n");
 }
@@ -140,7 +146,8 @@ typedef struct job {
     const opts_t *o;
     vit_t model;          /* owner (and plaintext) */
     vit_cfg_t cfg;
-    uint8_t *img;         /* client: count images */
+    uint8_t *img;         /* client: count images (image models) */
+    int32_t *ids;         /* client: count sequences [count][seq] (token models) */
     uint8_t *labels;      /* client: labels when known */
     double *ref;          /* --check: reference logits */
     int rc;
@@ -192,6 +199,164 @@ static int load_images(const opts_t *o, const vit_cfg_t *c, job_t *J)
     return J->img && J->labels ? 0 : -1;
 }
 
+/* ---- token ids ---- */
+
+/* Bad lines / ids reported before the rest are only counted. */
+#define MAX_BAD_SHOWN 20
+
+typedef struct ids_buf {
+    int32_t *v;
+    size_t n, cap;        /* ids held / room */
+} ids_buf_t;
+
+static int ids_push(ids_buf_t *b, const int32_t *row, size_t L)
+{
+    if (b->n + L > b->cap) {
+        size_t cap = b->cap ? 2 * b->cap : 64 * L;
+        while (cap < b->n + L) cap *= 2;
+        int32_t *v = realloc(b->v, cap * sizeof *v);
+        if (!v) return -1;
+        b->v = v;
+        b->cap = cap;
+    }
+    memcpy(b->v + b->n, row, L * sizeof *row);
+    b->n += L;
+    return 0;
+}
+
+/* One line of a token-ids file into row [L]: NULL if it is good, else the
+ * problem (in why). */
+static const char *parse_ids_line(char *line, const vit_cfg_t *c, int32_t *row, char *why, size_t len)
+{
+    static const char ws[] = " \t\r\n\v\f";
+    size_t k = 0, L = (size_t)c->seq;
+    char *save = NULL;
+    for (char *w = strtok_r(line, ws, &save); w; w = strtok_r(NULL, ws, &save), k++) {
+        size_t nd = strspn(w, "0123456789");
+        if (!nd || w[nd]) {
+            snprintf(why, len, "\"%.40s\" at position %zu is not a non-negative integer", w, k + 1);
+            return why;
+        }
+        errno = 0;
+        unsigned long long v = strtoull(w, NULL, 10);
+        if (errno || v >= (unsigned long long)c->vocab) {
+            snprintf(why, len, "id %.40s at position %zu is out of range: the vocabulary has %d ids (0..%d)", w,
+                     k + 1, c->vocab, c->vocab - 1);
+            return why;
+        }
+        if (k < L) row[k] = (int32_t)v;
+    }
+    if (k != L) {
+        snprintf(why, len, "%zu ids, expected %zu (the config's \"seq\": every sequence has exactly %zu ids, "
+                           "no padding)", k, L, L);
+        return why;
+    }
+    return NULL;
+}
+
+static int blank(const char *s)
+{
+    while (*s && isspace((unsigned char)*s)) s++;
+    return !*s;
+}
+
+/* A text file of token ids: one sequence per line (blank lines are
+ * skipped).  Every bad line is reported (the first MAX_BAD_SHOWN in full). */
+static int read_ids_text(const char *path, const vit_cfg_t *c, ids_buf_t *b)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        fprintf(stderr, "spin-infer: cannot open the token ids %s: %s\n", path, strerror(errno));
+        return -1;
+    }
+    int32_t *row = malloc((size_t)c->seq * sizeof *row);
+    char *line = NULL, why[256];
+    size_t cap = 0, lineno = 0, nbad = 0;
+    int rc = row ? 0 : -1;
+    while (!rc && getline(&line, &cap, f) >= 0) {
+        lineno++;
+        if (blank(line)) continue;
+        const char *bad = parse_ids_line(line, c, row, why, sizeof why);
+        if (bad && ++nbad <= MAX_BAD_SHOWN) fprintf(stderr, "spin-infer: %s:%zu: %s\n", path, lineno, bad);
+        if (!bad && !nbad) rc = ids_push(b, row, (size_t)c->seq);
+    }
+    if (!rc && ferror(f)) {
+        fprintf(stderr, "spin-infer: %s: read error: %s\n", path, strerror(errno));
+        rc = -1;
+    }
+    if (nbad > MAX_BAD_SHOWN) fprintf(stderr, "spin-infer: %s: %zu more bad lines\n", path, nbad - MAX_BAD_SHOWN);
+    if (nbad) fprintf(stderr, "spin-infer: %s: %zu of %zu lines %s bad\n", path, nbad, lineno, nbad > 1 ? "are" : "is");
+    free(line);
+    free(row);
+    fclose(f);
+    return rc || nbad ? -1 : 0;
+}
+
+/* An IDX file of token ids: [N, seq], ubyte or int. */
+static int read_ids_idx(const char *path, const vit_cfg_t *c, ids_buf_t *b)
+{
+    idx_array_t a;
+    idx_error_t err;
+    if (idx_read_int(path, &a, &err) != IDX_OK) {
+        fprintf(stderr, "spin-infer: %s\n", err.msg);
+        return -1;
+    }
+    size_t L = (size_t)c->seq, nbad = 0;
+    if (a.ndims != 2 || a.dims[1] != (uint32_t)c->seq) {
+        char dims[128] = "";
+        for (int i = 0, at = 0; i < a.ndims && at < 100; i++)
+            at += snprintf(dims + at, sizeof dims - (size_t)at, "%s%u", i ? ", " : "", a.dims[i]);
+        fprintf(stderr, "spin-infer: %s: token ids in IDX must have 2 dimensions [N, %d] (N sequences of the config's "
+                        "\"seq\" ids); this file has [%s]\n", path, c->seq, dims);
+        idx_array_free(&a);
+        return -1;
+    }
+    for (size_t i = 0; i < a.count; i++) {
+        int64_t v = idx_value(&a, i);
+        if ((v < 0 || v >= c->vocab) && ++nbad <= MAX_BAD_SHOWN)
+            fprintf(stderr, "spin-infer: %s: sequence %zu, position %zu: id %lld is out of range: the vocabulary has %d "
+                            "ids (0..%d)\n", path, i / L, i % L + 1, (long long)v, c->vocab, c->vocab - 1);
+    }
+    if (nbad > MAX_BAD_SHOWN) fprintf(stderr, "spin-infer: %s: %zu more bad ids\n", path, nbad - MAX_BAD_SHOWN);
+    int rc = nbad ? -1 : 0;
+    if (!rc && !(b->v = malloc((a.count ? a.count : 1) * sizeof *b->v))) rc = -1;
+    for (size_t i = 0; !rc && i < a.count; i++) b->v[i] = (int32_t)idx_value(&a, i);
+    if (!rc) b->n = b->cap = a.count;
+    idx_array_free(&a);
+    return rc;
+}
+
+/* IDX (magic 00 00, or gzip's 1f 8b) or text? */
+static int looks_like_idx(const char *path)
+{
+    unsigned char m[2] = {0xff, 0xff};
+    FILE *f = fopen(path, "rb");
+    if (!f) return 0;
+    size_t n = fread(m, 1, 2, f);
+    fclose(f);
+    return n == 2 && ((m[0] == 0 && m[1] == 0) || (m[0] == 0x1f && m[1] == 0x8b));
+}
+
+/* Load the client's token ids: count sequences from offset. */
+static int load_tokens(const opts_t *o, const vit_cfg_t *c, job_t *J)
+{
+    ids_buf_t b = {NULL, 0, 0};
+    size_t L = (size_t)c->seq;
+    int rc = looks_like_idx(o->input) ? read_ids_idx(o->input, c, &b) : read_ids_text(o->input, c, &b);
+    if (!rc && o->offset + o->count > b.n / L) {
+        fprintf(stderr, "spin-infer: %s: --offset %zu --count %zu needs %zu sequences; the file has %zu\n", o->input,
+                o->offset, o->count, o->offset + o->count, b.n / L);
+        rc = -1;
+    }
+    if (!rc) {
+        J->ids = malloc(o->count * L * sizeof *J->ids);
+        if (J->ids) memcpy(J->ids, b.v + o->offset * L, o->count * L * sizeof *J->ids);
+        else rc = -1;
+    }
+    free(b.v);
+    return rc;
+}
+
 static int load_check(const opts_t *o, const vit_cfg_t *c, job_t *J)
 {
     st_file_t f;
@@ -232,6 +397,7 @@ static int argmax(const double *v, int n)
 static void report(const opts_t *o, const job_t *J, const double *logits, double secs, spin_ctx_t *ctx)
 {
     int K = J->cfg.classes;
+    const char *what = J->cfg.vocab ? "sequence" : "image";
     size_t correct = 0, agree = 0;
     double maxdiff = 0;
     for (size_t i = 0; i < o->count; i++) {
@@ -243,12 +409,12 @@ static void report(const opts_t *o, const job_t *J, const double *logits, double
             for (int k = 0; k < K; k++) maxdiff = fmax(maxdiff, fabs(l[k] - J->ref[i * (size_t)K + k]));
         }
         if (!o->quiet) {
-            printf("image %zu: class %d", o->offset + i, p);
+            printf("%s %zu: class %d", what, o->offset + i, p);
             if (J->labels) printf(" (label %d)", J->labels[i]);
             printf("\n");
         }
     }
-    printf("%zu images in %.2f s (%.1f ms per image)", o->count, secs, 1e3 * secs / (double)o->count);
+    printf("%zu %ss in %.2f s (%.1f ms per %s)", o->count, what, secs, 1e3 * secs / (double)o->count, what);
     if (J->labels) printf(", accuracy %.2f%%", 100.0 * (double)correct / (double)o->count);
     printf("\n");
     if (J->ref)
@@ -286,16 +452,18 @@ static int run_secure(spin_ctx_t *ctx, job_t *J)
         return rc;
     }
     double t1 = now();
-    size_t K = (size_t)J->cfg.classes, px = (size_t)J->cfg.image * (size_t)J->cfg.image;
+    /* per input: pixels of an image or ids of a sequence */
+    size_t K = (size_t)J->cfg.classes, px = J->cfg.vocab ? (size_t)J->cfg.seq : (size_t)J->cfg.image * (size_t)J->cfg.image;
     double *logits = me == client ? calloc(o->count * K, sizeof *logits) : NULL;
     if (me == client && !logits) rc = SPIN_ERR_NOMEM;
     int tty = me == client && isatty(2);
     for (size_t i = 0; i < o->count && !rc; i += o->batch) {
         size_t b = o->count - i < o->batch ? o->count - i : o->batch;
-        rc = vit_forward_secure(ctx, &s, client, me == client ? J->img + i * px : NULL, b,
-                                me == client ? logits + i * K : NULL);
+        double *out = me == client ? logits + i * K : NULL;
+        if (J->cfg.vocab) rc = vit_forward_secure_tokens(ctx, &s, client, me == client ? J->ids + i * px : NULL, b, out);
+        else rc = vit_forward_secure(ctx, &s, client, me == client ? J->img + i * px : NULL, b, out);
         if (tty) {
-            fprintf(stderr, "\rsecure inference: %zu/%zu images", i + b, o->count);
+            fprintf(stderr, "\rsecure inference: %zu/%zu %ss", i + b, o->count, J->cfg.vocab ? "sequence" : "image");
             fflush(stderr);
         }
     }
@@ -334,6 +502,11 @@ int main(int argc, char **argv)
         fprintf(stderr, "spin-infer: %s\n", msg);
         return 1;
     }
+    if (J.cfg.vocab && !o.input) {
+        fprintf(stderr, "spin-infer: %s is a token model: pass its token ids with --input FILE (a text file, one "
+                        "sequence of %d ids per line, or IDX [N, %d])\n", o.config, J.cfg.seq, J.cfg.seq);
+        return 2;
+    }
     const char *envp = getenv("SPIN_PARTY");
     int under_run = envp && *envp;
     spin_ctx_t *ctx = NULL;
@@ -365,14 +538,15 @@ int main(int argc, char **argv)
         rc = 1;
     }
     if (!rc && (all_here || me == client)) {
-        if (load_images(&o, &J.cfg, &J)) rc = 1;
+        if (J.cfg.vocab ? load_tokens(&o, &J.cfg, &J) : load_images(&o, &J.cfg, &J)) rc = 1;
         if (!rc && o.check && load_check(&o, &J.cfg, &J)) rc = 1;
     }
     if (o.plaintext) {
         if (!rc) {
             double *logits = malloc(o.count * (size_t)J.cfg.classes * sizeof *logits);
             double t0 = now();
-            rc = !logits || vit_forward_plain(&J.model, J.img, o.count, logits);
+            rc = !logits || (J.cfg.vocab ? vit_forward_plain_tokens(&J.model, J.ids, o.count, logits)
+                                         : vit_forward_plain(&J.model, J.img, o.count, logits));
             if (!rc) report(&o, &J, logits, now() - t0, NULL);
             free(logits);
         }
@@ -405,6 +579,7 @@ int main(int argc, char **argv)
     }
     vit_free(&J.model);
     free(J.img);
+    free(J.ids);
     free(J.labels);
     free(J.ref);
     return rc ? 1 : 0;

@@ -1,10 +1,16 @@
-/* vit.c - the ViT-style encoder of spin-infer: loading (config.json +
+/* vit.c - the Transformer encoder of spin-infer: loading (config.json +
  * safetensors with nn.TransformerEncoderLayer names), the float64 forward
- * pass, and the secure one.  The CLS token is handled as a zero patch row
- * at token 0: the patch embedding of that row is its bias, so the owner
- * folds cls - pe_b + pos[0] into one additive term tok[0] (tok[t] = pos[t]
- * for the patches) and the whole embedding is one Linear plus one
- * broadcast add. */
+ * pass, and the secure one, over image patches (ViT) or token ids.
+ *
+ * Images: the CLS token is handled as a zero patch row at token 0: the
+ * patch embedding of that row is its bias, so the owner folds cls - pe_b +
+ * pos[0] into one additive term tok[0] (tok[t] = pos[t] for the patches)
+ * and the whole embedding is one Linear plus one broadcast add.
+ *
+ * Token ids: the client one-hot encodes them as integer shares (0/1, not
+ * fixed point), one matmul without truncation with the shared table
+ * tok_embed picks the rows exactly, and tok = pos is added the same way.
+ * The CLS token, if any, is the first id of the data (BERT style). */
 #include "config.h"
 
 #include "vit.h"
@@ -33,6 +39,41 @@ static int cfg_int(const json_t *j, const char *k, int lo, int hi, int *out, cha
     return 0;
 }
 
+/* The input kind: images ("patch", "image", "channels") or token ids
+ * ("vocab", "seq"), exactly one of the two. */
+static int cfg_input(const json_t *j, vit_cfg_t *c, char *msg, size_t len, const char *path)
+{
+    static const char *const img[] = {"patch", "image", "channels"}, *const tok[] = {"vocab", "seq"};
+    const char *fi = NULL, *ft = NULL;
+    for (int i = 2; i >= 0; i--)
+        if (json_get(j, img[i])) fi = img[i];
+    for (int i = 1; i >= 0; i--)
+        if (json_get(j, tok[i])) ft = tok[i];
+    if (fi && ft) {
+        snprintf(msg, len, "%s: \"%s\" (an image model) and \"%s\" (a token model) in one config: a model reads "
+                           "images (\"patch\", \"image\", \"channels\") or token ids (\"vocab\", \"seq\"), not both",
+                 path, fi, ft);
+        return -1;
+    }
+    if (!fi && !ft) {
+        snprintf(msg, len, "%s: no input kind: give \"patch\", \"image\" and \"channels\" (an image model) or "
+                           "\"vocab\" and \"seq\" (a token model)", path);
+        return -1;
+    }
+    if (ft) {
+        int rc = cfg_int(j, "vocab", 1, 1 << 24, &c->vocab, msg, len, path);
+        return rc ? rc : cfg_int(j, "seq", 1, 65536, &c->seq, msg, len, path);
+    }
+    int rc = cfg_int(j, "patch", 1, 64, &c->patch, msg, len, path);
+    if (!rc) rc = cfg_int(j, "image", 1, 1024, &c->image, msg, len, path);
+    if (!rc) rc = cfg_int(j, "channels", 1, 1, &c->channels, msg, len, path);
+    if (!rc && c->image % c->patch) {
+        snprintf(msg, len, "%s: image must be a multiple of patch", path);
+        rc = -1;
+    }
+    return rc;
+}
+
 int vit_load_config(const char *config, vit_cfg_t *c, char *msg, size_t msglen)
 {
     memset(c, 0, sizeof *c);
@@ -57,12 +98,10 @@ int vit_load_config(const char *config, vit_cfg_t *c, char *msg, size_t msglen)
     if (!rc) rc = cfg_int(j, "d_model", 1, 8192, &c->d_model, msg, msglen, config);
     if (!rc) rc = cfg_int(j, "heads", 1, 256, &c->heads, msg, msglen, config);
     if (!rc) rc = cfg_int(j, "ffn", 1, 65536, &c->ffn, msg, msglen, config);
-    if (!rc) rc = cfg_int(j, "patch", 1, 64, &c->patch, msg, msglen, config);
-    if (!rc) rc = cfg_int(j, "image", 1, 1024, &c->image, msg, msglen, config);
-    if (!rc) rc = cfg_int(j, "channels", 1, 1, &c->channels, msg, msglen, config);
+    if (!rc) rc = cfg_input(j, c, msg, msglen, config);
     if (!rc) rc = cfg_int(j, "classes", 2, 100000, &c->classes, msg, msglen, config);
-    if (!rc && (c->d_model % c->heads || c->image % c->patch)) {
-        snprintf(msg, msglen, "%s: d_model must be a multiple of heads and image a multiple of patch", config);
+    if (!rc && c->d_model % c->heads) {
+        snprintf(msg, msglen, "%s: d_model must be a multiple of heads", config);
         rc = -1;
     }
     const json_t *act = json_get(j, "activation"), *nf = json_get(j, "norm_first"), *pool = json_get(j, "pool"),
@@ -95,7 +134,7 @@ int vit_load_config(const char *config, vit_cfg_t *c, char *msg, size_t msglen)
 void vit_free(vit_t *m)
 {
     if (!m) return;
-    free(m->pe_w); free(m->pe_b); free(m->cls); free(m->pos);
+    free(m->pe_w); free(m->pe_b); free(m->cls); free(m->pos); free(m->tok_embed);
     free(m->norm_w); free(m->norm_b); free(m->head_w); free(m->head_b);
     for (int i = 0; m->L && i < m->c.layers; i++) {
         vit_layer_t *l = &m->L[i];
@@ -131,9 +170,13 @@ int vit_load(const char *config, const char *weights, vit_t *m, char *msg, size_
     m->tokens = c->seq ? c->seq : (c->image / c->patch) * (c->image / c->patch) + 1;
     size_t T = (size_t)m->tokens;
     int rc = 0;
-    m->pe_w = get(&f, "patch_embed.weight", 2, d, P, 0, &rc, msg, msglen);
-    m->pe_b = get(&f, "patch_embed.bias", 1, d, 0, 0, &rc, msg, msglen);
-    m->cls = get(&f, "cls_token", 3, 1, 1, d, &rc, msg, msglen);
+    if (c->vocab) {
+        m->tok_embed = get(&f, "tok_embed.weight", 2, (size_t)c->vocab, d, 0, &rc, msg, msglen);
+    } else {
+        m->pe_w = get(&f, "patch_embed.weight", 2, d, P, 0, &rc, msg, msglen);
+        m->pe_b = get(&f, "patch_embed.bias", 1, d, 0, 0, &rc, msg, msglen);
+        m->cls = get(&f, "cls_token", 3, 1, 1, d, &rc, msg, msglen);
+    }
     m->pos = get(&f, "pos_embed", 3, 1, T, d, &rc, msg, msglen);
     if (c->norm_first) {
         m->norm_w = get(&f, "norm.weight", 1, d, 0, 0, &rc, msg, msglen);
@@ -245,57 +288,87 @@ static void ffn_plain(const vit_t *m, const vit_layer_t *l, const double *h, siz
     free(u);
 }
 
+/* The encoder layers, the final norm, the pooling and the head on one
+ * sequence's token states z [T][d] (overwritten): logits [classes]. */
+static int classify_plain(const vit_t *m, double *z, double *logits)
+{
+    const vit_cfg_t *c = &m->c;
+    size_t T = (size_t)m->tokens, d = (size_t)c->d_model;
+    double *h = malloc(T * d * sizeof *h), *a = malloc(T * d * sizeof *a), *pool = malloc(d * sizeof *pool);
+    if (!h || !a || !pool) {
+        free(h); free(a); free(pool);
+        return -1;
+    }
+    for (int li = 0; li < c->layers; li++) {
+        const vit_layer_t *l = &m->L[li];
+        if (c->norm_first) {
+            lnorm(z, T, d, l->n1_w, l->n1_b, c->eps, h);
+            attention_plain(m, l, h, T, a);
+            for (size_t i = 0; i < T * d; i++) z[i] += a[i];
+            lnorm(z, T, d, l->n2_w, l->n2_b, c->eps, h);
+            ffn_plain(m, l, h, T, a);
+            for (size_t i = 0; i < T * d; i++) z[i] += a[i];
+        } else {
+            attention_plain(m, l, z, T, a);
+            for (size_t i = 0; i < T * d; i++) a[i] += z[i];
+            lnorm(a, T, d, l->n1_w, l->n1_b, c->eps, z);
+            ffn_plain(m, l, z, T, a);
+            for (size_t i = 0; i < T * d; i++) a[i] += z[i];
+            lnorm(a, T, d, l->n2_w, l->n2_b, c->eps, z);
+        }
+    }
+    if (c->norm_first) {
+        lnorm(z, T, d, m->norm_w, m->norm_b, c->eps, h);
+        memcpy(z, h, T * d * sizeof *z);
+    }
+    for (size_t i = 0; i < d; i++) {
+        double s = 0;
+        if (c->pool_cls) s = z[i];
+        else {
+            for (size_t t = 0; t < T; t++) s += z[t * d + i];
+            s /= (double)T;
+        }
+        pool[i] = s;
+    }
+    lin(pool, 1, d, m->head_w, m->head_b, (size_t)c->classes, logits);
+    free(h); free(a); free(pool);
+    return 0;
+}
+
 int vit_forward_plain(const vit_t *m, const uint8_t *img, size_t B, double *logits)
 {
     const vit_cfg_t *c = &m->c;
     size_t T = (size_t)m->tokens, d = (size_t)c->d_model, P = (size_t)(c->patch * c->patch);
-    double *rows = malloc(B * T * P * sizeof *rows), *z = malloc(T * d * sizeof *z), *h = malloc(T * d * sizeof *h),
-           *a = malloc(T * d * sizeof *a), *pool = malloc(d * sizeof *pool);
-    if (!rows || !z || !h || !a || !pool) {
-        free(rows); free(z); free(h); free(a); free(pool);
-        return -1;
-    }
-    vit_patchify(c, img, B, rows);
-    for (size_t b = 0; b < B; b++) {
+    double *rows = malloc(B * T * P * sizeof *rows), *z = malloc(T * d * sizeof *z);
+    int rc = rows && z ? 0 : -1;
+    if (!rc) vit_patchify(c, img, B, rows);
+    for (size_t b = 0; b < B && !rc; b++) {
         lin(rows + b * T * P, T, P, m->pe_w, m->pe_b, d, z);
         for (size_t i = 0; i < d; i++) z[i] = m->cls[i] + m->pos[i];
         for (size_t t = 1; t < T; t++)
             for (size_t i = 0; i < d; i++) z[t * d + i] += m->pos[t * d + i];
-        for (int li = 0; li < c->layers; li++) {
-            const vit_layer_t *l = &m->L[li];
-            if (c->norm_first) {
-                lnorm(z, T, d, l->n1_w, l->n1_b, c->eps, h);
-                attention_plain(m, l, h, T, a);
-                for (size_t i = 0; i < T * d; i++) z[i] += a[i];
-                lnorm(z, T, d, l->n2_w, l->n2_b, c->eps, h);
-                ffn_plain(m, l, h, T, a);
-                for (size_t i = 0; i < T * d; i++) z[i] += a[i];
-            } else {
-                attention_plain(m, l, z, T, a);
-                for (size_t i = 0; i < T * d; i++) a[i] += z[i];
-                lnorm(a, T, d, l->n1_w, l->n1_b, c->eps, z);
-                ffn_plain(m, l, z, T, a);
-                for (size_t i = 0; i < T * d; i++) a[i] += z[i];
-                lnorm(a, T, d, l->n2_w, l->n2_b, c->eps, z);
-            }
-        }
-        if (c->norm_first) {
-            lnorm(z, T, d, m->norm_w, m->norm_b, c->eps, h);
-            memcpy(z, h, T * d * sizeof *z);
-        }
-        for (size_t i = 0; i < d; i++) {
-            double s = 0;
-            if (c->pool_cls) s = z[i];
-            else {
-                for (size_t t = 0; t < T; t++) s += z[t * d + i];
-                s /= (double)T;
-            }
-            pool[i] = s;
-        }
-        lin(pool, 1, d, m->head_w, m->head_b, (size_t)c->classes, logits + b * (size_t)c->classes);
+        rc = classify_plain(m, z, logits + b * (size_t)c->classes);
     }
-    free(rows); free(z); free(h); free(a); free(pool);
-    return 0;
+    free(rows);
+    free(z);
+    return rc;
+}
+
+int vit_forward_plain_tokens(const vit_t *m, const int32_t *ids, size_t B, double *logits)
+{
+    const vit_cfg_t *c = &m->c;
+    size_t T = (size_t)m->tokens, d = (size_t)c->d_model;
+    double *z = malloc(T * d * sizeof *z);
+    int rc = z ? 0 : -1;
+    for (size_t b = 0; b < B && !rc; b++) {
+        for (size_t t = 0; t < T; t++) {
+            const double *e = m->tok_embed + (size_t)ids[b * T + t] * d;
+            for (size_t i = 0; i < d; i++) z[t * d + i] = e[i] + m->pos[t * d + i];
+        }
+        rc = classify_plain(m, z, logits + b * (size_t)c->classes);
+    }
+    free(z);
+    return rc;
 }
 
 /* ---- sharing the model ------------------------------------------------------------ */
@@ -309,7 +382,7 @@ static int share(spin_ctx_t *ctx, int owner, const double *v, int nd, size_t a, 
 void vit_shared_free(vit_shared_t *s)
 {
     if (!s) return;
-    spin_tensor_free(s->pe_w); spin_tensor_free(s->pe_b); spin_tensor_free(s->tok);
+    spin_tensor_free(s->pe_w); spin_tensor_free(s->pe_b); spin_tensor_free(s->tok); spin_tensor_free(s->tok_embed);
     spin_tensor_free(s->norm_w); spin_tensor_free(s->norm_b); spin_tensor_free(s->head_w); spin_tensor_free(s->head_b);
     for (int i = 0; s->L && i < s->c.layers; i++) {
         vit_shared_layer_t *l = &s->L[i];
@@ -338,13 +411,15 @@ int vit_share(spin_ctx_t *ctx, const vit_t *m, const vit_cfg_t *c, int owner, co
         inw = malloc(3 * d * d * sizeof *inw);
         inb = malloc(3 * d * sizeof *inb);
         if (!tok || !inw || !inb) rc = SPIN_ERR_NOMEM;
-        for (size_t i = 0; !rc && i < d; i++) tok[i] = m->cls[i] - m->pe_b[i] + m->pos[i];
+        /* images: the CLS row's patch embedding is pe_b, replaced by cls */
+        for (size_t i = 0; !rc && i < d; i++) tok[i] = m->pos[i] + (c->vocab ? 0.0 : m->cls[i] - m->pe_b[i]);
         for (size_t i = d; !rc && i < T * d; i++) tok[i] = m->pos[i];
     }
     s->L = calloc((size_t)c->layers, sizeof *s->L);
     if (!s->L) rc = SPIN_ERR_NOMEM;
-    if (!rc) rc = share(ctx, owner, own ? m->pe_w : NULL, 2, d, P, &s->pe_w);
-    if (!rc) rc = share(ctx, owner, own ? m->pe_b : NULL, 1, d, 0, &s->pe_b);
+    if (!rc && c->vocab) rc = share(ctx, owner, own ? m->tok_embed : NULL, 2, (size_t)c->vocab, d, &s->tok_embed);
+    if (!rc && !c->vocab) rc = share(ctx, owner, own ? m->pe_w : NULL, 2, d, P, &s->pe_w);
+    if (!rc && !c->vocab) rc = share(ctx, owner, own ? m->pe_b : NULL, 1, d, 0, &s->pe_b);
     if (!rc) rc = share(ctx, owner, tok, 1, T * d, 0, &s->tok);
     if (!rc && c->norm_first) rc = share(ctx, owner, own ? m->norm_w : NULL, 1, d, 0, &s->norm_w);
     if (!rc && c->norm_first) rc = share(ctx, owner, own ? m->norm_b : NULL, 1, d, 0, &s->norm_b);
@@ -531,50 +606,101 @@ int vit_encode_secure(spin_ctx_t *ctx, const vit_shared_t *s, size_t B, spin_ten
     return rc;
 }
 
-int vit_forward_secure(spin_ctx_t *ctx, const vit_shared_t *s, int client, const uint8_t *img, size_t B,
-                       double *logits)
+/* z <- e [B*T, d] + the CLS/position terms s->tok (one broadcast add); e is
+ * freed. */
+static int add_positions(spin_ctx_t *ctx, const vit_shared_t *s, spin_tensor_t *e, size_t B, spin_tensor_t **z)
 {
-    const vit_cfg_t *c = &s->c;
-    size_t T = (size_t)s->tokens, d = (size_t)c->d_model, P = (size_t)(c->patch * c->patch);
-    int me = spin_ctx_party(ctx), rc = 0;
-    double *rows = NULL;
-    if (me == client) {
-        rows = malloc(B * T * P * sizeof *rows);
-        if (!rows) return SPIN_ERR_NOMEM;
-        vit_patchify(c, img, B, rows);
-    }
-    spin_tensor_t *x = NULL, *e = NULL, *e2 = NULL, *z = NULL, *h = NULL, *f3 = NULL, *cls = NULL,
-                  *pool = NULL, *lg = NULL, *zz = NULL;
-    size_t xs[2] = {B * T, P}, flat[2] = {B, T * d}, rs[2] = {B * T, d};
-    rc = spin_input_f64(ctx, client, rows, 2, xs, &x);
-    free(rows);
-    TRY(spin_linear(ctx, x, s->pe_w, s->pe_b, &e));          /* [B*T, d] */
-    TRY(spin_tensor_reshape(e, 2, flat, &e2));
-    TRY(spin_add_bias(ctx, e2, s->tok, 1, &zz));             /* + CLS/position terms */
-    TRY(spin_tensor_reshape(zz, 2, rs, &z));
-    spin_tensor_free(x);
+    size_t T = (size_t)s->tokens, d = (size_t)s->c.d_model, flat[2] = {B, T * d}, rs[2] = {B * T, d};
+    spin_tensor_t *e2 = NULL, *zz = NULL;
+    int rc = spin_tensor_reshape(e, 2, flat, &e2);
+    TRY(spin_add_bias(ctx, e2, s->tok, 1, &zz));
+    TRY(spin_tensor_reshape(zz, 2, rs, z));
     spin_tensor_free(e);
     spin_tensor_free(e2);
     spin_tensor_free(zz);
-    TRY(vit_encode_secure(ctx, s, B, &z));
-    size_t s3[3] = {B, T, d}, s2[2] = {B, d};
+    return rc;
+}
+
+/* The encoder, the pooling and the head on z [B*T, d] (freed); the logits
+ * [B][classes] go to the client only. */
+static int classify_secure(spin_ctx_t *ctx, const vit_shared_t *s, int client, size_t B, spin_tensor_t *z,
+                           double *logits)
+{
+    const vit_cfg_t *c = &s->c;
+    size_t T = (size_t)s->tokens, d = (size_t)c->d_model, s3[3] = {B, T, d}, s2[2] = {B, d};
+    spin_tensor_t *f3 = NULL, *pool = NULL, *lg = NULL;
+    int rc = vit_encode_secure(ctx, s, B, &z);
     TRY(spin_tensor_reshape(z, 3, s3, &f3));
     if (c->pool_cls) {
         spin_tensor_t *sl = NULL, *ct = NULL;
         TRY(spin_tensor_slice(f3, 1, 0, 1, &sl));
         TRY(spin_tensor_contiguous(sl, &ct));
-        TRY(spin_tensor_reshape(ct, 2, s2, &cls));
+        TRY(spin_tensor_reshape(ct, 2, s2, &pool));
         spin_tensor_free(sl);
         spin_tensor_free(ct);
     } else {
         spin_tensor_t *sm = NULL;
         TRY(spin_sum(ctx, f3, 1, &sm));
-        TRY(spin_scale(ctx, sm, 1.0 / (double)T, &cls));
+        TRY(spin_scale(ctx, sm, 1.0 / (double)T, &pool));
         spin_tensor_free(sm);
     }
-    TRY(spin_linear(ctx, cls, s->head_w, s->head_b, &lg));
-    TRY(spin_reveal_f64(ctx, lg, client, me == client ? logits : NULL));
-    spin_tensor_t *all[] = {z, h, f3, cls, pool, lg};
+    TRY(spin_linear(ctx, pool, s->head_w, s->head_b, &lg));
+    TRY(spin_reveal_f64(ctx, lg, client, spin_ctx_party(ctx) == client ? logits : NULL));
+    spin_tensor_t *all[] = {z, f3, pool, lg};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) spin_tensor_free(all[i]);
     return rc;
+}
+
+int vit_forward_secure(spin_ctx_t *ctx, const vit_shared_t *s, int client, const uint8_t *img, size_t B,
+                       double *logits)
+{
+    const vit_cfg_t *c = &s->c;
+    size_t T = (size_t)s->tokens, P = (size_t)(c->patch * c->patch), xs[2] = {B * T, P};
+    double *rows = NULL;
+    if (spin_ctx_party(ctx) == client) {
+        rows = malloc(B * T * P * sizeof *rows);
+        if (!rows) return SPIN_ERR_NOMEM;
+        vit_patchify(c, img, B, rows);
+    }
+    spin_tensor_t *x = NULL, *e = NULL, *z = NULL;
+    int rc = spin_input_f64(ctx, client, rows, 2, xs, &x);
+    free(rows);
+    TRY(spin_linear(ctx, x, s->pe_w, s->pe_b, &e));          /* [B*T, d] */
+    spin_tensor_free(x);
+    if (rc) {
+        spin_tensor_free(e);
+        return rc;
+    }
+    rc = add_positions(ctx, s, e, B, &z);
+    return rc ? rc : classify_secure(ctx, s, client, B, z, logits);
+}
+
+int vit_forward_secure_tokens(spin_ctx_t *ctx, const vit_shared_t *s, int client, const int32_t *ids, size_t B,
+                              double *logits)
+{
+    size_t T = (size_t)s->tokens, V = (size_t)s->c.vocab, xs[2] = {B * T, V};
+    uint64_t *onehot = NULL;
+    if (spin_ctx_party(ctx) == client) {
+        onehot = calloc(B * T * V, sizeof *onehot);
+        if (!onehot) return SPIN_ERR_NOMEM;
+        for (size_t r = 0; r < B * T; r++) {
+            if (ids[r] < 0 || (size_t)ids[r] >= V) {   /* the caller checks; never write outside */
+                free(onehot);
+                return SPIN_ERR_INVAL;
+            }
+            onehot[r * V + (size_t)ids[r]] = 1;       /* integers, not fixed point */
+        }
+    }
+    spin_tensor_t *x = NULL, *e = NULL, *z = NULL;
+    int rc = spin_input_ring(ctx, client, onehot, 2, xs, &x);
+    free(onehot);
+    /* integer x fixed point: the rows of tok_embed at scale 2^f, no truncation */
+    TRY(spin_matmul_raw(ctx, x, 0, s->tok_embed, 0, &e));   /* [B*T, d] */
+    spin_tensor_free(x);
+    if (rc) {
+        spin_tensor_free(e);
+        return rc;
+    }
+    rc = add_positions(ctx, s, e, B, &z);
+    return rc ? rc : classify_secure(ctx, s, client, B, z, logits);
 }

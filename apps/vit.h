@@ -1,7 +1,8 @@
-/* vit.h - a ViT-style Transformer encoder classifier (PyTorch
- * nn.TransformerEncoderLayer names, a JSON config), its float64 forward
- * pass and its secure forward pass for spin-infer.  The exact equations
- * are those of models/vit-fmnist/README.md. */
+/* vit.h - a Transformer encoder classifier (PyTorch
+ * nn.TransformerEncoderLayer names, a JSON config) over image patches (ViT)
+ * or token ids, its float64 forward pass and its secure forward pass for
+ * spin-infer.  The exact equations are those of models/vit-fmnist/README.md
+ * and, for token ids, models/tokens-tiny/README.md. */
 #ifndef SPIN_APPS_VIT_H
 #define SPIN_APPS_VIT_H
 
@@ -16,7 +17,8 @@ typedef struct vit_cfg {
     int norm_first;    /* pre-norm (1) or post-norm (0) */
     int pool_cls;      /* 1: CLS token; 0: mean over tokens */
     double eps, mean, std;
-    int seq;           /* tokens when not from patches (benchmarks); 0: patches + 1 */
+    int seq;           /* tokens when not from patches (token models, benchmarks); 0: patches + 1 */
+    int vocab;         /* token model: ids 0..vocab-1, seq ids a sequence; 0: images */
 } vit_cfg_t;
 
 typedef struct vit_layer {
@@ -25,13 +27,15 @@ typedef struct vit_layer {
 
 typedef struct vit {
     vit_cfg_t c;
-    int tokens;        /* patches + 1 */
+    int tokens;        /* patches + 1, or seq */
     double *pe_w, *pe_b, *cls, *pos, *norm_w, *norm_b, *head_w, *head_b;
+    double *tok_embed; /* token models: [vocab][d] (no pe_w, pe_b, cls) */
     vit_layer_t *L;
 } vit_t;
 
 /* Read config.json and model.safetensors; errors name the file, the
- * tensor and the expected shape. */
+ * tensor and the expected shape.  A config is of one kind: "patch",
+ * "image", "channels" (images) or "vocab", "seq" (token ids). */
 int vit_load(const char *config, const char *weights, vit_t *m, char *msg, size_t msglen);
 /* Only the config (parties that do not own the model need the shapes). */
 int vit_load_config(const char *config, vit_cfg_t *c, char *msg, size_t msglen);
@@ -43,6 +47,9 @@ void vit_patchify(const vit_cfg_t *c, const uint8_t *img, size_t B, double *rows
 
 /* float64 forward: logits [B][classes]. */
 int vit_forward_plain(const vit_t *m, const uint8_t *img, size_t B, double *logits);
+/* The same for a token model: ids [B][seq], each in 0..vocab-1 (checked
+ * by the caller). */
+int vit_forward_plain_tokens(const vit_t *m, const int32_t *ids, size_t B, double *logits);
 
 /* Switchable optimisations of the secure forward pass (spin-bench
  * transformer measures each). */
@@ -64,6 +71,7 @@ typedef struct vit_shared {
     vit_opts_t o;
     int tokens;
     spin_tensor_t *pe_w, *pe_b, *tok;    /* tok [tokens*d]: CLS/position terms */
+    spin_tensor_t *tok_embed;            /* token models: [vocab, d] (no pe_w, pe_b) */
     spin_tensor_t *norm_w, *norm_b, *head_w, *head_b;
     vit_shared_layer_t *L;
 } vit_shared_t;
@@ -81,5 +89,11 @@ int vit_encode_secure(spin_ctx_t *ctx, const vit_shared_t *s, size_t B, spin_ten
  * NULL); the logits [B][classes] are revealed to the client only. */
 int vit_forward_secure(spin_ctx_t *ctx, const vit_shared_t *s, int client, const uint8_t *img, size_t B,
                        double *logits);
+/* The same for B sequences of token ids [B][seq] (each < vocab, checked by
+ * the client): the client inputs them one-hot as integer shares [B*seq,
+ * vocab], and one spin_matmul_raw with the shared embedding table picks
+ * their rows (one round, exact). */
+int vit_forward_secure_tokens(spin_ctx_t *ctx, const vit_shared_t *s, int client, const int32_t *ids, size_t B,
+                              double *logits);
 
 #endif
