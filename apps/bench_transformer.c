@@ -3,7 +3,8 @@
  * 6 layers, d_model 512, 8 heads, FFN 2048, sequence 128) with N parties +
  * dealer as threads, with all attention optimisations and with each one
  * switched off: time, rounds, bytes sent by party 0 and by all parties,
- * dealer requests.  Random weights (the owner is party 0) and random token
+ * dealer requests.  share_ms is the model load (sharing, and with static
+ * weights their one-time openings); the other columns are one inference.  Random weights (the owner is party 0) and random token
  * states (the client is the last party). */
 #include "config.h"
 
@@ -188,9 +189,10 @@ int bench_transformer_main(const bench_opts_t *o, int argc, char **argv)
         fprintf(stderr, "spin-bench transformer: d_model must be a multiple of heads\n");
         return 2;
     }
-    static const struct { const char *name; int fold, fused, delayed, nonpos; } var[] = {
-        {"all", 1, 1, 1, 1}, {"no-fold-scale", 0, 1, 1, 1}, {"no-fused-qkv", 1, 0, 1, 1},
-        {"no-delayed-sm", 1, 1, 0, 1}, {"no-nonpos-exp", 1, 1, 1, 0}, {"none", 0, 0, 0, 0}};
+    static const struct { const char *name; int fold, fused, delayed, nonpos, stat; } var[] = {
+        {"all", 1, 1, 1, 1, 1}, {"no-fold-scale", 0, 1, 1, 1, 1}, {"no-fused-qkv", 1, 0, 1, 1, 1},
+        {"no-delayed-sm", 1, 1, 0, 1, 1}, {"no-nonpos-exp", 1, 1, 1, 0, 1}, {"no-static-w", 1, 1, 1, 1, 0},
+        {"none", 0, 0, 0, 0, 0}};
     double params = (double)c.layers * (4.0 * c.d_model * c.d_model + 2.0 * c.d_model * c.ffn);
     if (!o->json)
         printf("encoder: %d layers, d_model %d, %d heads, FFN %d, sequence %d (%.1fM parameters)\n%-14s %-5s %10s %8s %14s %14s %10s\n",
@@ -208,6 +210,7 @@ int bench_transformer_main(const bench_opts_t *o, int argc, char **argv)
             r->o.fused_qkv = var[v].fused;
             r->o.delayed_softmax = var[v].delayed;
             r->o.nonpos_exp = var[v].nonpos;
+            r->o.static_weights = var[v].stat;
             r->B = 1;
             spin_ctx_opts_t co;
             memset(&co, 0, sizeof co);

@@ -61,6 +61,8 @@ static void usage(FILE *f)
             "      --no-fused-qkv    three projections instead of one (measurement)\n"
             "      --no-delayed-softmax  normalise the attention weights before the product with V\n"
             "      --no-nonpos-exp   the general exp inside attention's softmax (measurement)\n"
+            "      --no-static-weights  open the weights in every product instead of once per model\n"
+            "                        load against kept dealer masks (measurement)\n"
             "      --check FILE      compare the logits with a safetensors file holding \"logits\" [M, classes]\n"
             "                        for inputs offset.. (models/vit-fmnist/logits.safetensors)\n"
             "      --save-logits FILE  the client writes the logits [count, classes] as safetensors\n"
@@ -93,12 +95,13 @@ static int parse_opts(int argc, char **argv, opts_t *o)
     o->vo.fused_qkv = 1;
     o->vo.delayed_softmax = 1;
     o->vo.nonpos_exp = 1;
-    enum { O_OFF = 256, O_OWN, O_CLI, O_NFS, O_NFQ, O_CHK, O_PLAIN, O_SAVE, O_NDS, O_NNE };
+    o->vo.static_weights = 1;
+    enum { O_OFF = 256, O_OWN, O_CLI, O_NFS, O_NFQ, O_CHK, O_PLAIN, O_SAVE, O_NDS, O_NNE, O_NSW };
     static const struct option lo[] = {
         {"model", 1, 0, 'w'}, {"config", 1, 0, 'c'}, {"input", 1, 0, 'i'}, {"count", 1, 0, 'n'},
         {"offset", 1, 0, O_OFF}, {"batch", 1, 0, 'b'}, {"parties", 1, 0, 'p'}, {"owner", 1, 0, O_OWN},
         {"client", 1, 0, O_CLI}, {"frac-bits", 1, 0, 'f'}, {"no-fold-scale", 0, 0, O_NFS},
-        {"no-fused-qkv", 0, 0, O_NFQ}, {"no-delayed-softmax", 0, 0, O_NDS}, {"no-nonpos-exp", 0, 0, O_NNE}, {"check", 1, 0, O_CHK}, {"save-logits", 1, 0, O_SAVE}, {"quiet", 0, 0, 'q'}, {"plaintext", 0, 0, O_PLAIN},
+        {"no-fused-qkv", 0, 0, O_NFQ}, {"no-delayed-softmax", 0, 0, O_NDS}, {"no-nonpos-exp", 0, 0, O_NNE}, {"no-static-weights", 0, 0, O_NSW}, {"check", 1, 0, O_CHK}, {"save-logits", 1, 0, O_SAVE}, {"quiet", 0, 0, 'q'}, {"plaintext", 0, 0, O_PLAIN},
         {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
     int c;
     size_t v;
@@ -121,6 +124,7 @@ static int parse_opts(int argc, char **argv, opts_t *o)
         case O_NFQ: o->vo.fused_qkv = 0; break;
         case O_NDS: o->vo.delayed_softmax = 0; break;
         case O_NNE: o->vo.nonpos_exp = 0; break;
+        case O_NSW: o->vo.static_weights = 0; break;
         case O_CHK: o->check = a; break;
         case O_SAVE: o->save = a; break;
         case 'q': o->quiet = 1; break;

@@ -384,14 +384,43 @@ void vit_shared_free(vit_shared_t *s)
     if (!s) return;
     spin_tensor_free(s->pe_w); spin_tensor_free(s->pe_b); spin_tensor_free(s->tok); spin_tensor_free(s->tok_embed);
     spin_tensor_free(s->norm_w); spin_tensor_free(s->norm_b); spin_tensor_free(s->head_w); spin_tensor_free(s->head_b);
+    spin_static_free(s->spe_w); spin_static_free(s->stok_embed); spin_static_free(s->shead_w);
     for (int i = 0; s->L && i < s->c.layers; i++) {
         vit_shared_layer_t *l = &s->L[i];
+        spin_static_t *st[] = {l->sq_w, l->sk_w, l->sv_w, l->sin_w, l->sout_w, l->sl1_w, l->sl2_w};
+        for (size_t k = 0; k < sizeof st / sizeof st[0]; k++) spin_static_free(st[k]);
         spin_tensor_t *all[] = {l->q_w, l->q_b, l->k_w, l->k_b, l->v_w, l->v_b, l->in_w, l->in_b, l->out_w, l->out_b,
                                 l->l1_w, l->l1_b, l->l2_w, l->l2_b, l->n1_w, l->n1_b, l->n2_w, l->n2_b};
         for (size_t k = 0; k < sizeof all / sizeof all[0]; k++) spin_tensor_free(all[k]);
     }
     free(s->L);
     memset(s, 0, sizeof *s);
+}
+
+/* Open every weight matrix once against a mask the dealer keeps (one round
+ * each); later products with it open only the activations. */
+static int make_static(spin_ctx_t *ctx, vit_shared_t *s)
+{
+    struct { spin_tensor_t *w; spin_static_t **sw; } all[3 + 7 * 64];
+    size_t n = 0;
+    if (s->c.layers > 64) return SPIN_ERR_INVAL;   /* vit_load_config's limit */
+    all[n].w = s->pe_w; all[n++].sw = &s->spe_w;
+    all[n].w = s->tok_embed; all[n++].sw = &s->stok_embed;
+    all[n].w = s->head_w; all[n++].sw = &s->shead_w;
+    for (int i = 0; i < s->c.layers; i++) {
+        vit_shared_layer_t *l = &s->L[i];
+        all[n].w = l->q_w; all[n++].sw = &l->sq_w;
+        all[n].w = l->k_w; all[n++].sw = &l->sk_w;
+        all[n].w = l->v_w; all[n++].sw = &l->sv_w;
+        all[n].w = l->in_w; all[n++].sw = &l->sin_w;
+        all[n].w = l->out_w; all[n++].sw = &l->sout_w;
+        all[n].w = l->l1_w; all[n++].sw = &l->sl1_w;
+        all[n].w = l->l2_w; all[n++].sw = &l->sl2_w;
+    }
+    int rc = 0;
+    for (size_t k = 0; k < n && !rc; k++)
+        if (all[k].w) rc = spin_static_new(ctx, all[k].w, all[k].sw);
+    return rc;
 }
 
 int vit_share(spin_ctx_t *ctx, const vit_t *m, const vit_cfg_t *c, int owner, const vit_opts_t *o, vit_shared_t *s)
@@ -461,6 +490,7 @@ int vit_share(spin_ctx_t *ctx, const vit_t *m, const vit_cfg_t *c, int owner, co
     free(tok);
     free(inw);
     free(inb);
+    if (!rc && o->static_weights) rc = make_static(ctx, s);
     if (rc) vit_shared_free(s);
     return rc;
 }
@@ -468,6 +498,13 @@ int vit_share(spin_ctx_t *ctx, const vit_t *m, const vit_cfg_t *c, int owner, co
 /* ---- secure forward ------------------------------------------------------------------ */
 
 #define TRY(x) do { if (!rc) rc = (x); } while (0)
+
+/* Linear with the static form of w when the model was shared with it. */
+static int linear(spin_ctx_t *ctx, const spin_tensor_t *x, const spin_tensor_t *w, const spin_static_t *sw,
+                  const spin_tensor_t *b, spin_tensor_t **y)
+{
+    return sw ? spin_linear_static(ctx, x, sw, b, y) : spin_linear(ctx, x, w, b, y);
+}
 
 /* [B*T, 3d] (or three [B*T, d]) -> q, k, v as [B*H, T, dh] contiguous */
 static int heads_split(spin_ctx_t *ctx, const spin_tensor_t *x, size_t B, size_t T, size_t H, size_t dh, int idx,
@@ -496,14 +533,14 @@ static int attention(spin_ctx_t *ctx, const vit_shared_t *s, const vit_shared_la
                   *sc2 = NULL, *p = NULL, *o = NULL, *o4 = NULL, *ot = NULL, *oc = NULL, *o2 = NULL;
     int rc = 0;
     if (s->o.fused_qkv) {
-        TRY(spin_linear(ctx, h, l->in_w, l->in_b, &qkv));
+        TRY(linear(ctx, h, l->in_w, l->sin_w, l->in_b, &qkv));
         TRY(heads_split(ctx, qkv, B, T, H, dh, 0, 1, &q));
         TRY(heads_split(ctx, qkv, B, T, H, dh, 1, 1, &k));
         TRY(heads_split(ctx, qkv, B, T, H, dh, 2, 1, &v));
     } else {
-        TRY(spin_linear(ctx, h, l->q_w, l->q_b, &qx));
-        TRY(spin_linear(ctx, h, l->k_w, l->k_b, &kx));
-        TRY(spin_linear(ctx, h, l->v_w, l->v_b, &vx));
+        TRY(linear(ctx, h, l->q_w, l->sq_w, l->q_b, &qx));
+        TRY(linear(ctx, h, l->k_w, l->sk_w, l->k_b, &kx));
+        TRY(linear(ctx, h, l->v_w, l->sv_w, l->v_b, &vx));
         TRY(heads_split(ctx, qx, B, T, H, dh, 0, 0, &q));
         TRY(heads_split(ctx, kx, B, T, H, dh, 0, 0, &k));
         TRY(heads_split(ctx, vx, B, T, H, dh, 0, 0, &v));
@@ -524,7 +561,7 @@ static int attention(spin_ctx_t *ctx, const vit_shared_t *s, const vit_shared_la
     TRY(spin_tensor_transpose(o4, 1, 2, &ot));               /* [B, T, H, dh] */
     TRY(spin_tensor_contiguous(ot, &oc));
     TRY(spin_tensor_reshape(oc, 2, sh2, &o2));
-    TRY(spin_linear(ctx, o2, l->out_w, l->out_b, out));
+    TRY(linear(ctx, o2, l->out_w, l->sout_w, l->out_b, out));
     spin_tensor_t *all[] = {qkv, qx, kx, vx, q, k, v, sc, sc2, p, o, o4, ot, oc, o2};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) spin_tensor_free(all[i]);
     return rc;
@@ -534,10 +571,10 @@ static int ffn(spin_ctx_t *ctx, const vit_shared_t *s, const vit_shared_layer_t 
                spin_tensor_t **out)
 {
     spin_tensor_t *u = NULL, *a = NULL;
-    int rc = spin_linear(ctx, h, l->l1_w, l->l1_b, &u);
+    int rc = linear(ctx, h, l->l1_w, l->sl1_w, l->l1_b, &u);
     if (s->c.gelu) TRY(spin_gelu(ctx, u, SPIN_GELU_ERF, &a));
     else TRY(spin_relu(ctx, u, &a, NULL));
-    TRY(spin_linear(ctx, a, l->l2_w, l->l2_b, out));
+    TRY(linear(ctx, a, l->l2_w, l->sl2_w, l->l2_b, out));
     spin_tensor_free(u);
     spin_tensor_free(a);
     return rc;
@@ -644,7 +681,7 @@ static int classify_secure(spin_ctx_t *ctx, const vit_shared_t *s, int client, s
         TRY(spin_scale(ctx, sm, 1.0 / (double)T, &pool));
         spin_tensor_free(sm);
     }
-    TRY(spin_linear(ctx, pool, s->head_w, s->head_b, &lg));
+    TRY(linear(ctx, pool, s->head_w, s->shead_w, s->head_b, &lg));
     TRY(spin_reveal_f64(ctx, lg, client, spin_ctx_party(ctx) == client ? logits : NULL));
     spin_tensor_t *all[] = {z, f3, pool, lg};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) spin_tensor_free(all[i]);
@@ -665,7 +702,7 @@ int vit_forward_secure(spin_ctx_t *ctx, const vit_shared_t *s, int client, const
     spin_tensor_t *x = NULL, *e = NULL, *z = NULL;
     int rc = spin_input_f64(ctx, client, rows, 2, xs, &x);
     free(rows);
-    TRY(spin_linear(ctx, x, s->pe_w, s->pe_b, &e));          /* [B*T, d] */
+    TRY(linear(ctx, x, s->pe_w, s->spe_w, s->pe_b, &e));          /* [B*T, d] */
     spin_tensor_free(x);
     if (rc) {
         spin_tensor_free(e);
@@ -695,7 +732,8 @@ int vit_forward_secure_tokens(spin_ctx_t *ctx, const vit_shared_t *s, int client
     int rc = spin_input_ring(ctx, client, onehot, 2, xs, &x);
     free(onehot);
     /* integer x fixed point: the rows of tok_embed at scale 2^f, no truncation */
-    TRY(spin_matmul_raw(ctx, x, 0, s->tok_embed, 0, &e));   /* [B*T, d] */
+    TRY(s->stok_embed ? spin_matmul_static_raw(ctx, x, 0, s->stok_embed, 0, &e)
+                          : spin_matmul_raw(ctx, x, 0, s->tok_embed, 0, &e));   /* [B*T, d] */
     spin_tensor_free(x);
     if (rc) {
         spin_tensor_free(e);

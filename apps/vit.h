@@ -58,12 +58,15 @@ typedef struct vit_opts {
     int fused_qkv;     /* one Linear (one opening of x) for Q|K|V */
     int delayed_softmax; /* softmax(S) V as diag(1/s) (E V) */
     int nonpos_exp;    /* exp specialised for the inputs <= 0 after max subtraction */
+    int static_weights; /* weights opened once against kept dealer masks (spin_static_new):
+                         * each product then opens only its activations */
 } vit_opts_t;
 
 /* The model secret-shared by its owner (once per model load). */
 typedef struct vit_shared_layer {
     spin_tensor_t *q_w, *q_b, *k_w, *k_b, *v_w, *v_b;   /* split projections (fused_qkv = 0) */
     spin_tensor_t *in_w, *in_b, *out_w, *out_b, *l1_w, *l1_b, *l2_w, *l2_b, *n1_w, *n1_b, *n2_w, *n2_b;
+    spin_static_t *sq_w, *sk_w, *sv_w, *sin_w, *sout_w, *sl1_w, *sl2_w; /* static_weights: NULL otherwise */
 } vit_shared_layer_t;
 
 typedef struct vit_shared {
@@ -73,6 +76,7 @@ typedef struct vit_shared {
     spin_tensor_t *pe_w, *pe_b, *tok;    /* tok [tokens*d]: CLS/position terms */
     spin_tensor_t *tok_embed;            /* token models: [vocab, d] (no pe_w, pe_b) */
     spin_tensor_t *norm_w, *norm_b, *head_w, *head_b;
+    spin_static_t *spe_w, *stok_embed, *shead_w;  /* static_weights: NULL otherwise */
     vit_shared_layer_t *L;
 } vit_shared_t;
 
