@@ -50,6 +50,23 @@ static spin_ctx_opts_t base_opts(void)
 #define CHECK_RC(expr) do { int rc_ = (expr); if (rc_) { fprintf(stderr, "%s:%d: %s -> %s\n", __FILE__, __LINE__, #expr, spin_strerror(rc_)); return rc_; } } while (0)
 #define FAILF(...) do { fprintf(stderr, __VA_ARGS__); return SPIN_ERR_INTERNAL; } while (0)
 
+/* Cost of one protocol step against docs/PROTOCOLS.md: bytes sent and
+ * received (peers and dealer together) and rounds, from the counters
+ * before (s0) and after. */
+static int cost_is(spin_ctx_t *ctx, const char *what, const spin_comm_stats_t *s0, uint64_t sent, uint64_t recv,
+                   uint64_t rounds)
+{
+    spin_comm_stats_t s1;
+    CHECK_RC(spin_ctx_stats(ctx, -1, &s1));
+    if (s1.bytes_sent - s0->bytes_sent != sent || s1.bytes_recv - s0->bytes_recv != recv ||
+        s1.rounds - s0->rounds != rounds)
+        FAILF("party %d, %s: sent %llu, received %llu bytes in %llu rounds; documented %llu, %llu, %llu\n",
+              spin_ctx_party(ctx), what, (unsigned long long)(s1.bytes_sent - s0->bytes_sent),
+              (unsigned long long)(s1.bytes_recv - s0->bytes_recv), (unsigned long long)(s1.rounds - s0->rounds),
+              (unsigned long long)sent, (unsigned long long)recv, (unsigned long long)rounds);
+    return 0;
+}
+
 /* ---- input, reveal, local ops ------------------------------------------- */
 
 static int p_input_reveal(spin_ctx_t *ctx, int party, void *arg)
@@ -60,22 +77,32 @@ static int p_input_reveal(spin_ctx_t *ctx, int party, void *arg)
     double *x = gen(15, 11, 3.0);
     spin_tensor_t *t, *s;
     int owner = n - 1;
+    spin_comm_stats_t s0;
+    CHECK_RC(spin_ctx_stats(ctx, -1, &s0));
     CHECK_RC(spin_input_f64(ctx, owner, party == owner ? x : NULL, 2, shape, &t));
+    CHECK_RC(cost_is(ctx, "input", &s0, 0, 0, 0));
     double out[15];
+    CHECK_RC(spin_ctx_stats(ctx, -1, &s0));
     CHECK_RC(spin_reveal_f64(ctx, t, -1, out));
+    uint64_t all = (uint64_t)(n - 1) * 15 * 8;
+    CHECK_RC(cost_is(ctx, "reveal to all", &s0, all, all, 1));
     for (int i = 0; i < 15; i++)
         if (out[i] != q(x[i])) FAILF("reveal[%d] = %.17g, want %.17g\n", i, out[i], q(x[i]));
     /* reveal to party 0 only: others' buffers untouched */
     double only[15];
     for (int i = 0; i < 15; i++) only[i] = -777.0;
+    CHECK_RC(spin_ctx_stats(ctx, -1, &s0));
     CHECK_RC(spin_reveal_f64(ctx, t, 0, only));
+    CHECK_RC(cost_is(ctx, "reveal to party 0", &s0, party == 0 ? 0 : 15 * 8, party == 0 ? all : 0, 1));
     for (int i = 0; i < 15; i++) {
         if (party == 0 && only[i] != q(x[i])) FAILF("reveal-to-0 wrong\n");
         if (party != 0 && only[i] != -777.0) FAILF("party %d received a value revealed to party 0\n", party);
     }
     /* my share alone is not the value (it is a uniformly random ring element) */
     /* sum along axes, add, sub, add_public, mul_int: exact */
+    CHECK_RC(spin_ctx_stats(ctx, -1, &s0));
     CHECK_RC(spin_sum(ctx, t, 1, &s));
+    CHECK_RC(cost_is(ctx, "sum", &s0, 0, 0, 0));
     double rs[3];
     CHECK_RC(spin_reveal_f64(ctx, s, -1, rs));
     for (int r = 0; r < 3; r++) {
@@ -167,7 +194,11 @@ static int p_mul(spin_ctx_t *ctx, int party, void *arg)
         if (e > bound) FAILF("mul[%zu]: %.10g vs %.10g (err %g > %g)\n", i, out[i], x[i] * y[i], e, bound);
         if (e > maxerr) maxerr = e;
     }
+    CHECK_RC(spin_ctx_stats(ctx, -1, &s0));
     CHECK_RC(spin_square(ctx, a, &sq));
+    /* square: 2 rounds, (N-1) 8 (n + n); party 0: 2 requests, C_0 and the truncation pair */
+    CHECK_RC(cost_is(ctx, "square", &s0, (uint64_t)(N - 1) * 16 * n + (party == 0 ? 2 * 208 : 0),
+                     (uint64_t)(N - 1) * 16 * n + (party == 0 ? 24 * n : 0), 2));
     CHECK_RC(spin_reveal_f64(ctx, sq, -1, out));
     for (size_t i = 0; i < n; i++) {
         double bound = (2 * fabs(x[i]) + 1) * ULP / 2 + ULP + 1e-12;
@@ -175,7 +206,10 @@ static int p_mul(spin_ctx_t *ctx, int party, void *arg)
     }
     spin_tensor_free(sq);
     /* public scale */
+    CHECK_RC(spin_ctx_stats(ctx, -1, &s0));
     CHECK_RC(spin_scale(ctx, a, -0.375, &sq));
+    CHECK_RC(cost_is(ctx, "scale", &s0, (uint64_t)(N - 1) * 8 * n + (party == 0 ? 208 : 0),
+                     (uint64_t)(N - 1) * 8 * n + (party == 0 ? 16 * n : 0), 1));
     CHECK_RC(spin_reveal_f64(ctx, sq, -1, out));
     for (size_t i = 0; i < n; i++)
         if (fabs(out[i] + 0.375 * x[i]) > ULP * 2) FAILF("scale[%zu] off\n", i);
@@ -442,8 +476,16 @@ static int p_conv(spin_ctx_t *ctx, int party, void *arg)
     uint64_t want = (uint64_t)(N - 1) * (nx + nw + ny) * 8 + (party == 0 ? 2 * 208 : 0);
     if (s1.bytes_sent - s0.bytes_sent != want) FAILF("conv cost %llu, documented %llu\n",
         (unsigned long long)(s1.bytes_sent - s0.bytes_sent), (unsigned long long)want);
+    if (s1.rounds - s0.rounds != 2) FAILF("conv took %llu rounds, documented 2\n", (unsigned long long)(s1.rounds - s0.rounds));
+    uint64_t p0 = party == 0;
+    CHECK_RC(spin_ctx_stats(ctx, -1, &s0));
     CHECK_RC(spin_conv2d_grad_input(ctx, tdy, tw, xs, &p, &dx));
+    CHECK_RC(cost_is(ctx, "conv grad input", &s0, (uint64_t)(N - 1) * (ny + nw + nx) * 8 + p0 * 2 * 208,
+                     (uint64_t)(N - 1) * (ny + nw + nx) * 8 + p0 * 24 * nx, 2));
+    CHECK_RC(spin_ctx_stats(ctx, -1, &s0));
     CHECK_RC(spin_conv2d_grad_weight(ctx, tx, tdy, ws, &p, &dw));
+    CHECK_RC(cost_is(ctx, "conv grad weight", &s0, (uint64_t)(N - 1) * (nx + ny + nw) * 8 + p0 * 2 * 208,
+                     (uint64_t)(N - 1) * (nx + ny + nw) * 8 + p0 * 24 * nw, 2));
     double *oy = malloc(ny * 8), *odx = malloc(nx * 8), *odw = malloc(nw * 8);
     CHECK_RC(spin_reveal_f64(ctx, y, -1, oy));
     CHECK_RC(spin_reveal_f64(ctx, dx, -1, odx));
