@@ -7,16 +7,17 @@
  * (a) baseline: two threads joined by a plain blocking stream socket (TCP on
  *     127.0.0.1 with TCP_NODELAY; AF_UNIX for --scheme ipc), write()/recv()
  *     loops;
- * (b) the transport plugin SPIN_BACKEND selects: two parties as threads,
- *     each with its own runtime and communicator, over tcp:// loopback (or
- *     ipc://).
+ * (b) the transport plugin SPIN_BACKEND selects (--scheme rdma: the rdma
+ *     plugin unless SPIN_BACKEND is set): two parties as threads, each with
+ *     its own runtime and communicator, over tcp:// loopback (ipc://, or
+ *     rdma:// with its TCP bootstrap on 127.0.0.1).
  * Both pairs are up at once and the main thread drives them alternately,
  * batch by batch, so load from elsewhere on the machine hits both alike.
  * Bandwidth: one-way streaming of K messages of each size (1 KiB .. 64 MiB),
  * the receiver acknowledging the batch with one byte; the median of --reps
  * batches.  The plugin side keeps up to 4 isends / irecvs in flight.
- * Latency: 8-byte ping-pong, the median over many round trips (taken in ten
- * alternating blocks).
+ * Latency: ping-pong of 8 B, 1 KiB and 64 KiB messages, per size the median
+ * over many round trips (taken in ten alternating blocks).
  */
 #include "config.h"
 
@@ -40,18 +41,27 @@
 #define NET_TAG_ACK 0x4e02
 #define NET_TAG_PING 0x4e03
 
+/* Endpoint scheme for TCP-addressed transports: "tcp", or "rdma" (the rdma
+ * plugin's bootstrap address); the plain baseline is a TCP pair either way. */
+static const char *net_scheme = "tcp";
+
+#define NET_NLAT 3
+static const size_t net_lat_sizes[NET_NLAT] = {8, 1024, 64 * 1024};
+
 typedef struct net_plan {
     int nsizes;
     size_t sizes[16];
     long count[16];            /* messages per batch, per size */
     int reps;
-    int pings;                 /* timed round trips */
+    int nlat;
+    size_t lat[NET_NLAT];      /* round-trip message sizes */
+    int pings;                 /* timed round trips, per size */
     int warm_pings;
 } net_plan_t;
 
 typedef struct net_result {
     double bw[16];             /* bytes/s, median */
-    double rtt;                /* seconds, median */
+    double rtt[NET_NLAT];      /* seconds, median, per round-trip size */
 } net_result_t;
 
 static const char *fmt_size(size_t s, char *buf, size_t len)
@@ -108,7 +118,7 @@ static void *plain_rx(void *arg)
 {
     plain_peer_t *pp = arg;
     const net_plan_t *pl = pp->plan;
-    char ack = 1, ping[8];
+    char ack = 1;
     for (int s = 0; s < pl->nsizes; s++) {
         for (int r = 0; r < pl->reps + 1; r++) {
             for (long k = 0; k < pl->count[s]; k++)
@@ -116,8 +126,11 @@ static void *plain_rx(void *arg)
             if (full_write(pp->fd, &ack, 1)) goto fail;
         }
     }
-    for (int i = 0; i < pl->pings + pl->warm_pings; i++) {
-        if (full_read(pp->fd, ping, 8) || full_write(pp->fd, ping, 8)) goto fail;
+    for (int l = 0; l < pl->nlat; l++) {
+        for (int i = 0; i < pl->pings + pl->warm_pings; i++) {
+            if (full_read(pp->fd, pp->buf, pl->lat[l]) || full_write(pp->fd, pp->buf, pl->lat[l]))
+                goto fail;
+        }
     }
     pp->rc = 0;
     return NULL;
@@ -164,11 +177,10 @@ static int plain_batch(int fd, const char *buf, size_t len, long count)
     return full_read(fd, &ack, 1);
 }
 
-static int plain_ping(int fd)
+static int plain_ping(int fd, char *buf, size_t len)
 {
-    char ping[8] = {0};
-    if (full_write(fd, ping, 8)) return -1;
-    return full_read(fd, ping, 8);
+    if (full_write(fd, buf, len)) return -1;
+    return full_read(fd, buf, len);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -192,11 +204,20 @@ static int tp_open(tparty_t *tp)
     spin_runtime_opts_t o;
     memset(&o, 0, sizeof o);
     o.struct_size = sizeof o;
+    /* rdma:// endpoints need the rdma plugin: auto-selection would pick tcp. */
+    const char *env_be = getenv("SPIN_BACKEND");
+    if (strcmp(net_scheme, "rdma") == 0 && !(env_be && *env_be)) o.backend = "rdma";
     int rc = spin_runtime_open(&o, &tp->rt);
     if (!rc) rc = spin_runtime_transport(tp->rt, &tp->be);
     if (rc) {
-        fprintf(stderr, "spin-bench net: party %d: no transport plugin: %s (set SPIN_BACKEND, e.g. "
-                        "SPIN_BACKEND=tcp, and SPIN_PLUGIN_PATH)\n", tp->me, spin_strerror(rc));
+        if (o.backend)
+            fprintf(stderr, "spin-bench net: party %d: the rdma transport plugin is not usable: %s "
+                            "(spin-info says why; SPIN_PLUGIN_PATH must reach spin_rdma.so)\n",
+                    tp->me, spin_strerror(rc));
+        else
+            fprintf(stderr, "spin-bench net: party %d: no transport plugin: %s (set SPIN_BACKEND, "
+                            "e.g. SPIN_BACKEND=tcp, and SPIN_PLUGIN_PATH)\n", tp->me,
+                    spin_strerror(rc));
         return rc;
     }
     tp->t = tp->be.ops;
@@ -211,6 +232,10 @@ static int tp_open(tparty_t *tp)
     rc = tp->t->open(tp->be.state, &cfg, &tp->comm);
     if (rc) {
         fprintf(stderr, "spin-bench net: party %d: open failed: %s\n", tp->me, spin_strerror(rc));
+        if (strcmp(net_scheme, "rdma") == 0 && strcmp(tp->be.desc->name, "rdma") != 0)
+            fprintf(stderr, "spin-bench net: --scheme rdma needs the rdma plugin, but "
+                            "SPIN_BACKEND=\"%s\" selected %s: unset it or name rdma\n",
+                    env_be ? env_be : "", tp->be.desc->name);
         tp->comm = NULL;
     }
     return rc;
@@ -247,11 +272,10 @@ static int tp_batch(tparty_t *tp, size_t len, long count)
     return rc ? rc : tp->t->recv(tp->comm, 1, NET_TAG_ACK, &ack, 1);
 }
 
-static int tp_ping(tparty_t *tp)
+static int tp_ping(tparty_t *tp, size_t len)
 {
-    char ping[8] = {0};
-    int rc = tp->t->send(tp->comm, 1, NET_TAG_PING, ping, 8);
-    return rc ? rc : tp->t->recv(tp->comm, 1, NET_TAG_PING, ping, 8);
+    int rc = tp->t->send(tp->comm, 1, NET_TAG_PING, tp->buf, len);
+    return rc ? rc : tp->t->recv(tp->comm, 1, NET_TAG_PING, tp->buf, len);
 }
 
 /* Party 1: receiver / echo side; follows the plan. */
@@ -260,16 +284,18 @@ static void *tparty_rx(void *arg)
     tparty_t *tp = arg;
     const net_plan_t *pl = tp->plan;
     int rc = tp_open(tp);
-    char ack = 1, ping[8];
+    char ack = 1;
     for (int s = 0; s < pl->nsizes && !rc; s++) {
         for (int r = 0; r < pl->reps + 1 && !rc; r++) {
             rc = tp_stream(tp, 0, pl->sizes[s], pl->count[s]);
             if (!rc) rc = tp->t->send(tp->comm, 0, NET_TAG_ACK, &ack, 1);
         }
     }
-    for (int i = 0; i < pl->pings + pl->warm_pings && !rc; i++) {
-        rc = tp->t->recv(tp->comm, 0, NET_TAG_PING, ping, 8);
-        if (!rc) rc = tp->t->send(tp->comm, 0, NET_TAG_PING, ping, 8);
+    for (int l = 0; l < pl->nlat && !rc; l++) {
+        for (int i = 0; i < pl->pings + pl->warm_pings && !rc; i++) {
+            rc = tp->t->recv(tp->comm, 0, NET_TAG_PING, tp->buf, pl->lat[l]);
+            if (!rc) rc = tp->t->send(tp->comm, 0, NET_TAG_PING, tp->buf, pl->lat[l]);
+        }
     }
     if (tp->comm) tp->t->close(tp->comm);
     if (tp->rt) spin_runtime_close(tp->rt);
@@ -305,10 +331,6 @@ static int cmp_dbl(const void *a, const void *b)
  * (and block by block for the pings), so that load from elsewhere on the
  * machine hits both alike.  The main thread sends for both.
  */
-/* Endpoint scheme for TCP-addressed transports: "tcp", or "rdma" (the rdma
- * plugin's bootstrap address); the plain baseline is a TCP pair either way. */
-static const char *net_scheme = "tcp";
-
 static int run_both(const net_plan_t *pl, int ipc, char *sbuf, char *rbuf, char *rbuf2,
                     net_result_t *plain, net_result_t *tr, char *name, size_t namelen)
 {
@@ -370,28 +392,31 @@ static int run_both(const net_plan_t *pl, int ipc, char *sbuf, char *rbuf, char 
     int total = pl->pings + pl->warm_pings, blocks = 10;
     double *lp = malloc(sizeof(double) * (size_t)total);
     double *lt = malloc(sizeof(double) * (size_t)total);
-    int np = 0, nt = 0;
     if (!lp || !lt) prc = trc = -1;
-    for (int b = 0; b < blocks; b++) {
-        int from = total * b / blocks, to = total * (b + 1) / blocks;
-        for (int i = from; i < to && !prc; i++) {
-            double t0 = bench_now();
-            prc = plain_ping(fds[0]);
-            if (i >= pl->warm_pings) lp[np++] = bench_now() - t0;
+    for (int l = 0; l < pl->nlat; l++) {
+        size_t len = pl->lat[l];
+        int np = 0, nt = 0;
+        for (int b = 0; b < blocks; b++) {
+            int from = total * b / blocks, to = total * (b + 1) / blocks;
+            for (int i = from; i < to && !prc; i++) {
+                double t0 = bench_now();
+                prc = plain_ping(fds[0], sbuf, len);
+                if (i >= pl->warm_pings) lp[np++] = bench_now() - t0;
+            }
+            for (int i = from; i < to && !trc; i++) {
+                double t0 = bench_now();
+                trc = tp_ping(&tp[0], len);
+                if (i >= pl->warm_pings) lt[nt++] = bench_now() - t0;
+            }
         }
-        for (int i = from; i < to && !trc; i++) {
-            double t0 = bench_now();
-            trc = tp_ping(&tp[0]);
-            if (i >= pl->warm_pings) lt[nt++] = bench_now() - t0;
+        if (!prc && np) {
+            qsort(lp, (size_t)np, sizeof *lp, cmp_dbl);
+            plain->rtt[l] = lp[np / 2];
         }
-    }
-    if (!prc && np) {
-        qsort(lp, (size_t)np, sizeof *lp, cmp_dbl);
-        plain->rtt = lp[np / 2];
-    }
-    if (!trc && nt) {
-        qsort(lt, (size_t)nt, sizeof *lt, cmp_dbl);
-        tr->rtt = lt[nt / 2];
+        if (!trc && nt) {
+            qsort(lt, (size_t)nt, sizeof *lt, cmp_dbl);
+            tr->rtt[l] = lt[nt / 2];
+        }
     }
     free(lp);
     free(lt);
@@ -420,11 +445,12 @@ static void net_usage(FILE *f)
 {
     fprintf(f,
             "usage: spin-bench [--json] [--reps N] [--quick] net [--scheme tcp|ipc|rdma] [--size B]...\n"
-            "Bandwidth (one-way streaming, 1 KiB .. 64 MiB messages) and 8-byte round trip of\n"
-            "the transport plugin SPIN_BACKEND selects, against a plain blocking socket pair\n"
+            "Bandwidth (one-way streaming, 1 KiB .. 64 MiB messages) and round trips of 8 B,\n"
+            "1 KiB and 64 KiB of the transport plugin SPIN_BACKEND selects (--scheme rdma: the\n"
+            "rdma plugin unless SPIN_BACKEND is set), against a plain blocking socket pair\n"
             "(TCP loopback with TCP_NODELAY; a unix socket pair for --scheme ipc), measured in\n"
             "the same run; two parties as threads.  --quick: sizes up to 1 MiB, fewer pings.\n"
-            "--size B (repeatable, suffix K or M): measure only these message sizes.\n");
+            "--size B (repeatable, suffix K or M): measure only these bandwidth sizes.\n");
 }
 
 int bench_net_main(const bench_opts_t *o, int argc, char **argv)
@@ -435,7 +461,7 @@ int bench_net_main(const bench_opts_t *o, int argc, char **argv)
         if (strcmp(argv[i], "--scheme") == 0 && i + 1 < argc) {
             const char *s = argv[++i];
             if (strcmp(s, "ipc") == 0) ipc = 1;
-            else if (strcmp(s, "tcp") == 0) ipc = 0;
+            else if (strcmp(s, "tcp") == 0) { ipc = 0; net_scheme = "tcp"; }
             else if (strcmp(s, "rdma") == 0) { ipc = 0; net_scheme = "rdma"; }
             else {
                 fprintf(stderr, "spin-bench net: --scheme must be tcp, ipc or rdma, got \"%s\"\n", s);
@@ -483,6 +509,11 @@ int bench_net_main(const bench_opts_t *o, int argc, char **argv)
     }
     pl.pings = o->quick ? 300 : 3000;
     pl.warm_pings = o->quick ? 50 : 300;
+    pl.nlat = NET_NLAT;
+    for (int l = 0; l < NET_NLAT; l++) {
+        pl.lat[l] = net_lat_sizes[l];
+        if (pl.lat[l] > maxsz) maxsz = pl.lat[l];
+    }
 
     char *sbuf = malloc(maxsz), *rbuf = malloc(maxsz), *rbuf2 = malloc(maxsz);
     if (!sbuf || !rbuf || !rbuf2) {
@@ -515,9 +546,12 @@ int bench_net_main(const bench_opts_t *o, int argc, char **argv)
                    "\"transport_MBps\":%.1f,\"ratio\":%.3f}\n",
                    scheme, name, pl.sizes[s], pl.count[s], pl.reps, plain.bw[s] / 1e6, tr.bw[s] / 1e6,
                    tr.bw[s] / plain.bw[s]);
-        printf("{\"bench\":\"net\",\"what\":\"rtt\",\"scheme\":\"%s\",\"transport\":\"%s\","
-               "\"bytes\":8,\"pings\":%d,\"plain_us\":%.2f,\"transport_us\":%.2f,\"ratio\":%.3f}\n",
-               scheme, name, pl.pings, plain.rtt * 1e6, tr.rtt * 1e6, tr.rtt / plain.rtt);
+        for (int l = 0; l < pl.nlat; l++)
+            printf("{\"bench\":\"net\",\"what\":\"rtt\",\"scheme\":\"%s\",\"transport\":\"%s\","
+                   "\"bytes\":%zu,\"pings\":%d,\"plain_us\":%.2f,\"transport_us\":%.2f,"
+                   "\"ratio\":%.3f}\n",
+                   scheme, name, pl.lat[l], pl.pings, plain.rtt[l] * 1e6, tr.rtt[l] * 1e6,
+                   tr.rtt[l] / plain.rtt[l]);
         return 0;
     }
     printf("spin-bench net: transport \"%s\" over %s:// vs a plain blocking %s\n", name, scheme,
@@ -527,7 +561,10 @@ int bench_net_main(const bench_opts_t *o, int argc, char **argv)
     for (int s = 0; s < pl.nsizes; s++)
         printf("  %-10s %14.1f %14.1f %8.2f\n", fmt_size(pl.sizes[s], sz, sizeof sz),
                plain.bw[s] / 1e6, tr.bw[s] / 1e6, tr.bw[s] / plain.bw[s]);
-    printf("8-byte round trip (median of %d): plain %.1f us, transport %.1f us, ratio %.2f\n",
-           pl.pings, plain.rtt * 1e6, tr.rtt * 1e6, tr.rtt / plain.rtt);
+    printf("round trip, ping-pong (median of %d)\n", pl.pings);
+    printf("  %-10s %14s %14s %8s\n", "size", "plain us", "transport us", "ratio");
+    for (int l = 0; l < pl.nlat; l++)
+        printf("  %-10s %14.1f %14.1f %8.2f\n", fmt_size(pl.lat[l], sz, sizeof sz),
+               plain.rtt[l] * 1e6, tr.rtt[l] * 1e6, tr.rtt[l] / plain.rtt[l]);
     return 0;
 }

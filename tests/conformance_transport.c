@@ -41,6 +41,7 @@
 static const char *g_plugin;   /* plugin under test */
 static const char *g_scheme;   /* tcp | ipc | rdma */
 static uint64_t g_caps;        /* its capability bits */
+static int g_fake_verbs;       /* rdma on the fake libibverbs (plugins/rdma) */
 
 static double now_s(void)
 {
@@ -871,6 +872,14 @@ static void body_close_early(party_t *p)
         snprintf(who, sizeof who, "party %d", closer);
         REQ(p, logged(p, who), "the error does not name %s:\n%s", who, p->log);
     }
+    if (strcmp(g_plugin, "rdma") == 0) {
+        REQ(p, rc == SPIN_ERR_PEER && el < 2.5,
+            "rdma detects a closed peer (got %s after %.2f s)", spin_strerror(rc), el);
+        char who[32];
+        snprintf(who, sizeof who, "party %d disconnected", closer);
+        REQ(p, logged(p, who) && logged(p, "queue pair"),
+            "the error does not say \"%s\" with the queue pair state:\n%s", who, p->log);
+    }
 }
 
 static void run_close_early(int closer)
@@ -888,6 +897,66 @@ static void run_close_early(int closer)
 START_TEST(peer_closes_lower) { run_close_early(0); }
 END_TEST
 START_TEST(peer_closes_higher) { run_close_early(1); }
+END_TEST
+
+/* ------------------------------------------------------------------------ */
+/* rdma on the fake libibverbs: injected faults (FAKE_VERBS_*).             */
+/* ------------------------------------------------------------------------ */
+
+/* FAKE_VERBS_FAIL_WC=1: party 0's first data write completes with
+ * IBV_WC_RETRY_EXC_ERR and is not delivered.  Party 0 must fail at its next
+ * wait with SPIN_ERR_PEER naming party 1 and the verbs status, and every
+ * later operation on the link at once; party 1, whose queue pair is fine,
+ * times out naming party 0 and its queue pair state.  Nobody hangs. */
+static void body_wc_error(party_t *p)
+{
+    uint64_t v = 42;
+    double t0 = now_s();
+    if (p->me == 0) {
+        int rc = p->t->send(p->comm, 1, 3, &v, sizeof v); /* copied: may complete at once */
+        if (rc == 0) rc = p->t->recv(p->comm, 1, 4, &v, sizeof v);
+        double el = now_s() - t0;
+        REQ(p, rc == SPIN_ERR_PEER, "after an injected completion error party 0 got %s, expected %s",
+            spin_strerror(rc), spin_strerror(SPIN_ERR_PEER));
+        REQ(p, el < 2.0, "the completion error took %.2f s to surface", el);
+        REQ(p, logged(p, "party 1: work completion failed: transport retry counter exceeded"),
+            "the error does not name party 1 and the verbs status:\n%s", p->log);
+        REQ(p, logged(p, "queue pair ERR"), "the error does not give the queue pair state:\n%s",
+            p->log);
+        t0 = now_s();
+        rc = p->t->send(p->comm, 1, 5, &v, sizeof v);
+        REQ(p, rc == SPIN_ERR_PEER && now_s() - t0 < 0.5,
+            "a send on the failed link returned %s after %.2f s, expected %s at once",
+            spin_strerror(rc), now_s() - t0, spin_strerror(SPIN_ERR_PEER));
+        REQ(p, logged(p, "the link to party 1 is down after an earlier error") &&
+                   logged(p, "first failed completion: transport retry counter exceeded (write"),
+            "the later error does not give the first failed completion:\n%s", p->log);
+    } else {
+        int rc = p->t->recv(p->comm, 0, 3, &v, sizeof v);
+        double el = now_s() - t0;
+        REQ(p, rc == SPIN_ERR_TIMEOUT || rc == SPIN_ERR_PEER,
+            "waiting for the lost message returned %s", spin_strerror(rc));
+        REQ(p, el < 5.0, "waiting for the lost message took %.2f s (1 s timeout)", el);
+        REQ(p, logged(p, "party 0") && logged(p, "queue pair RTS"),
+            "the error does not name party 0 and the queue pair state:\n%s", p->log);
+    }
+}
+
+START_TEST(rdma_completion_error)
+{
+    setenv("FAKE_VERBS_FAIL_WC", "1", 1); /* read by the fake at each party's init */
+    sess_t s;
+    sess_init(&s, 2);
+    s.pc[0].timeout_ms = s.pc[1].timeout_ms = 1000;
+    double t0 = now_s();
+    sess_run(&s, body_wc_error);
+    double el = now_s() - t0;
+    unsetenv("FAKE_VERBS_FAIL_WC");
+    expect_clean(&s);
+    ck_assert_msg(el < 10.0, "the session took %.1f s", el);
+    sess_destroy_logs(&s);
+    sess_free(&s);
+}
 END_TEST
 
 /* ------------------------------------------------------------------------ */
@@ -1090,6 +1159,12 @@ static Suite *transport_suite(void)
     tcase_add_test(tc, secure_missing_key_file);
     tcase_add_test(tc, insecure_refuses_key_dir);
     suite_add_tcase(s, tc);
+    if (g_fake_verbs) {
+        tc = tcase_create("rdma-faults");
+        tcase_set_timeout(tc, 60);
+        tcase_add_test(tc, rdma_completion_error);
+        suite_add_tcase(s, tc);
+    }
     return s;
 }
 
@@ -1110,6 +1185,14 @@ int main(int argc, char **argv)
     spin_backend_t be;
     spin_runtime_t *probe = tu_runtime_for(g_plugin, SPIN_PLUGIN_TRANSPORT, &be);
     g_caps = be.desc->caps;
+    if (strcmp(g_plugin, "rdma") == 0) {
+        /* The plugin loaded libibverbs: is it the fake (fault injection)? */
+        void *h = dlopen("libibverbs.so.1", RTLD_NOLOAD | RTLD_LAZY);
+        if (h) {
+            g_fake_verbs = dlsym(h, "ibv_fake_verbs") != NULL;
+            dlclose(h);
+        }
+    }
     printf("conformance_transport: plugin %s (%s) from %s, %s:// endpoints\n", be.desc->name,
            be.desc->version, be.path, g_scheme);
     spin_runtime_close(probe);

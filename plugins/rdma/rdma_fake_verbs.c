@@ -11,7 +11,16 @@
  * the plugin uses exists.  It tests the protocol, not a NIC.
  * Env: FAKE_VERBS_NODEV=1 no device; FAKE_VERBS_LL=eth a RoCE port (default
  * InfiniBand); FAKE_VERBS_DELAY_US=N writes land N us after posting (helper
- * thread) instead of inside ibv_post_send.
+ * thread) instead of inside ibv_post_send; FAKE_VERBS_FAIL_WC=N the N-th
+ * write carrying data in this process (counted from 1, from the first
+ * ibv_get_device_list that sees this value) is not delivered: it completes
+ * with IBV_WC_RETRY_EXC_ERR and its queue pair goes to the error state, as
+ * when the peer's NIC stops answering; FAKE_VERBS_MEMLOCK=1 registrations
+ * count against RLIMIT_MEMLOCK (ulimit -l) for the whole process and fail
+ * with ENOMEM beyond it, as the kernel does for an unprivileged process.
+ * ibv_reg_dmabuf_mr exists (for the plugin's capability check) but always
+ * fails with EOPNOTSUPP.  ibv_fake_verbs() returns 1: tests use it to know
+ * they run on the fake.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -22,6 +31,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -29,9 +39,12 @@
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 
-typedef struct fmr { struct ibv_mr mr; int access; struct fmr *next; } fmr_t;
+typedef struct fmr { struct ibv_mr mr; int access; size_t pinned; struct fmr *next; } fmr_t;
 static fmr_t *mrs;
 static uint32_t next_key = 0x1000;
+static size_t pinned_bytes;            /* registered, page-rounded (FAKE_VERBS_MEMLOCK) */
+static long fail_wc_at;                /* FAKE_VERBS_FAIL_WC; 0: off */
+static long data_writes;               /* writes with data delivered or failed */
 
 typedef struct fcq {
     struct ibv_cq cq;
@@ -167,6 +180,11 @@ static void deliver(fqp_t *q)
             return;
         }
         if (d->rq_n == 0) return; /* RNR: wait for a receive */
+        if (p->len && fail_wc_at > 0 && ++data_writes == fail_wc_at) {
+            /* injected: the peer never acknowledges this write */
+            qp_error(q, IBV_WC_RETRY_EXC_ERR);
+            return;
+        }
         enum ibv_wc_status st = IBV_WC_SUCCESS;
         if (p->len) {
             fmr_t *m = find_key(p->rkey, 1);
@@ -326,7 +344,13 @@ struct ibv_device **ibv_get_device_list(int *num)
 {
     const char *nd = getenv("FAKE_VERBS_NODEV");
     const char *d = getenv("FAKE_VERBS_DELAY_US");
+    const char *fw = getenv("FAKE_VERBS_FAIL_WC");
+    long fail_at = fw ? atol(fw) : 0;
     pthread_mutex_lock(&mu);
+    if (fail_at != fail_wc_at) {
+        fail_wc_at = fail_at;
+        data_writes = 0;
+    }
     /* (threads do not survive fork: Check forks a child per test) */
     if (d && deliverer_on != (int)getpid()) {
         delay_ms = atof(d) / 1000.0;
@@ -429,8 +453,24 @@ int ibv_dealloc_pd(struct ibv_pd *pd) { free(pd); return 0; }
 struct ibv_mr *ibv_reg_mr(struct ibv_pd *pd, void *addr, size_t len, int access)
 {
     if (!addr && len) { errno = EINVAL; return NULL; }
-    fmr_t *m = calloc(1, sizeof *m);
+    const char *ml = getenv("FAKE_VERBS_MEMLOCK");
+    size_t pinned = 0;
+    if (ml && *ml == '1' && !(access & IBV_ACCESS_ON_DEMAND)) {
+        long ps = sysconf(_SC_PAGESIZE);
+        uintptr_t a = (uintptr_t)addr, pg = ps > 0 ? (uintptr_t)ps : 4096;
+        pinned = (size_t)(((a + len + pg - 1) / pg - a / pg) * pg);
+    }
+    struct rlimit rl = {0, 0};
+    if (pinned && (getrlimit(RLIMIT_MEMLOCK, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY)) pinned = 0;
     pthread_mutex_lock(&mu);
+    if (pinned && pinned_bytes + pinned > rl.rlim_cur) {
+        pthread_mutex_unlock(&mu);
+        errno = ENOMEM;
+        return NULL;
+    }
+    fmr_t *m = calloc(1, sizeof *m);
+    m->pinned = pinned;
+    pinned_bytes += pinned;
     m->mr.context = pd->context, m->mr.pd = pd, m->mr.addr = addr, m->mr.length = len;
     m->mr.lkey = next_key++;
     m->mr.rkey = next_key++;
@@ -456,12 +496,24 @@ int ibv_dereg_mr(struct ibv_mr *mr)
         if (&(*pp)->mr != mr) continue;
         fmr_t *m = *pp;
         *pp = m->next;
+        pinned_bytes -= m->pinned;
         free(m);
         break;
     }
     pthread_mutex_unlock(&mu);
     return 0;
 }
+
+struct ibv_mr *ibv_reg_dmabuf_mr(struct ibv_pd *pd, uint64_t offset, size_t length,
+                                 uint64_t iova, int fd, int access)
+{
+    (void)pd, (void)offset, (void)length, (void)iova, (void)fd, (void)access;
+    errno = EOPNOTSUPP;
+    return NULL;
+}
+
+int ibv_fake_verbs(void);
+int ibv_fake_verbs(void) { return 1; }
 
 typedef struct fchan { struct ibv_comp_channel ch; int wfd; fcq_t *cq; } fchan_t;
 
@@ -571,6 +623,17 @@ int ibv_modify_qp(struct ibv_qp *qp, struct ibv_qp_attr *a, int mask)
     }
     pthread_mutex_unlock(&mu);
     return rc;
+}
+
+int ibv_query_qp(struct ibv_qp *qp, struct ibv_qp_attr *a, int mask, struct ibv_qp_init_attr *ia)
+{
+    (void)mask;
+    pthread_mutex_lock(&mu);
+    memset(a, 0, sizeof *a);
+    memset(ia, 0, sizeof *ia);
+    a->qp_state = a->cur_qp_state = qp->state;
+    pthread_mutex_unlock(&mu);
+    return 0;
 }
 
 int ibv_destroy_qp(struct ibv_qp *qp)

@@ -118,6 +118,8 @@ typedef struct rdma_state {
     int slots;                         /* SPIN_RDMA_SLOTS */
     int rcache_on;                     /* SPIN_RDMA_REG_CACHE (resolved) */
     const char *gpu_mode;              /* how GPU memory would travel */
+    int dmabuf;                        /* libibverbs has ibv_reg_dmabuf_mr */
+    int nvidia;                        /* the NVIDIA kernel driver is loaded */
 } rdma_state_t;
 
 /* A message that arrived (or is arriving) before its receive was posted. */
@@ -201,6 +203,11 @@ typedef struct rdma_peer {
     double last_rx, last_tx;   /* ms: last completion from / for it */
     double gone_at;            /* ms: bootstrap connection closed; 0 if not */
     int qp_err;                /* a work request failed after it closed */
+    /* the first failed work completion on this link (for error messages) */
+    int wc_failed;             /* 0: none yet */
+    enum ibv_wc_status wc_status;
+    int wc_kind;               /* RDMA_WR_* */
+    uint32_t wc_vendor;
     int broken;                /* 0 or the SPIN_ERR_* that killed the link */
 } rdma_peer_t;
 
@@ -262,6 +269,9 @@ int rdma_qp_create(rdma_comm_t *c, rdma_peer_t *p);
 int rdma_qp_connect(rdma_comm_t *c, rdma_peer_t *p);
 int rdma_qp_reset(rdma_comm_t *c, rdma_peer_t *p);
 int rdma_post_recvs(rdma_comm_t *c, rdma_peer_t *p, int count);
+const char *rdma_wr_kind_str(int kind);
+const char *rdma_qp_status(rdma_peer_t *p, char *buf, size_t len);
+const char *rdma_verbs_status(rdma_peer_t *p, char *buf, size_t len);
 
 /* rdma_hs.c */
 int rdma_handshake(rdma_comm_t *c);

@@ -140,14 +140,28 @@ static int settings(rdma_state_t *s, char *why, size_t whylen)
     return 0;
 }
 
-/* How device memory of a GPU would travel (README: GPU memory). */
-static const char *gpu_mode(void)
+/* Does the libibverbs this plugin is linked with have ibv_reg_dmabuf_mr
+ * (rdma-core 34)?  Not dlsym(RTLD_DEFAULT, ...): the loader opens plugins
+ * RTLD_LOCAL, so their libraries are not in the global scope.  The library
+ * is loaded already (a dependency of this plugin): RTLD_NOLOAD finds it. */
+static int have_dmabuf_reg(void)
 {
+    void *h = dlopen("libibverbs.so.1", RTLD_NOLOAD | RTLD_LAZY);
+    if (!h) return 0;
+    int ok = dlsym(h, "ibv_reg_dmabuf_mr") != NULL;
+    dlclose(h);
+    return ok;
+}
+
+/* How device memory of a GPU would travel (README: GPU memory). */
+static const char *gpu_mode(rdma_state_t *s)
+{
+    s->dmabuf = have_dmabuf_reg();
+    s->nvidia = access("/sys/module/nvidia", F_OK) == 0;
     if (access("/sys/kernel/mm/memory_peers/nv_mem/version", F_OK) == 0 ||
         access("/sys/module/nvidia_peermem", F_OK) == 0)
         return "GPUDirect RDMA via nvidia-peermem";
-    if (dlsym(RTLD_DEFAULT, "ibv_reg_dmabuf_mr") && access("/sys/module/nvidia", F_OK) == 0)
-        return "GPUDirect RDMA via dma-buf";
+    if (s->dmabuf && s->nvidia) return "GPUDirect RDMA via dma-buf";
     return "GPU buffers staged through pinned host memory";
 }
 
@@ -368,7 +382,7 @@ static int rdma_init(const spin_plugin_host_t *host, void **state, char *why, si
         rdma_fini(s);
         return rc;
     }
-    s->gpu_mode = gpu_mode();
+    s->gpu_mode = gpu_mode(s);
     spin_log(s->log, SPIN_LOG_INFO, "rdma: %s port %u (%s, MTU %d%s%d), %d slots of %zu KiB per peer, "
              "registration cache %s", s->dev_name, s->port,
              s->link_layer == IBV_LINK_LAYER_ETHERNET ? "RoCE" : "InfiniBand",
@@ -380,8 +394,9 @@ static int rdma_init(const spin_plugin_host_t *host, void **state, char *why, si
                  "GPU buffers are staged through pinned host memory by the core "
                  "(SPIN_CAP_TRANSPORT_DEVICE_MEM is not advertised)", s->gpu_mode);
     else
-        spin_log(s->log, SPIN_LOG_INFO, "rdma: GPU memory: %s (no nvidia-peermem, no dma-buf "
-                 "registration here)", s->gpu_mode);
+        spin_log(s->log, SPIN_LOG_INFO, "rdma: GPU memory: %s (no nvidia-peermem; libibverbs %s "
+                 "ibv_reg_dmabuf_mr; the NVIDIA driver is %s)", s->gpu_mode,
+                 s->dmabuf ? "has" : "lacks", s->nvidia ? "loaded" : "not loaded");
     *state = s;
     return SPIN_OK;
 }

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -232,26 +233,44 @@ static int qp_init(rdma_comm_t *c, rdma_peer_t *p)
     return 0;
 }
 
+/* Registering `bytes` of `what` for the link to p failed with errno err.
+ * ENOMEM / EPERM / EAGAIN from ibv_reg_mr mostly mean the locked-memory
+ * limit (RLIMIT_MEMLOCK): every registered byte of every party in this
+ * process counts against it. */
+static int reg_failed(rdma_comm_t *c, rdma_peer_t *p, const char *what, size_t bytes, int err)
+{
+    rdma_state_t *s = c->st;
+    if (err != ENOMEM && err != EPERM && err != EAGAIN) {
+        RDMA_LOGE(c, "rdma: party %d: registering %zu KiB of %s for party %d on %s failed: %s",
+                  c->me, bytes / 1024, what, p->id, s->dev_name, strerror(err));
+        return SPIN_ERR_IO;
+    }
+    char lim[64] = "unlimited";
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_MEMLOCK, &rl) != 0)
+        snprintf(lim, sizeof lim, "unknown");
+    else if (rl.rlim_cur != RLIM_INFINITY)
+        snprintf(lim, sizeof lim, "%llu KiB", (unsigned long long)rl.rlim_cur / 1024);
+    size_t link = 2 * (size_t)s->slots * s->chunk;
+    RDMA_LOGE(c, "rdma: party %d: registering %zu KiB of %s for party %d on %s failed: %s. "
+              "Registered memory counts against the locked-memory limit (ulimit -l: %s, for the "
+              "whole process); each party locks 2 x SPIN_RDMA_SLOTS x SPIN_RDMA_CHUNK = 2 x %d x "
+              "%zu KiB = %zu KiB per peer (%d peers: %zu KiB). Raise the limit (ulimit -l "
+              "unlimited, or memlock in /etc/security/limits.conf) or lower SPIN_RDMA_SLOTS / "
+              "SPIN_RDMA_CHUNK (e.g. SPIN_RDMA_SLOTS=4 SPIN_RDMA_CHUNK=64K)", c->me, bytes / 1024,
+              what, p->id, s->dev_name, strerror(err), lim, s->slots, s->chunk / 1024, link / 1024,
+              c->n - 1, link / 1024 * (size_t)(c->n - 1));
+    return SPIN_ERR_IO;
+}
+
 int rdma_qp_create(rdma_comm_t *c, rdma_peer_t *p)
 {
     rdma_state_t *s = c->st;
     size_t ring = (size_t)s->slots * s->chunk;
     int rc = rdma_buf_alloc(s->pd, ring, 1, &p->ring);
-    if (rc) {
-        if (rc == SPIN_ERR_NOMEM) return rc;
-        RDMA_LOGE(c, "rdma: party %d: registering %zu KiB of receive slots for party %d failed: %s "
-                  "(raise the locked-memory limit: ulimit -l unlimited)", c->me, ring / 1024,
-                  p->id, strerror(errno));
-        return SPIN_ERR_IO;
-    }
+    if (rc) return rc == SPIN_ERR_NOMEM ? rc : reg_failed(c, p, "receive slots", ring, errno);
     rc = rdma_buf_alloc(s->pd, ring, 0, &p->stage);
-    if (rc) {
-        if (rc == SPIN_ERR_NOMEM) return rc;
-        RDMA_LOGE(c, "rdma: party %d: registering %zu KiB of send staging for party %d failed: %s "
-                  "(raise the locked-memory limit: ulimit -l unlimited)", c->me, ring / 1024,
-                  p->id, strerror(errno));
-        return SPIN_ERR_IO;
-    }
+    if (rc) return rc == SPIN_ERR_NOMEM ? rc : reg_failed(c, p, "send staging", ring, errno);
     struct ibv_qp_init_attr ia;
     memset(&ia, 0, sizeof ia);
     ia.send_cq = c->cq;
@@ -325,4 +344,56 @@ int rdma_qp_connect(rdma_comm_t *c, rdma_peer_t *p)
     p->piece = s->chunk < p->r_chunk ? s->chunk : p->r_chunk;
     p->credits = p->r_slots;
     return 0;
+}
+
+const char *rdma_wr_kind_str(int kind)
+{
+    return kind == RDMA_WR_DATA ? "write" : kind == RDMA_WR_CTL ? "credit return"
+           : kind == RDMA_WR_RECV ? "receive" : "work request";
+}
+
+static const char *qp_state_str(enum ibv_qp_state st)
+{
+    switch (st) {
+    case IBV_QPS_RESET: return "RESET";
+    case IBV_QPS_INIT: return "INIT";
+    case IBV_QPS_RTR: return "RTR";
+    case IBV_QPS_RTS: return "RTS";
+    case IBV_QPS_SQD: return "SQD";
+    case IBV_QPS_SQE: return "SQE";
+    case IBV_QPS_ERR: return "ERR";
+    default: return "unknown";
+    }
+}
+
+/* "queue pair RTS": the state of p's queue pair, for error messages. */
+const char *rdma_qp_status(rdma_peer_t *p, char *buf, size_t len)
+{
+    struct ibv_qp_attr a;
+    struct ibv_qp_init_attr ia;
+    int e;
+    memset(&a, 0, sizeof a);
+    if (!p->qp)
+        snprintf(buf, len, "no queue pair");
+    else if ((e = ibv_query_qp(p->qp, &a, IBV_QP_STATE, &ia)) != 0)
+        snprintf(buf, len, "queue pair state unknown (ibv_query_qp: %s)",
+                 strerror(e > 0 ? e : errno));
+    else
+        snprintf(buf, len, "queue pair %s", qp_state_str(a.qp_state));
+    return buf;
+}
+
+/* "queue pair RTS, no failed completion" / "queue pair ERR, first failed
+ * completion: transport retry counter exceeded (write, vendor error 0x81)":
+ * the verbs side of a link, for error messages. */
+const char *rdma_verbs_status(rdma_peer_t *p, char *buf, size_t len)
+{
+    char qs[96];
+    rdma_qp_status(p, qs, sizeof qs);
+    if (p->wc_failed)
+        snprintf(buf, len, "%s, first failed completion: %s (%s, vendor error 0x%x)", qs,
+                 ibv_wc_status_str(p->wc_status), rdma_wr_kind_str(p->wc_kind), p->wc_vendor);
+    else
+        snprintf(buf, len, "%s, no failed completion", qs);
+    return buf;
 }

@@ -231,18 +231,33 @@ static void on_wc(rdma_comm_t *c, const struct ibv_wc *wc, double now)
     if (kind == RDMA_WR_DATA) p->tx_done++;
     else if (kind == RDMA_WR_CTL) p->ctl_inflight--;
     if (wc->status != IBV_WC_SUCCESS) {
+        if (!p->wc_failed) {
+            p->wc_failed = 1;
+            p->wc_status = wc->status;
+            p->wc_kind = kind;
+            p->wc_vendor = wc->vendor_err;
+        }
         if (!p->broken && !p->qp_err && peer_closed(p, now)) {
-            /* It closed (or exited): usually a credit return racing with
-             * its close.  Waits on it fail as "disconnected" after the
-             * grace period; nobody else needs to hear about it. */
+            /* It closed (or exited).  A data write that fails now did not
+             * arrive: that is an error.  A credit return or a flushed
+             * receive racing with its close carries no data; waits on it
+             * fail as "disconnected" after the grace period, with this
+             * status in the message. */
             p->qp_err = 1;
-            RDMA_LOGD(c, "rdma: party %d: work completion failed after party %d closed: %s", c->me,
-                      peer, ibv_wc_status_str(wc->status));
+            if (kind == RDMA_WR_DATA)
+                RDMA_LOGE(c, "rdma: party %d: a write to party %d failed after it closed its "
+                          "connection: %s (vendor error 0x%x): the message did not arrive", c->me,
+                          peer, ibv_wc_status_str(wc->status), wc->vendor_err);
+            else
+                RDMA_LOGI(c, "rdma: party %d: a %s on the link to party %d failed after it "
+                          "closed its connection: %s (no data lost)", c->me, rdma_wr_kind_str(kind),
+                          peer, ibv_wc_status_str(wc->status));
         } else if (!p->broken && !p->qp_err) {
-            static const char *const what[] = {"?", "write", "credit return", "receive"};
+            char qs[96];
             RDMA_LOGE(c, "rdma: party %d: work completion failed: %s (%s on the link from party %d, "
-                      "vendor error 0x%x)", peer, ibv_wc_status_str(wc->status),
-                      what[kind >= 1 && kind <= 3 ? kind : 0], c->me, wc->vendor_err);
+                      "vendor error 0x%x, %s)", peer, ibv_wc_status_str(wc->status),
+                      rdma_wr_kind_str(kind), c->me, wc->vendor_err,
+                      rdma_qp_status(p, qs, sizeof qs));
             rdma_fail_link(c, peer, wc_error_code(wc->status));
         }
         return;

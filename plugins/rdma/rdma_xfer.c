@@ -113,8 +113,9 @@ int rdma_bad_peer(rdma_comm_t *c, const char *op, int peer)
     }
     rdma_peer_t *p = &c->peers[peer];
     if (p->broken) {
-        RDMA_LOGE(c, "rdma: %s: the link to party %d is down after an earlier error (%s)", op, peer,
-                  spin_strerror(p->broken));
+        char vs[256];
+        RDMA_LOGE(c, "rdma: %s: the link to party %d is down after an earlier error (%s; %s)", op,
+                  peer, spin_strerror(p->broken), rdma_verbs_status(p, vs, sizeof vs));
         return p->broken;
     }
     return 0;
@@ -350,10 +351,12 @@ static int wait_loop(rdma_comm_t *c, spin_request_t *r)
         if (complete(c, r)) return 0;
         if (p->broken) return p->broken;
         double now = rdma_now_ms();
+        char vs[256];
         if (p->gone_at && now - p->gone_at >= RDMA_GONE_GRACE_MS) {
             RDMA_LOGE(c, "rdma: party %d disconnected (it closed its communicator or exited) while "
-                      "party %d waited for %s message #%llu (tag 0x%x, %zu bytes)", r->peer, c->me,
-                      dir, (unsigned long long)r->seq, r->tag, r->len);
+                      "party %d waited for %s message #%llu (tag 0x%x, %zu bytes); %s", r->peer,
+                      c->me, dir, (unsigned long long)r->seq, r->tag, r->len,
+                      rdma_verbs_status(p, vs, sizeof vs));
             rdma_fail_link(c, r->peer, SPIN_ERR_PEER);
             return SPIN_ERR_PEER;
         }
@@ -362,13 +365,15 @@ static int wait_loop(rdma_comm_t *c, spin_request_t *r)
         if (now - last >= c->timeout_ms) {
             if (r->is_send)
                 RDMA_LOGE(c, "rdma: party %d did not take our %zu-byte message #%llu (tag 0x%x) for "
-                          "%g s (%s): it is not receiving", r->peer, r->len,
+                          "%g s (%s): it is not receiving; %s", r->peer, r->len,
                           (unsigned long long)r->seq, r->tag, c->timeout_ms / 1000.0,
-                          c->timeout_src);
+                          c->timeout_src, rdma_verbs_status(p, vs, sizeof vs));
             else
                 RDMA_LOGE(c, "rdma: party %d sent nothing for %g s (%s) while party %d waited for its "
-                          "message #%llu (tag 0x%x, %zu bytes)", r->peer, c->timeout_ms / 1000.0,
-                          c->timeout_src, c->me, (unsigned long long)r->seq, r->tag, r->len);
+                          "message #%llu (tag 0x%x, %zu bytes); %s", r->peer,
+                          c->timeout_ms / 1000.0, c->timeout_src, c->me,
+                          (unsigned long long)r->seq, r->tag, r->len,
+                          rdma_verbs_status(p, vs, sizeof vs));
             rdma_fail_link(c, r->peer, SPIN_ERR_TIMEOUT);
             return SPIN_ERR_TIMEOUT;
         }
