@@ -28,6 +28,7 @@
 typedef struct opts {
     const char *model, *data, *metrics, *ckpt_dir, *export_path;
     int epochs, plaintext, resume, export_to, parties, loss_every, ckpt_every;
+    int cosine;        /* --lr-schedule cosine */
     unsigned frac_bits;
     size_t train_limit, test_limit;
     train_hp_t hp;
@@ -44,6 +45,8 @@ static void usage(FILE *f)
             "  -e, --epochs N         epochs (default 1)\n"
             "  -b, --batch N          batch size (default 128)\n"
             "      --lr X             learning rate (default 0.05)\n"
+            "      --lr-schedule S    constant (default) or cosine: lr * (1 + cos(pi t / T)) / 2 at\n"
+            "                         iteration t of T (annealed to 0 by the last batch)\n"
             "      --momentum X       SGD momentum (default 0.9)\n"
             "      --weight-decay X   weight decay (default 0)\n"
             "  -f, --frac-bits F      fixed-point fractional bits (default SPIN_FRAC_BITS, else 16;\n"
@@ -98,9 +101,9 @@ static int parse_opts(int argc, char **argv, opts_t *o)
     o->frac_bits = 0;   /* SPIN_FRAC_BITS, else 16 (what spin-run's dealer uses) */
     o->loss_every = 10;
     o->ckpt_every = 50;
-    enum { O_LR = 256, O_MOM, O_WD, O_TRL, O_TEL, O_LE, O_MET, O_CK, O_CKE, O_RES, O_EXP, O_EXPTO, O_PLAIN };
+    enum { O_LR = 256, O_MOM, O_WD, O_TRL, O_TEL, O_LE, O_MET, O_CK, O_CKE, O_RES, O_EXP, O_EXPTO, O_PLAIN, O_SCH };
     static const struct option lo[] = {
-        {"model", 1, 0, 'm'}, {"epochs", 1, 0, 'e'}, {"batch", 1, 0, 'b'}, {"lr", 1, 0, O_LR},
+        {"model", 1, 0, 'm'}, {"epochs", 1, 0, 'e'}, {"batch", 1, 0, 'b'}, {"lr", 1, 0, O_LR}, {"lr-schedule", 1, 0, O_SCH},
         {"momentum", 1, 0, O_MOM}, {"weight-decay", 1, 0, O_WD}, {"frac-bits", 1, 0, 'f'},
         {"seed", 1, 0, 's'}, {"parties", 1, 0, 'p'}, {"data", 1, 0, 'd'}, {"train-limit", 1, 0, O_TRL},
         {"test-limit", 1, 0, O_TEL}, {"loss-every", 1, 0, O_LE}, {"metrics", 1, 0, O_MET},
@@ -118,6 +121,10 @@ static int parse_opts(int argc, char **argv, opts_t *o)
         case 'e': bad = parse_size(a, &v) || v < 1 || v > 100000; o->epochs = (int)v; break;
         case 'b': bad = parse_size(a, &v) || v < 1 || v > 65536; o->hp.batch = v; break;
         case O_LR: bad = parse_double(a, &o->hp.lr) || o->hp.lr <= 0; break;
+        case O_SCH:
+            bad = strcmp(a, "constant") && strcmp(a, "cosine");
+            o->cosine = !strcmp(a, "cosine");
+            break;
         case O_MOM: bad = parse_double(a, &o->hp.momentum) || o->hp.momentum < 0 || o->hp.momentum >= 1; break;
         case O_WD: bad = parse_double(a, &o->hp.weight_decay) || o->hp.weight_decay < 0; break;
         case 'f': bad = parse_size(a, &v) || v < 8 || v > 24; o->frac_bits = (unsigned)v; break;
@@ -168,6 +175,13 @@ typedef struct run {
     idx_dataset_t train, test;     /* party 0 only */
     size_t ntrain, ntest;          /* known to every party */
 } run_t;
+
+/* Learning rate at global iteration t of T. */
+static double lr_at(const opts_t *o, size_t t, size_t T)
+{
+    if (!o->cosine || T == 0) return o->hp.lr;
+    return o->hp.lr * 0.5 * (1.0 + cos(3.14159265358979323846 * (double)t / (double)T));
+}
 
 static void load_batch(const idx_dataset_t *ds, const size_t *idx, size_t B, size_t pix, double *x, uint8_t *y)
 {
@@ -266,9 +280,11 @@ static int run_party(spin_ctx_t *ctx, run_t *R)
         }
         fprintf(mf,
                 "{\"type\":\"run\",\"model\":\"%s\",\"parties\":%d,\"plaintext\":%s,\"batch\":%zu,\"lr\":%g,"
+                "\"lr_schedule\":\"%s\","
                 "\"momentum\":%g,\"weight_decay\":%g,\"frac_bits\":%u,\"seed\":%llu,\"epochs\":%d,"
                 "\"train_images\":%zu,\"test_images\":%zu}\n",
-                R->m.name, ctx ? spin_ctx_nparties(ctx) : 1, ctx ? "false" : "true", B, o->hp.lr, o->hp.momentum,
+                R->m.name, ctx ? spin_ctx_nparties(ctx) : 1, ctx ? "false" : "true", B, o->hp.lr,
+                o->cosine ? "cosine" : "constant", o->hp.momentum,
                 o->hp.weight_decay, fbits, (unsigned long long)o->hp.seed, o->epochs, R->ntrain, R->ntest);
         fflush(mf);
     }
@@ -290,6 +306,9 @@ static int run_party(spin_ctx_t *ctx, run_t *R)
             if (me == 0) load_batch(&R->train, perm + it * B, B, pix, x, y);
             int want = o->loss_every > 0 && ((it + 1) % (size_t)o->loss_every == 0 || it + 1 == nit || it == it0);
             double loss = NAN;
+            /* the learning rate of this iteration (the same on every party
+             * and in --plaintext: a function of the iteration only) */
+            e->hp.lr = lr_at(o, ep * nit + it, (size_t)o->epochs * nit);
             rc = e->step(e, x, y, B, want, &loss);
             if (rc) break;
             double dt = train_now() - t0;
