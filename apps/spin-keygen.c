@@ -128,6 +128,7 @@ int main(int argc, char **argv)
             if (errno || *end || end == optarg || party < 0 || party > 4095) {
                 fprintf(stderr, "spin-keygen: --party needs a party id from 0 to 4095, got \"%s\"\n",
                         optarg);
+                usage(stderr);
                 return 2;
             }
             break;

@@ -17,7 +17,9 @@ static const spin_env_var_t env_table[] = {
     {"SPIN_LOG_LEVEL", "info", "Log verbosity: error, warn, info or debug."},
     {"SPIN_TIMEOUT", "60",
      "Seconds a peer may stay silent before the transport reports an error "
-     "naming it (tcp, sock and rdma plugins)."},
+     "naming it (tcp, sock and rdma plugins); fractions are allowed (0.5). A "
+     "value that is not a positive number of seconds (\"abc\", \"-3\", \"0\") "
+     "is ignored with a warning naming it, and the default is used."},
     {"SPIN_PARTY", NULL,
      "This process's party id (0..N-1; N is the dealer). spin-run sets it; "
      "otherwise SLURM_PROCID, OMPI_COMM_WORLD_RANK or PMI_RANK is used."},
@@ -51,8 +53,27 @@ static const spin_env_var_t env_table[] = {
     {"SPIN_CPU_GEMM", "auto",
      "Ring GEMM kernel of the cpu plugin: auto (best the CPU supports), "
      "avx512, avx2 or generic (portable C)."},
+    {"SPIN_CUDA_DEVICE", "0",
+     "CUDA device index the cuda plugin uses (0..count-1); an index that does "
+     "not exist keeps the plugin from initialising, with the reason."},
+    {"SPIN_CUDA_GEMM", "auto",
+     "Ring GEMM method of the cuda plugin: auto, limb16 (float64 cuBLAS on "
+     "16-bit limbs), int8 (tensor-core int8 GEMMs) or native (64-bit integer "
+     "kernel). An unknown value gives a warning and auto is used."},
+    {"SPIN_REDUCE_PLAN", NULL,
+     "Group sizes g1,g2,... of the maximum/argmax/pooling tournament (then 2s), "
+     "overriding the cost model; for measurements and tests. Every party must "
+     "use the same value. Unset: chosen by the cost model."},
     {"OMP_NUM_THREADS", NULL,
      "Threads used by the cpu plugin's kernels (OpenMP); default: all cores."},
+    {"TMPDIR", "/tmp",
+     "Where spin-run, spin-bench net and spin_run_local() create the temporary "
+     "directory of their ipc:// endpoints (spin-run uses /tmp if TMPDIR is "
+     "longer than 64 characters, for the socket path limit)."},
+    {"GLIBC_TUNABLES", NULL,
+     "Left as it is when set. Unset: spin-run gives the parties and the dealer "
+     "glibc.malloc.trim_threshold=256 MiB and mmap_threshold=32 MiB, so large "
+     "message buffers are reused rather than mapped and unmapped each time."},
 };
 
 const spin_env_var_t *spin_env_vars(size_t *n)
