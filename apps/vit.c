@@ -688,6 +688,21 @@ static int classify_secure(spin_ctx_t *ctx, const vit_shared_t *s, int client, s
     return rc;
 }
 
+/* The common tail of both input kinds: the embedded rows e [B*T, d] (or
+ * the error rc of making them) plus the position terms, then the encoder,
+ * pooling and head. */
+static int from_embedding(spin_ctx_t *ctx, const vit_shared_t *s, int client, size_t B, int rc, spin_tensor_t *e,
+                          double *logits)
+{
+    spin_tensor_t *z = NULL;
+    if (rc) {
+        spin_tensor_free(e);
+        return rc;
+    }
+    rc = add_positions(ctx, s, e, B, &z);
+    return rc ? rc : classify_secure(ctx, s, client, B, z, logits);
+}
+
 int vit_forward_secure(spin_ctx_t *ctx, const vit_shared_t *s, int client, const uint8_t *img, size_t B,
                        double *logits)
 {
@@ -699,17 +714,12 @@ int vit_forward_secure(spin_ctx_t *ctx, const vit_shared_t *s, int client, const
         if (!rows) return SPIN_ERR_NOMEM;
         vit_patchify(c, img, B, rows);
     }
-    spin_tensor_t *x = NULL, *e = NULL, *z = NULL;
+    spin_tensor_t *x = NULL, *e = NULL;
     int rc = spin_input_f64(ctx, client, rows, 2, xs, &x);
     free(rows);
     TRY(linear(ctx, x, s->pe_w, s->spe_w, s->pe_b, &e));          /* [B*T, d] */
     spin_tensor_free(x);
-    if (rc) {
-        spin_tensor_free(e);
-        return rc;
-    }
-    rc = add_positions(ctx, s, e, B, &z);
-    return rc ? rc : classify_secure(ctx, s, client, B, z, logits);
+    return from_embedding(ctx, s, client, B, rc, e, logits);
 }
 
 int vit_forward_secure_tokens(spin_ctx_t *ctx, const vit_shared_t *s, int client, const int32_t *ids, size_t B,
@@ -728,17 +738,12 @@ int vit_forward_secure_tokens(spin_ctx_t *ctx, const vit_shared_t *s, int client
             onehot[r * V + (size_t)ids[r]] = 1;       /* integers, not fixed point */
         }
     }
-    spin_tensor_t *x = NULL, *e = NULL, *z = NULL;
+    spin_tensor_t *x = NULL, *e = NULL;
     int rc = spin_input_ring(ctx, client, onehot, 2, xs, &x);
     free(onehot);
     /* integer x fixed point: the rows of tok_embed at scale 2^f, no truncation */
     TRY(s->stok_embed ? spin_matmul_static_raw(ctx, x, 0, s->stok_embed, 0, &e)
                           : spin_matmul_raw(ctx, x, 0, s->tok_embed, 0, &e));   /* [B*T, d] */
     spin_tensor_free(x);
-    if (rc) {
-        spin_tensor_free(e);
-        return rc;
-    }
-    rc = add_positions(ctx, s, e, B, &z);
-    return rc ? rc : classify_secure(ctx, s, client, B, z, logits);
+    return from_embedding(ctx, s, client, B, rc, e, logits);
 }
