@@ -602,6 +602,75 @@ static int p_repeat(spin_ctx_t *ctx, int party, void *arg)
     return 0;
 }
 
+/* The dealer prepares the next requests of a repeating sequence while the
+ * parties compute: K iterations of {mul, matmul} (each with its
+ * truncation), optionally with one extra step after iteration 3. */
+#define RA_ITERS 8
+static int p_runahead(spin_ctx_t *ctx, int party, void *arg)
+{
+    int brk = *(const int *)arg;
+    int N = spin_ctx_nparties(ctx);
+    size_t sh[2] = {8, 16}, wsh[2] = {16, 4};
+    double *x = gen(128, 43, 1.0), *w = gen(64, 44, 0.5);
+    spin_tensor_t *a, *b, *z, *m;
+    CHECK_RC(spin_input_f64(ctx, 0, party == 0 ? x : NULL, 2, sh, &a));
+    CHECK_RC(spin_input_f64(ctx, N - 1, party == N - 1 ? w : NULL, 2, wsh, &b));
+    double out[32], ref[32];
+    ref_matmul(x, w, ref, 1, 1, 1, 8, 4, 16, 0, 0);
+    for (int it = 0; it < RA_ITERS; it++) {
+        CHECK_RC(spin_mul(ctx, a, a, &z));
+        CHECK_RC(spin_matmul(ctx, a, 0, b, 0, &m));
+        CHECK_RC(spin_reveal_f64(ctx, m, -1, out));
+        for (int i = 0; i < 32; i++)
+            if (fabs(out[i] - ref[i]) > ULP * 1.01) FAILF("iteration %d matmul[%d] off\n", it, i);
+        spin_tensor_free(z);
+        spin_tensor_free(m);
+        if (brk && it == 3) {
+            CHECK_RC(spin_square(ctx, b, &z));
+            spin_tensor_free(z);
+        }
+    }
+    spin_tensor_free(a);
+    spin_tensor_free(b);
+    free(x);
+    free(w);
+    return 0;
+}
+
+/* Captures the dealer's closing line "served S requests: H prepared ahead,
+ * M mispredicted"; passes warnings and errors on to stderr. */
+typedef struct { long long served, hits, misses; int seen; } ra_stats_t;
+static void ra_sink(void *u, spin_log_level_t lv, const char *msg)
+{
+    ra_stats_t *st = u;
+    long long s, h, m;
+    if (sscanf(msg, "dealer: served %lld requests: %lld prepared ahead, %lld mispredicted", &s, &h, &m) == 3) {
+        st->served = s; /* one dealer thread writes, after the parties finished */
+        st->hits = h;
+        st->misses = m;
+        st->seen++;
+    } else if (lv <= SPIN_LOG_WARN) {
+        fprintf(stderr, "%s\n", msg);
+    }
+}
+
+static ra_stats_t run_runahead(int n, int brk)
+{
+    ra_stats_t st;
+    memset(&st, 0, sizeof st);
+    spin_logger_t lg = {SPIN_LOG_DEBUG, NULL, ra_sink, &st};
+    spin_runtime_opts_t ro;
+    memset(&ro, 0, sizeof ro);
+    ro.struct_size = sizeof ro;
+    ro.log = &lg;
+    spin_ctx_opts_t o = base_opts();
+    o.runtime = &ro;
+    int rc = spin_run_local(n, scheme, &o, p_runahead, &brk);
+    ck_assert_msg(rc == 0, "N = %d over %s: %s", n, scheme, spin_strerror(rc));
+    ck_assert_msg(st.seen == 1, "N = %d: the dealer's closing line was logged %d times", n, st.seen);
+    return st;
+}
+
 /* ---- configuration and sequence mismatches ------------------------------ */
 
 /* Party 0 records its share of a value input by party 1, and of a product. */
@@ -691,6 +760,31 @@ START_TEST(conv_forward_backward)
 }
 END_TEST
 START_TEST(repeating_sequence) { run_all_n(p_repeat, NULL); }
+END_TEST
+/* From the second iteration on, every request of a repeating sequence was
+ * prepared before it arrived: all but the first iteration's S requests and
+ * the first of the second (the dealer has not yet seen what follows the
+ * last step).  One extra step after iteration 3 costs exactly two
+ * mispredictions: the detour itself, and the return to the sequence one
+ * iteration later (the dealer has learnt the detour as what follows). */
+START_TEST(dealer_runahead)
+{
+    for (int n = 2; n <= 4; n++) {
+        ra_stats_t st = run_runahead(n, 0);
+        long long S = st.served / RA_ITERS;
+        ck_assert_msg(S >= 4 && st.served == S * RA_ITERS, "N = %d: %lld requests for %d iterations", n,
+                      st.served, RA_ITERS);
+        ck_assert_msg(st.hits == st.served - S - 1 && st.misses == 0,
+                      "N = %d: %lld of %lld requests prepared ahead (want %lld), %lld mispredicted", n, st.hits,
+                      st.served, st.served - S - 1, st.misses);
+        ra_stats_t br = run_runahead(n, 1);
+        ck_assert_msg(br.served > st.served, "N = %d: the extra step made %lld requests, not more than %lld", n,
+                      br.served, st.served);
+        ck_assert_msg(br.misses == 2 && br.hits > st.hits - 2 * S - 2,
+                      "N = %d with a break: %lld prepared ahead, %lld mispredicted (want 2)", n, br.hits,
+                      br.misses);
+    }
+}
 END_TEST
 START_TEST(trunc_million)
 {
@@ -826,6 +920,7 @@ int main(int argc, char **argv)
     tcase_add_test(tc, lookup_by_onehot);
     tcase_add_test(tc, trunc_million);
     tcase_add_test(tc, repeating_sequence);
+    tcase_add_test(tc, dealer_runahead);
     tcase_add_test(tc, protocol_sequence_mismatch);
     tcase_add_test(tc, step_description_mismatch);
     tcase_add_test(tc, mismatched_frac_bits);
