@@ -262,39 +262,49 @@ int spin_matmul_raw(spin_ctx_t *ctx, const spin_tensor_t *a, int trans_a, const 
     return matmul_ex(ctx, a, trans_a, b, trans_b, 0, out);
 }
 
+int spin_matmul_geometry(spin_ctx_t *ctx, const char *what, int nda, const size_t *sa, int trans_a, int ndb,
+                         const size_t *sb, int trans_b, bilinear_t *L, size_t shape[3], int *nd)
+{
+    if (nda < 2 || nda > 3 || ndb < 2 || ndb > 3) {
+        MPC_ERR(ctx, "%s: operands must be 2-d or 3-d (batched), got %d-d and %d-d", what, nda, ndb);
+        return SPIN_ERR_INVAL;
+    }
+    memset(L, 0, sizeof *L);
+    L->kind = REQ_MATMUL;
+    size_t ar = sa[nda - 2], ac = sa[nda - 1];
+    size_t br = sb[ndb - 2], bc = sb[ndb - 1];
+    L->m = trans_a ? ac : ar;
+    L->k = trans_a ? ar : ac;
+    size_t kb = trans_b ? bc : br;
+    L->n = trans_b ? br : bc;
+    L->ta = trans_a != 0;
+    L->tb = trans_b != 0;
+    L->ba = nda == 3 ? sa[0] : 1;
+    L->bb = ndb == 3 ? sb[0] : 1;
+    L->batch = L->ba > L->bb ? L->ba : L->bb;
+    if (kb != L->k || (L->ba != 1 && L->bb != 1 && L->ba != L->bb)) {
+        MPC_ERR(ctx, "%s: inner dimensions %llu and %zu differ, or batch sizes %llu and %llu disagree", what,
+                (unsigned long long)L->k, kb, (unsigned long long)L->ba, (unsigned long long)L->bb);
+        return SPIN_ERR_INVAL;
+    }
+    *nd = 0;
+    if (nda == 3 || ndb == 3) shape[(*nd)++] = L->batch;
+    shape[(*nd)++] = L->m;
+    shape[(*nd)++] = L->n;
+    return 0;
+}
+
 static int matmul_ex(spin_ctx_t *ctx, const spin_tensor_t *a, int trans_a, const spin_tensor_t *b,
                      int trans_b, int trunc, spin_tensor_t **out)
 {
     int rc = spin_check_party(ctx, "matmul");
     if (rc) return rc;
-    if (a->ndim < 2 || a->ndim > 3 || b->ndim < 2 || b->ndim > 3) {
-        MPC_ERR(ctx, "matmul: operands must be 2-d or 3-d (batched), got %d-d and %d-d", a->ndim, b->ndim);
-        return SPIN_ERR_INVAL;
-    }
     bilinear_t L;
-    memset(&L, 0, sizeof L);
-    L.kind = REQ_MATMUL;
-    size_t ar = a->shape[a->ndim - 2], ac = a->shape[a->ndim - 1];
-    size_t br = b->shape[b->ndim - 2], bc = b->shape[b->ndim - 1];
-    L.m = trans_a ? ac : ar;
-    L.k = trans_a ? ar : ac;
-    size_t kb = trans_b ? bc : br;
-    L.n = trans_b ? br : bc;
-    L.ta = trans_a != 0;
-    L.tb = trans_b != 0;
-    L.ba = a->ndim == 3 ? a->shape[0] : 1;
-    L.bb = b->ndim == 3 ? b->shape[0] : 1;
-    L.batch = L.ba > L.bb ? L.ba : L.bb;
-    if (kb != L.k || (L.ba != 1 && L.bb != 1 && L.ba != L.bb)) {
-        MPC_ERR(ctx, "matmul: inner dimensions %llu and %zu differ, or batch sizes %llu and %llu disagree",
-                (unsigned long long)L.k, kb, (unsigned long long)L.ba, (unsigned long long)L.bb);
-        return SPIN_ERR_INVAL;
-    }
     size_t shape[3];
-    int nd = 0;
-    if (a->ndim == 3 || b->ndim == 3) shape[nd++] = L.batch;
-    shape[nd++] = L.m;
-    shape[nd++] = L.n;
+    int nd;
+    rc = spin_matmul_geometry(ctx, "matmul", a->ndim, a->shape, trans_a, b->ndim, b->shape, trans_b, &L, shape,
+                              &nd);
+    if (rc) return rc;
     return product_ex(ctx, &L, a, b, nd, shape, trunc, out);
 }
 

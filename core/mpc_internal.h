@@ -153,6 +153,11 @@ int spin_dealer_stream(spin_ctx_t *ctx, uint64_t nonce, uint64_t off, uint64_t *
 int spin_bilinear_eval(spin_ctx_t *ctx, const bilinear_t *L, uint64_t *c,
                        const uint64_t *a, const uint64_t *b, int accumulate);
 void spin_bilinear_sizes(bilinear_t *L);
+/* Matmul of an [ba?, ar, ac] and a [bb?, br, bc] operand (transposes
+ * applied, batch 1 broadcast): fills L (kind REQ_MATMUL, sizes not yet
+ * computed) and the product's shape; a mismatch is an error naming what. */
+int spin_matmul_geometry(spin_ctx_t *ctx, const char *what, int nda, const size_t *sa, int trans_a, int ndb,
+                         const size_t *sb, int trans_b, bilinear_t *L, size_t shape[3], int *nd);
 void spin_bilinear_to_req(const bilinear_t *L, dealer_req_t *rq);
 int spin_bilinear_from_req(const dealer_req_t *rq, bilinear_t *L);
 /* Static operands (static.c): the request word holding the mask's nonce. */

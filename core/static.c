@@ -103,28 +103,12 @@ static int matmul_static(spin_ctx_t *ctx, const spin_tensor_t *x, int trans_x, c
         return SPIN_ERR_INVAL;
     }
     bilinear_t L;
-    memset(&L, 0, sizeof L);
-    L.kind = REQ_MATMUL;
-    size_t xr = x->shape[x->ndim - 2], xc = x->shape[x->ndim - 1];
-    L.m = trans_x ? xc : xr;
-    L.k = trans_x ? xr : xc;
-    L.n = trans_w ? w->shape[0] : w->shape[1];
-    size_t kw = trans_w ? w->shape[1] : w->shape[0];
-    L.ta = trans_x != 0;
-    L.tb = trans_w != 0;
-    L.ba = x->ndim == 3 ? x->shape[0] : 1;
-    L.bb = 1;
-    L.batch = L.ba;
-    if (kw != L.k) {
-        MPC_ERR(ctx, "matmul_static: inner dimensions %llu and %zu differ", (unsigned long long)L.k, kw);
-        return SPIN_ERR_INVAL;
-    }
-    spin_bilinear_sizes(&L);
     size_t shape[3];
-    int nd = 0;
-    if (x->ndim == 3) shape[nd++] = L.batch;
-    shape[nd++] = L.m;
-    shape[nd++] = L.n;
+    int nd;
+    rc = spin_matmul_geometry(ctx, "matmul_static", x->ndim, x->shape, trans_x, w->ndim, w->shape, trans_w, &L,
+                              shape, &nd);
+    if (rc) return rc;
+    spin_bilinear_sizes(&L);
 
     spin_tensor_t *dx = NULL, *z = NULL;
     int owned = 0;
