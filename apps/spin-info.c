@@ -114,6 +114,22 @@ int main(int argc, char **argv)
     printf("  (* = selected)\n");
     printf("Selected: compute %s, transport %s\n", crc == 0 ? cb.desc->name : "(none)",
            trc == 0 ? tb.desc->name : "(none)");
+    if (crc == 0 && trc == 0) {
+        /* how openings move device memory (docs/ARCHITECTURE.md, Openings) */
+        const spin_transport_ops_t *to = tb.ops;
+        if (!(cb.desc->caps & SPIN_CAP_COMPUTE_DEVICE_MEM))
+            printf("GPU memory: none (%s memory is host memory)\n", cb.desc->name);
+        else if (tb.desc->caps & SPIN_CAP_TRANSPORT_DEVICE_MEM)
+            printf("GPU memory: %s takes %s device memory directly\n", tb.desc->name, cb.desc->name);
+        else if (to->comm_caps)
+            printf("GPU memory: %s decides per communicator whether it takes %s device memory directly "
+                   "(GPUDirect RDMA), else the core stages it through host memory%s\n", tb.desc->name,
+                   cb.desc->name, strcmp(tb.desc->name, "rdma") == 0 ? ": see rdma's \"GPU memory\" "
+                   "line (SPIN_LOG_LEVEL=info) and SPIN_RDMA_GPUDIRECT" : "");
+        else
+            printf("GPU memory: staged through host memory by the core (%s takes host memory only)\n",
+                   tb.desc->name);
+    }
     print_env();
     spin_runtime_close(rt);
     return 0;

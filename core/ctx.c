@@ -339,6 +339,11 @@ int spin_ctx_open(const spin_ctx_opts_t *o, spin_ctx_t **out)
     tc.timeout_ms = o->timeout_ms;
     tc.key_dir = o->key_dir ? o->key_dir : env_str(ctx, ro, "SPIN_KEY_DIR");
     tc.fingerprint = fingerprint();
+    /* ABI 1.1: the compute backend, so a transport can take its memory */
+    tc.compute_name = ctx->cb.desc->name;
+    tc.compute_caps = ctx->cb.desc->caps;
+    tc.compute_ops = ctx->c;
+    tc.compute_state = ctx->cs;
     rc = ctx->t->open(ctx->tb.state, &tc, &ctx->comm);
     if (rc) {
         MPC_ERR(ctx, "%s %d: cannot connect to the other parties: %s", ctx->dealer ? "dealer" : "party",
@@ -346,6 +351,11 @@ int spin_ctx_open(const spin_ctx_opts_t *o, spin_ctx_t **out)
         ctx->comm = NULL;
         goto fail;
     }
+    if (!ctx->host_mem)
+        spin_log(ctx->log, SPIN_LOG_INFO, "%s %d: openings and dealer corrections %s", ctx->dealer ? "dealer" : "party",
+                 party, spin_dev_direct(ctx) ? "go between device memory and the transport directly (the "
+                 "transport takes device memory)" : "are staged through host memory (the transport's "
+                 "communicator takes host memory only)");
     rc = check_config(ctx);
     if (!rc) rc = agree_keys(ctx);
     if (rc) goto fail;

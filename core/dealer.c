@@ -190,12 +190,14 @@ int spin_dealer_request(spin_ctx_t *ctx, const dealer_req_t *rq)
 
 /* Party 0 receives a correction as spin_chunks(words) messages, all posted
  * at once; with device memory, chunk j is uploaded while chunk j+1 is
- * still arriving. */
+ * still arriving, unless the transport takes device memory (the direct
+ * path: chunks land in dev). */
 int spin_dealer_receive(spin_ctx_t *ctx, uint64_t *dev, size_t words)
 {
     size_t C = spin_chunks(words);
     spin_request_t **rq = calloc(C, sizeof *rq);
-    uint64_t *h = ctx->host_mem ? dev : malloc(words ? words * 8 : 1);
+    int staged = !ctx->host_mem && !spin_dev_direct(ctx);
+    uint64_t *h = !staged ? dev : malloc(words ? words * 8 : 1);
     int rc = rq && h ? 0 : SPIN_ERR_NOMEM;
     for (size_t j = 0; j < C && !rc; j++) {
         size_t off = j * SPIN_CHUNK_WORDS, len = spin_chunk_len(words, j);
@@ -206,9 +208,9 @@ int spin_dealer_receive(spin_ctx_t *ctx, uint64_t *dev, size_t words)
         int e = ctx->t->wait(ctx->comm, rq[j]);
         if (e && !rc) rc = e;
         size_t off = j * SPIN_CHUNK_WORDS, len = spin_chunk_len(words, j);
-        if (!rc && !ctx->host_mem && len) rc = ctx->c->copy_h2d(ctx->cs, dev + off, h + off, len * 8, NULL);
+        if (!rc && staged && len) rc = ctx->c->copy_h2d(ctx->cs, dev + off, h + off, len * 8, NULL);
     }
-    if (!rc && !ctx->host_mem) rc = ctx->c->stream_sync(ctx->cs, NULL);
+    if (!rc && staged) rc = ctx->c->stream_sync(ctx->cs, NULL);
     if (h != dev) free(h);
     free(rq);
     if (rc) MPC_ERR(ctx, "party 0: no correlated randomness from the dealer: %s", spin_strerror(rc));
@@ -236,16 +238,19 @@ static int sum_streams(spin_ctx_t *ctx, uint64_t nonce, uint64_t off, size_t n, 
 }
 
 /* The correction to party 0 in spin_chunks(words) messages; with device
- * memory, chunk j+1 is copied to the host while chunk j is on the wire. */
+ * memory, chunk j+1 is copied to the host while chunk j is on the wire,
+ * unless the transport takes device memory (direct: sent from dev, after
+ * the stream_sync below). */
 static int send_correction(spin_ctx_t *ctx, const uint64_t *dev, size_t words)
 {
     size_t C = spin_chunks(words);
     spin_request_t **rq = calloc(C, sizeof *rq);
-    uint64_t *h = ctx->host_mem ? (uint64_t *)dev : malloc(words ? words * 8 : 1);
+    int staged = !ctx->host_mem && !spin_dev_direct(ctx);
+    uint64_t *h = !staged ? (uint64_t *)dev : malloc(words ? words * 8 : 1);
     int rc = rq && h ? ctx->c->stream_sync(ctx->cs, NULL) : SPIN_ERR_NOMEM;
     for (size_t j = 0; j < C && !rc; j++) {
         size_t off = j * SPIN_CHUNK_WORDS, len = spin_chunk_len(words, j);
-        if (!ctx->host_mem && len) {
+        if (staged && len) {
             rc = ctx->c->copy_d2h(ctx->cs, h + off, dev + off, len * 8, NULL);
             if (!rc) rc = ctx->c->stream_sync(ctx->cs, NULL);
         }

@@ -44,6 +44,11 @@ static const spin_env_var_t env_table[] = {
     {"SPIN_RDMA_GID_INDEX", "auto", "RoCE GID index for the rdma plugin."},
     {"SPIN_RDMA_CHUNK", "256K", "Size of one rdma message piece (ring slot)."},
     {"SPIN_RDMA_SLOTS", "16", "Receive-ring slots per peer (credits) in the rdma plugin."},
+    {"SPIN_RDMA_GPUDIRECT", "auto",
+     "GPU memory over rdma: auto (register device buffers directly, GPUDirect "
+     "RDMA via dma-buf or nvidia-peermem, where that works; else stage them "
+     "through host memory), off (always stage), on (fail at open, naming why, "
+     "unless GPUDirect RDMA works)."},
     {"SPIN_RDMA_REG_CACHE", "auto",
      "Send straight from registered user buffers: auto (only with on-demand "
      "paging, where a freed and reused address cannot send stale data), on, off."},

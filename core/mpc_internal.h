@@ -121,6 +121,9 @@ int spin_tensor_dense(const spin_tensor_t *t, spin_tensor_t **dense, int *owned)
  * peer, instead of computing a wrong answer. */
 void spin_desc_mix(spin_ctx_t *ctx, uint64_t v);
 /* Messages for n words: ceil(n / SPIN_CHUNK_WORDS), one for n = 0. */
+/* Do openings and dealer corrections hand device memory to the transport
+ * directly (its communicator has SPIN_CAP_TRANSPORT_DEVICE_MEM)?  open.c */
+int spin_dev_direct(const spin_ctx_t *ctx);
 size_t spin_chunks(size_t n);
 /* Words in chunk j of n words. */
 size_t spin_chunk_len(size_t n, size_t j);

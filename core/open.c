@@ -10,6 +10,11 @@
  * the transport's I/O thread sends chunk j; finish waits for chunk j from
  * every peer, then uploads and adds it while chunk j+1 is still arriving.
  * With host memory the chunks are sent from and added in place.
+ * Direct path: when the communicator takes device memory (the transport's
+ * comm_caps has SPIN_CAP_TRANSPORT_DEVICE_MEM, e.g. rdma with GPUDirect),
+ * device shares are sent from and received into device memory (the
+ * receive buffer is plugin memory) and added there: no host copies, the
+ * same messages on the wire.  Each party decides for itself.
  *
  * Cost per opening of n words: to all, (N-1) 8n bytes sent by each party
  * in ceil(n / SPIN_CHUNK_WORDS) messages per peer (one for n = 0), one
@@ -19,6 +24,15 @@
 
 #include <stdlib.h>
 #include <string.h>
+
+/* Device memory straight to the transport?  Constant for a context: the
+ * compute plugin's memory is device memory and the communicator takes it. */
+int spin_dev_direct(const spin_ctx_t *ctx)
+{
+    if (ctx->host_mem || !ctx->comm) return 0;
+    uint64_t caps = ctx->t->comm_caps ? ctx->t->comm_caps(ctx->comm) : ctx->tb.desc->caps;
+    return (caps & SPIN_CAP_TRANSPORT_DEVICE_MEM) != 0;
+}
 
 void spin_desc_mix(spin_ctx_t *ctx, uint64_t v)
 {
@@ -65,7 +79,8 @@ static int wait_all(spin_opening_t *op, int rc)
 static void release(spin_opening_t *op)
 {
     if (op->hsend_owned) free(op->hsend);
-    free(op->hrecv);
+    if (op->hrecv && spin_dev_direct(op->ctx)) spin_buf_release(op->ctx, op->hrecv);
+    else free(op->hrecv);
     free(op->sreq);
     free(op->rreq);
     op->hsend = op->hrecv = NULL;
@@ -87,19 +102,28 @@ int spin_open_start(spin_ctx_t *ctx, uint32_t tag, uint64_t *dev, size_t n, int 
     op->dev = dev;
     op->chunks = spin_chunks(n);
     size_t C = op->chunks, N = (size_t)ctx->n;
-    int rc = 0, receive = to < 0 || to == ctx->party;
+    int rc = 0, receive = to < 0 || to == ctx->party, direct = spin_dev_direct(ctx);
+    int staged = !ctx->host_mem && !direct;
     op->sreq = calloc(N * C, sizeof *op->sreq);
     op->rreq = calloc(N * C, sizeof *op->rreq);
     if (!op->sreq || !op->rreq) goto nomem;
-    if (ctx->host_mem) {
+    if (!staged) {
         op->hsend = dev;
     } else {
         op->hsend = malloc(n ? n * 8 : 1);
         op->hsend_owned = 1;
         if (!op->hsend) goto nomem;
     }
+    /* direct: the share must be on the device before the transport reads it */
+    if (direct && to != ctx->party) rc = ctx->c->stream_sync(ctx->cs, NULL);
+    if (rc) goto fail;
     if (receive) {
-        op->hrecv = malloc((N - 1) * (n ? n * 8 : 1));
+        if (direct) {
+            rc = spin_buf_alloc(ctx, (N - 1) * (n ? n : 1), &op->hrecv); /* device memory */
+            if (rc) goto fail;
+        } else {
+            op->hrecv = malloc((N - 1) * (n ? n * 8 : 1));
+        }
         if (!op->hrecv) goto nomem;
         /* every receive is posted first, so chunks land where they belong */
         int slot = 0;
@@ -113,7 +137,7 @@ int spin_open_start(spin_ctx_t *ctx, uint32_t tag, uint64_t *dev, size_t n, int 
     }
     for (size_t j = 0; j < C && !rc; j++) {
         size_t off = j * SPIN_CHUNK_WORDS, len = spin_chunk_len(n, j);
-        if (!ctx->host_mem && len) {
+        if (staged && len) {
             /* chunk j to the host while chunk j-1 is on the wire */
             rc = ctx->c->copy_d2h(ctx->cs, op->hsend + off, dev + off, len * 8, NULL);
             if (!rc) rc = ctx->c->stream_sync(ctx->cs, NULL);
@@ -139,16 +163,17 @@ int spin_open_finish_op(spin_opening_t *op, spin_ring_binop_t combine)
 {
     spin_ctx_t *ctx = op->ctx;
     size_t n = op->n, C = op->chunks, peers = (size_t)(ctx->n - 1);
-    int rc = 0;
+    int rc = 0, direct = spin_dev_direct(ctx), staged = !ctx->host_mem && !direct;
     uint64_t *d = NULL;                  /* device staging: one chunk per peer */
     size_t per = n < SPIN_CHUNK_WORDS ? (n ? n : 1) : SPIN_CHUNK_WORDS;
-    if (op->hrecv && !ctx->host_mem) rc = spin_buf_alloc(ctx, peers * per, &d);
+    if (op->hrecv && staged) rc = spin_buf_alloc(ctx, peers * per, &d);
     for (size_t j = 0; j < C && op->hrecv; j++) {
         size_t off = j * SPIN_CHUNK_WORDS, len = spin_chunk_len(n, j);
-        /* chunk j from every peer (and, with host memory, chunk j sent from
-         * the very words that the sum will overwrite: zero-copy sends) ... */
+        /* chunk j from every peer (and, with host memory or the direct
+         * path, chunk j sent from the very words that the sum will
+         * overwrite: zero-copy sends) ... */
         for (int p = 0; p < ctx->n; p++)
-            for (int k = 0; k < (ctx->host_mem ? 2 : 1); k++) {
+            for (int k = 0; k < (staged ? 1 : 2); k++) {
                 spin_request_t **r = k ? &op->sreq[(size_t)p * C + j] : &op->rreq[(size_t)p * C + j];
                 if (!*r) continue;
                 int e = ctx->t->wait(ctx->comm, *r);
@@ -162,8 +187,8 @@ int spin_open_finish_op(spin_opening_t *op, spin_ring_binop_t combine)
         if (rc || !len) continue;
         /* ... is combined while chunk j+1 is still arriving */
         for (size_t s = 0; s < peers && !rc; s++) {
-            const uint64_t *src = op->hrecv + s * n + off;
-            if (!ctx->host_mem) {
+            const uint64_t *src = op->hrecv + s * n + off; /* direct: device memory */
+            if (staged) {
                 rc = ctx->c->copy_h2d(ctx->cs, d + s * per, src, len * 8, NULL);
                 src = d + s * per;
             }

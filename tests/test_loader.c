@@ -227,6 +227,39 @@ START_TEST(named_selection_and_fallback)
 }
 END_TEST
 
+START_TEST(abi_1_0_plugins_load)
+{
+    /* Plugins built for ABI 1.0 (1.0-sized descriptor and ops tables) load
+     * and initialise; the ops ABI 1.1 appended (mem_export_dmabuf,
+     * comm_caps) read as NULL, whatever lies after their tables. */
+    capture_t cap; spin_runtime_t *rt;
+    spin_backend_t c, t;
+    ck_assert_int_eq(open_rt("old10,old10net", &cap, &rt), 0);
+    ck_assert_int_eq(spin_runtime_compute(rt, &c), 0);
+    ck_assert_int_eq(spin_runtime_transport(rt, &t), 0);
+    ck_assert_str_eq(c.desc->name, "old10");
+    ck_assert_str_eq(t.desc->name, "old10net");
+    ck_assert_int_eq(info_of(rt, "old10")->status, SPIN_PLUGIN_READY);
+    ck_assert_int_eq(info_of(rt, "old10")->abi_minor, 0);
+    ck_assert_int_eq(info_of(rt, "old10net")->status, SPIN_PLUGIN_READY);
+    const spin_compute_ops_t *co = c.ops;
+    const spin_transport_ops_t *to = t.ops;
+    ck_assert_ptr_nonnull(co->ring_to_f64);           /* the last 1.0 mandatory op */
+    ck_assert_ptr_null(co->f64_unary);                /* optional, not given */
+    ck_assert_ptr_null(co->mem_export_dmabuf);        /* past ops_size */
+    ck_assert_ptr_nonnull(to->stats);
+    ck_assert_ptr_null(to->comm_caps);                /* past ops_size */
+    ASSERT_HAS(cap.buf, "loaded plugin old10 test from");
+    spin_runtime_close(rt);
+    /* ABI 1.1 plugins see the 1.1 tables (the ops they leave out NULL) */
+    ck_assert_int_eq(SPIN_ABI_MINOR, 1);
+    ck_assert_uint_gt(sizeof(spin_compute_ops_t), SPIN_COMPUTE_OPS_SIZE_1_0);
+    ck_assert_uint_gt(sizeof(spin_transport_ops_t), SPIN_TRANSPORT_OPS_SIZE_1_0);
+    ck_assert_uint_eq(sizeof(spin_transport_cfg_t), SPIN_TRANSPORT_CFG_SIZE_1_1);
+    ck_assert_uint_gt(SPIN_TRANSPORT_CFG_SIZE_1_1, SPIN_TRANSPORT_CFG_SIZE_1_0);
+}
+END_TEST
+
 START_TEST(auto_selection)
 {
     capture_t cap; spin_runtime_t *rt;
@@ -241,8 +274,9 @@ START_TEST(auto_selection)
     ASSERT_HAS(cap.buf, "failinit: simulated initialisation failure");
     spin_runtime_close(rt);
 
-    /* Excluding good leaves no usable compute plugin. */
-    ck_assert_int_eq(open_rt("^good", &cap, &rt), 0);
+    /* Excluding good (and old10, the ABI 1.0 one) leaves no usable compute
+     * plugin. */
+    ck_assert_int_eq(open_rt("^good,^old10", &cap, &rt), 0);
     ck_assert_int_ne(spin_runtime_compute(rt, &be), 0);
     ASSERT_HAS(cap.buf, "no compute plugin could be initialised");
     ASSERT_HAS(cap.buf, "good (compute): excluded");
@@ -320,6 +354,7 @@ int main(void)
     tcase_add_test(sel, named_rejected_is_hard_error);
     tcase_add_test(sel, malformed_backend);
     tcase_add_test(sel, named_selection_and_fallback);
+    tcase_add_test(sel, abi_1_0_plugins_load);
     tcase_add_test(sel, auto_selection);
     tcase_add_test(sel, independent_runtimes);
     tcase_add_test(sel, probe_records_reasons);

@@ -246,6 +246,7 @@ static int alloc_get(cuda_state_t *st, size_t bytes, void **ptr, int quiet,
         if (!b) return cuda_fail(st, SPIN_ERR_NOMEM, "mem_alloc: out of host memory");
         b->size = size;
         b->cls = cls;
+        b->id = ++a->next_id;
         cudaError_t e = cudaMalloc(&b->ptr, size);
         if (e == cudaErrorMemoryAllocation && a->cached_bytes > 0) {
             (void)cudaGetLastError();
@@ -326,6 +327,23 @@ int cuda_alloc_order(cuda_state_t *st, spin_stream_t *s)
                         "ordering a stream after reused memory");
     if (!rc) s->seen_reuse = a->reuse_seq;
     return rc;
+}
+
+const cuda_block_t *cuda_alloc_find(const cuda_state_t *st, const void *p,
+                                    size_t bytes)
+{
+    const cuda_alloc_t *a = &st->alloc;
+    if (!a->live || !p) return NULL;
+    const uintptr_t x = (uintptr_t)p;
+    /* the start of a block (the common case), else any block holding it */
+    for (const cuda_block_t *b = a->live[ptr_hash(p, a->nbuckets)]; b; b = b->next)
+        if (b->ptr == p) return bytes <= b->size ? b : NULL;
+    for (size_t i = 0; i < a->nbuckets; i++)
+        for (const cuda_block_t *b = a->live[i]; b; b = b->next) {
+            const uintptr_t s = (uintptr_t)b->ptr;
+            if (x >= s && x - s < b->size) return bytes <= b->size - (x - s) ? b : NULL;
+        }
+    return NULL;
 }
 
 int cuda_mem_alloc(void *state, size_t bytes, void **ptr)

@@ -125,6 +125,7 @@ typedef struct cuda_block {
     int cls;
     cudaEvent_t ev;           /* free: recorded on the default stream */
     uint64_t free_seq;        /* order of that event among all frees */
+    uint64_t id;              /* unique per cudaMalloc (dma-buf identity) */
     struct cuda_block *next;  /* free FIFO of its class, or hash chain */
 } cuda_block_t;
 
@@ -141,6 +142,7 @@ typedef struct cuda_alloc {
     uint64_t free_seq;        /* frees so far */
     uint64_t reuse_seq;       /* free_seq of reuse_ev (0: none) */
     cudaEvent_t reuse_ev;
+    uint64_t next_id;         /* ids of blocks: cudaMalloc calls so far */
 } cuda_alloc_t;
 
 /* Pinned host staging for copies from / to pageable host memory. */
@@ -185,6 +187,17 @@ typedef struct cuda_state {
     int stage_failed;             /* pinned allocation failed: copy directly */
     unsigned long long *flag;     /* device word for range checks */
     uint32_t *aes_t0;             /* device AES T-table (cuda_k_aes_table) */
+    /* dma-buf export (cuda_dmabuf.c): the driver API, looked up in
+     * libcuda.so.1 on first use (the plugin does not link it) */
+    int drv_state;                /* 0 not tried, 1 usable, -1 unusable */
+    char drv_why[160];            /* why unusable */
+    int export_warned;
+    void *drv_handle;
+    int (*drv_get_range)(unsigned long long *base, size_t *size,
+                         unsigned long long ptr);
+    int (*drv_get_handle)(void *handle, unsigned long long ptr, size_t size,
+                          int type, unsigned long long flags);
+    int (*drv_error_name)(int err, const char **name);
 } cuda_state_t;
 
 /* cuda_plugin.c: logging and error mapping. */
@@ -231,6 +244,19 @@ int cuda_copy_h2d(void *state, void *dst, const void *src, size_t bytes,
 int cuda_copy_d2h(void *state, void *dst, const void *src, size_t bytes,
                   spin_stream_t *s);
 void cuda_stage_fini(cuda_state_t *st);
+/* The live block that holds [p, p + bytes), or NULL. */
+const cuda_block_t *cuda_alloc_find(const cuda_state_t *st, const void *p,
+                                    size_t bytes);
+
+/* cuda_dmabuf.c: mem_export_dmabuf (ABI 1.1). */
+int cuda_mem_export_dmabuf(void *state, const void *ptr, size_t bytes,
+                           unsigned flags, spin_dmabuf_t *out);
+void cuda_dmabuf_fini(cuda_state_t *st);
+/* Export the device range of block b as a dma-buf: out->fd, base, size,
+ * offset; SPIN_ERR_NOTSUP with the reason in why when the driver or device
+ * cannot.  The driver API in the plugin, the emulated GPU's in emu/. */
+int cuda_drv_dmabuf(cuda_state_t *st, const cuda_block_t *b, spin_dmabuf_t *out,
+                    char *why, size_t whylen);
 
 /* cuda_ring.c */
 int cuda_ring_binary(void *state, spin_ring_binop_t op, uint64_t *z,

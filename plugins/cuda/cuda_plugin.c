@@ -431,6 +431,7 @@ static void cuda_fini(void *state)
     (void)cudaSetDevice(st->device);
     if (st->stream) (void)cudaStreamSynchronize(st->stream);
     cuda_stage_fini(st);
+    cuda_dmabuf_fini(st);
     if (st->flag) (void)cuda_alloc_put(st, st->flag);
     if (st->aes_t0) (void)cuda_alloc_put(st, st->aes_t0);
     cuda_alloc_fini(st);
@@ -469,6 +470,7 @@ static const spin_compute_ops_t cuda_ops = {
     .f64_binary = cuda_f64_binary,
     .f64_scalar = cuda_f64_scalar,
     .f64_unary = cuda_f64_unary,
+    .mem_export_dmabuf = cuda_mem_export_dmabuf,
 };
 
 static const spin_plugin_desc_t cuda_desc = {

@@ -42,7 +42,7 @@ static void parse_timeout(rdma_comm_t *c, const spin_transport_cfg_t *cfg)
 
 static void destroy(rdma_comm_t *c)
 {
-    if (c->lfd >= 0) close(c->lfd);
+    rdma_unlisten(c);
     for (int j = 0; c->peers && j < c->n; j++) {
         rdma_peer_t *p = &c->peers[j];
         if (p->fd >= 0) close(p->fd);
@@ -101,6 +101,7 @@ void rdma_close(void *comm)
             if (outstanding(c)) rdma_block(c, 10);
         }
     }
+    rdma_gpu_close(c);
     destroy(c);
 }
 
@@ -196,13 +197,15 @@ int rdma_open(void *state, const spin_transport_cfg_t *cfg, void **out)
         c->peers[j].tx_err_at = UINT64_MAX;
     }
     int rc = setup(c);
+    /* before the handshake: with SPIN_RDMA_GPUDIRECT=on, a party that
+     * cannot have it fails here, naming why, and its peers time out */
+    if (!rc) rc = rdma_gpu_open(c, cfg);
     if (!rc) rc = rdma_handshake(c);
     if (rc) {
         destroy(c);
         return rc;
     }
-    close(c->lfd);
-    c->lfd = -1;
+    rdma_unlisten(c);
     c->eps = NULL;
     c->opened = 1;
     *out = c;

@@ -18,9 +18,13 @@
  * when the peer's NIC stops answering; FAKE_VERBS_MEMLOCK=1 registrations
  * count against RLIMIT_MEMLOCK (ulimit -l) for the whole process and fail
  * with ENOMEM beyond it, as the kernel does for an unprivileged process.
- * ibv_reg_dmabuf_mr exists (for the plugin's capability check) but always
- * fails with EOPNOTSUPP.  ibv_fake_verbs() returns 1: tests use it to know
- * they run on the fake.
+ * ibv_reg_dmabuf_mr maps the dma-buf fd (the emulated GPU's memfd,
+ * plugins/cuda/emu) at its offset: the region is addressed by its iova in
+ * work requests and read or written through that mapping, as a NIC reads
+ * GPU memory; an inline send from such a region aborts (a CPU cannot read
+ * device memory at post time).  FAKE_VERBS_DMABUF_FAIL=1 makes it fail with
+ * EOPNOTSUPP, as on a NIC or kernel without dma-buf support.
+ * ibv_fake_verbs() returns 1: tests use it to know they run on the fake.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -31,6 +35,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
@@ -39,7 +44,15 @@
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 
-typedef struct fmr { struct ibv_mr mr; int access; size_t pinned; struct fmr *next; } fmr_t;
+typedef struct fmr {
+    struct ibv_mr mr;
+    int access;
+    size_t pinned;
+    char *host;                /* dma-buf: where iova mr.addr is mapped */
+    void *map;                 /* dma-buf: the mapping (maplen bytes) */
+    size_t maplen;
+    struct fmr *next;
+} fmr_t;
 static fmr_t *mrs;
 static uint32_t next_key = 0x1000;
 static size_t pinned_bytes;            /* registered, page-rounded (FAKE_VERBS_MEMLOCK) */
@@ -100,6 +113,12 @@ static fmr_t *find_key(uint32_t key, int remote)
     for (fmr_t *m = mrs; m; m = m->next)
         if ((remote ? m->mr.rkey : m->mr.lkey) == key) return m;
     return NULL;
+}
+
+/* Where the process reads or writes address a of region m. */
+static uintptr_t host_addr(const fmr_t *m, uint64_t a)
+{
+    return m->host ? (uintptr_t)m->host + (uintptr_t)(a - (uintptr_t)m->mr.addr) : (uintptr_t)a;
 }
 
 static void push_cqe(struct ibv_cq *cq, const struct ibv_wc *wc)
@@ -194,11 +213,11 @@ static void deliver(fqp_t *q)
                         p->rkey, (unsigned long long)p->raddr, p->len);
                 st = IBV_WC_REM_ACCESS_ERR;
             } else if (p->inl) {
-                memcpy((void *)(uintptr_t)p->raddr, p->inl, p->len);
+                memcpy((void *)host_addr(m, p->raddr), p->inl, p->len);
             } else {
                 size_t off = 0;
-                for (int i = 0; i < p->nsge; i++) {
-                    memcpy((char *)(uintptr_t)p->raddr + off, (void *)(uintptr_t)p->sge[i].addr,
+                for (int i = 0; i < p->nsge; i++) { /* sge addresses translated at post */
+                    memcpy((char *)host_addr(m, p->raddr) + off, (void *)(uintptr_t)p->sge[i].addr,
                            p->sge[i].length);
                     off += p->sge[i].length;
                 }
@@ -289,6 +308,14 @@ static int f_post_send(struct ibv_qp *qp, struct ibv_send_wr *wr, struct ibv_sen
                         (uintptr_t)m->mr.addr + m->mr.length) {
                     fprintf(stderr, "fake_verbs: local protection error (lkey %x)\n",
                             wr->sg_list[i].lkey);
+                    abort();
+                }
+                p->sge[i].addr = host_addr(m, wr->sg_list[i].addr);
+            } else {
+                fmr_t *m = find_key(wr->sg_list[i].lkey, 0);
+                if (m && m->host && wr->sg_list[i].length) {
+                    fprintf(stderr, "fake_verbs: inline send from a dma-buf region (device memory: "
+                            "the CPU cannot read it at post time)\n");
                     abort();
                 }
             }
@@ -497,6 +524,7 @@ int ibv_dereg_mr(struct ibv_mr *mr)
         fmr_t *m = *pp;
         *pp = m->next;
         pinned_bytes -= m->pinned;
+        if (m->map) munmap(m->map, m->maplen);
         free(m);
         break;
     }
@@ -507,9 +535,34 @@ int ibv_dereg_mr(struct ibv_mr *mr)
 struct ibv_mr *ibv_reg_dmabuf_mr(struct ibv_pd *pd, uint64_t offset, size_t length,
                                  uint64_t iova, int fd, int access)
 {
-    (void)pd, (void)offset, (void)length, (void)iova, (void)fd, (void)access;
-    errno = EOPNOTSUPP;
-    return NULL;
+    const char *f = getenv("FAKE_VERBS_DMABUF_FAIL");
+    if (f && *f == '1') {
+        errno = EOPNOTSUPP;
+        return NULL;
+    }
+    if (fd < 0 || !length) {
+        errno = EINVAL;
+        return NULL;
+    }
+    long ps = sysconf(_SC_PAGESIZE);
+    uint64_t pg = ps > 0 ? (uint64_t)ps : 4096, skip = offset % pg;
+    size_t maplen = (size_t)(skip + length);
+    void *map = mmap(NULL, maplen, PROT_READ | PROT_WRITE, MAP_SHARED, fd, (off_t)(offset - skip));
+    if (map == MAP_FAILED) return NULL; /* errno from mmap */
+    pthread_mutex_lock(&mu);
+    fmr_t *m = calloc(1, sizeof *m);
+    m->map = map;
+    m->maplen = maplen;
+    m->host = (char *)map + skip;
+    m->mr.context = pd->context, m->mr.pd = pd, m->mr.addr = (void *)(uintptr_t)iova;
+    m->mr.length = length;
+    m->mr.lkey = next_key++;
+    m->mr.rkey = next_key++;
+    m->access = access;
+    m->next = mrs;
+    mrs = m;
+    pthread_mutex_unlock(&mu);
+    return &m->mr;
 }
 
 int ibv_fake_verbs(void);

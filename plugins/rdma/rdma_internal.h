@@ -77,6 +77,20 @@ enum { RDMA_WR_DATA = 1, RDMA_WR_CTL = 2, RDMA_WR_RECV = 3 };
 #define RDMA_WRID_PEER(id) ((int)((id) >> 32))
 #define RDMA_WRID_KIND(id) ((int)(((id) >> 28) & 0xf))
 
+/* How device memory of the compute plugin travels on a communicator
+ * (rdma_gpu.c, README.md "GPU memory"). */
+enum {
+    RDMA_GPU_HOST = 0,         /* the compute plugin's memory is host memory */
+    RDMA_GPU_STAGED = 1,       /* the core stages device memory through host buffers */
+    RDMA_GPU_DMABUF = 2,       /* device buffers registered with ibv_reg_dmabuf_mr */
+    RDMA_GPU_PEERMEM = 3       /* device buffers registered with ibv_reg_mr (nvidia-peermem) */
+};
+/* SPIN_RDMA_GPUDIRECT */
+enum { RDMA_GD_AUTO = 0, RDMA_GD_OFF = 1, RDMA_GD_ON = 2 };
+
+typedef struct ibv_mr *(*rdma_reg_dmabuf_fn)(struct ibv_pd *pd, uint64_t offset, size_t length,
+                                            uint64_t iova, int fd, int access);
+
 /* A page-aligned registered buffer. */
 typedef struct rdma_buf {
     void *addr;
@@ -90,6 +104,8 @@ typedef struct rdma_reg {
     uintptr_t start, end;
     struct ibv_mr *mr;
     int refs;
+    int dev;                           /* device memory of the compute plugin */
+    uint64_t id;                       /* dev: the allocation's id (spin_dmabuf_t) */
 } rdma_reg_t;
 
 typedef struct rdma_rcache {
@@ -117,8 +133,9 @@ typedef struct rdma_state {
     size_t chunk;                      /* SPIN_RDMA_CHUNK */
     int slots;                         /* SPIN_RDMA_SLOTS */
     int rcache_on;                     /* SPIN_RDMA_REG_CACHE (resolved) */
-    const char *gpu_mode;              /* how GPU memory would travel */
-    int dmabuf;                        /* libibverbs has ibv_reg_dmabuf_mr */
+    int gpudirect;                     /* SPIN_RDMA_GPUDIRECT: RDMA_GD_* */
+    rdma_reg_dmabuf_fn reg_dmabuf;     /* libibverbs' ibv_reg_dmabuf_mr, or NULL */
+    int peermem;                       /* nvidia-peermem is loaded */
     int nvidia;                        /* the NVIDIA kernel driver is loaded */
 } rdma_state_t;
 
@@ -137,6 +154,7 @@ struct spin_request {
     struct spin_request *next;           /* peer's send or receive FIFO */
     struct spin_request *lprev, *lnext;  /* the comm's live list */
     int is_send;
+    int dev;                   /* buf is device memory of the compute plugin */
     int peer;
     uint32_t tag;
     uint64_t seq;
@@ -233,6 +251,14 @@ typedef struct rdma_comm {
     rdma_rcache_t rc;
     int opened;
     int failed;                        /* an error happened: no linger at close */
+    /* GPU memory (rdma_gpu.c) */
+    int gpu;                           /* RDMA_GPU_* */
+    const char *compute_name;
+    const spin_compute_ops_t *cops;    /* the compute plugin, when it has device memory */
+    void *cstate;
+    int h2d_pending;                   /* device receives copied, not yet synchronised */
+    int copy_warned;
+    uint64_t dev_sent_reg, dev_sent_copied, dev_recv, dev_regs;
 } rdma_comm_t;
 
 #define RDMA_LOGE(c, ...) spin_log((c)->log, SPIN_LOG_ERROR, __VA_ARGS__)
@@ -255,12 +281,20 @@ int rdma_buf_alloc(struct ibv_pd *pd, size_t size, int remote, rdma_buf_t *b);
 void rdma_buf_free(rdma_buf_t *b);
 void rdma_rcache_init(rdma_rcache_t *rc, struct ibv_pd *pd, int odp);
 int rdma_rcache_get(rdma_rcache_t *rc, const void *addr, size_t len, rdma_reg_t **out);
+/* Device memory: the entry for allocation q->id holding [addr, addr + len),
+ * else a new one registered by reg(arg, &start, &len) (NULL: failed, errno
+ * set).  Entries of other ids over the same addresses are dropped. */
+int rdma_rcache_get_dev(rdma_rcache_t *rc, const spin_dmabuf_t *q, const void *addr, size_t len,
+                        struct ibv_mr *(*reg)(void *arg, uintptr_t *start, size_t *size),
+                        void *arg, rdma_reg_t **out);
 void rdma_rcache_put(rdma_rcache_t *rc, rdma_reg_t *r);
 void rdma_rcache_destroy(rdma_rcache_t *rc);
 
 /* rdma_qp.c */
 int rdma_parse_endpoint(rdma_comm_t *c, int i, int passive);
 int rdma_listen(rdma_comm_t *c);
+/* Close the listening socket (and remove an ipc:// socket file). */
+void rdma_unlisten(rdma_comm_t *c);
 int rdma_connect_start(rdma_comm_t *c, rdma_peer_t *p);
 int rdma_connect_check(rdma_comm_t *c, rdma_peer_t *p);
 int rdma_sock_send(int fd, const unsigned char *m, size_t len);
@@ -300,5 +334,24 @@ int rdma_stats(void *comm, int peer, spin_transport_stats_t *out);
 
 /* rdma_recv.c */
 int rdma_poll_cq(rdma_comm_t *c);
+
+/* rdma_gpu.c */
+const char *rdma_gpu_mode_name(int gpu);
+void rdma_gpu_detect(rdma_state_t *s);
+int rdma_gpu_setting(rdma_state_t *s, const char *v, char *why, size_t whylen);
+void rdma_gpu_describe(const rdma_state_t *s);
+int rdma_gpu_open(rdma_comm_t *c, const spin_transport_cfg_t *cfg);
+void rdma_gpu_close(rdma_comm_t *c);
+uint64_t rdma_comm_caps(void *comm);
+/* Is [buf, buf + len) device memory (to be handled as such)?  1 or 0. */
+int rdma_gpu_is_dev(rdma_comm_t *c, const void *buf, size_t len, spin_dmabuf_t *q);
+/* A registration for a device send, or -1 (then the send copies). */
+int rdma_gpu_reg(rdma_comm_t *c, const spin_dmabuf_t *q, const void *buf, size_t len,
+                 rdma_reg_t **out);
+/* Device <-> host copies (synchronous d2h; h2d synchronised by
+ * rdma_gpu_sync): 0, or fail the link to p and return the error. */
+int rdma_gpu_d2h(rdma_comm_t *c, rdma_peer_t *p, void *dst, const void *src, size_t n);
+int rdma_gpu_h2d(rdma_comm_t *c, rdma_peer_t *p, void *dst, const void *src, size_t n);
+int rdma_gpu_sync(rdma_comm_t *c);
 
 #endif

@@ -11,7 +11,10 @@
  * would send stale data.  So the cache is only used with on-demand paging
  * (the region follows the page tables), unless SPIN_RDMA_REG_CACHE=on
  * forces it for programs that never unmap buffers they send from (see
- * README.md).
+ * README.md).  Device memory of the compute plugin (GPUDirect RDMA,
+ * rdma_gpu.c) is cached by allocation: an entry covers the allocation that
+ * mem_export_dmabuf reported and carries its id, which changes when the
+ * address range is allocated anew, so stale entries are never used.
  */
 #ifdef HAVE_CONFIG_H
 #include "config.h"
@@ -114,7 +117,7 @@ int rdma_rcache_get(rdma_rcache_t *rc, const void *addr, size_t len, rdma_reg_t 
 {
     uintptr_t a = (uintptr_t)addr, e = a + len;
     for (rdma_reg_t *r = rc->head; r; r = r->next) {
-        if (r->start <= a && e <= r->end) {
+        if (!r->dev && r->start <= a && e <= r->end) {
             unlink_reg(rc, r);
             push_front(rc, r);
             r->refs++;
@@ -143,6 +146,51 @@ int rdma_rcache_get(rdma_rcache_t *rc, const void *addr, size_t len, rdma_reg_t 
     push_front(rc, r);
     rc->n++;
     rc->bytes += end - start;
+    trim(rc);
+    *out = r;
+    return 0;
+}
+
+int rdma_rcache_get_dev(rdma_rcache_t *rc, const spin_dmabuf_t *q, const void *addr, size_t len,
+                        struct ibv_mr *(*reg)(void *arg, uintptr_t *start, size_t *size),
+                        void *arg, rdma_reg_t **out)
+{
+    uintptr_t a = (uintptr_t)addr, e = a + len;
+    uintptr_t qs = (uintptr_t)q->base, qe = qs + q->size;
+    for (rdma_reg_t *r = rc->head, *next; r; r = next) {
+        next = r->next;
+        if (!r->dev) continue;
+        if (r->id == q->id && r->start <= a && e <= r->end) {
+            unlink_reg(rc, r);
+            push_front(rc, r);
+            r->refs++;
+            rc->hits++;
+            *out = r;
+            return 0;
+        }
+        /* an earlier allocation at these addresses: its region is stale */
+        if (r->id != q->id && r->refs == 0 && r->start < qe && qs < r->end) drop(rc, r);
+    }
+    rc->misses++;
+    rdma_reg_t *r = calloc(1, sizeof *r);
+    if (!r) return SPIN_ERR_NOMEM;
+    uintptr_t start = 0;
+    size_t size = 0;
+    r->mr = reg(arg, &start, &size);
+    if (!r->mr) {
+        int err = errno;
+        free(r);
+        errno = err;
+        return SPIN_ERR_IO;
+    }
+    r->dev = 1;
+    r->id = q->id;
+    r->start = start;
+    r->end = start + size;
+    r->refs = 1;
+    push_front(rc, r);
+    rc->n++;
+    rc->bytes += size;
     trim(rc);
     *out = r;
     return 0;

@@ -10,7 +10,6 @@
 #include "config.h"
 #endif
 
-#include <dlfcn.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -128,6 +127,8 @@ static int settings(rdma_state_t *s, char *why, size_t whylen)
                  "slots instead of %d", s->dev_name, s->dattr.max_qp_wr, limit, s->slots);
         s->slots = limit;
     }
+    int rc = rdma_gpu_setting(s, env(h, "SPIN_RDMA_GPUDIRECT"), why, whylen);
+    if (rc) return rc;
     s->rcache_on = s->odp;
     if ((v = env(h, "SPIN_RDMA_REG_CACHE"))) {
         if (!strcmp(v, "1") || !strcmp(v, "on") || !strcmp(v, "yes")) s->rcache_on = 1;
@@ -138,31 +139,6 @@ static int settings(rdma_state_t *s, char *why, size_t whylen)
         }
     }
     return 0;
-}
-
-/* Does the libibverbs this plugin is linked with have ibv_reg_dmabuf_mr
- * (rdma-core 34)?  Not dlsym(RTLD_DEFAULT, ...): the loader opens plugins
- * RTLD_LOCAL, so their libraries are not in the global scope.  The library
- * is loaded already (a dependency of this plugin): RTLD_NOLOAD finds it. */
-static int have_dmabuf_reg(void)
-{
-    void *h = dlopen("libibverbs.so.1", RTLD_NOLOAD | RTLD_LAZY);
-    if (!h) return 0;
-    int ok = dlsym(h, "ibv_reg_dmabuf_mr") != NULL;
-    dlclose(h);
-    return ok;
-}
-
-/* How device memory of a GPU would travel (README: GPU memory). */
-static const char *gpu_mode(rdma_state_t *s)
-{
-    s->dmabuf = have_dmabuf_reg();
-    s->nvidia = access("/sys/module/nvidia", F_OK) == 0;
-    if (access("/sys/kernel/mm/memory_peers/nv_mem/version", F_OK) == 0 ||
-        access("/sys/module/nvidia_peermem", F_OK) == 0)
-        return "GPUDirect RDMA via nvidia-peermem";
-    if (s->dmabuf && s->nvidia) return "GPUDirect RDMA via dma-buf";
-    return "GPU buffers staged through pinned host memory";
 }
 
 /* Score of GID `idx` for RoCE: v2 with an IPv4-mapped address first.  The
@@ -382,21 +358,14 @@ static int rdma_init(const spin_plugin_host_t *host, void **state, char *why, si
         rdma_fini(s);
         return rc;
     }
-    s->gpu_mode = gpu_mode(s);
+    rdma_gpu_detect(s);
     spin_log(s->log, SPIN_LOG_INFO, "rdma: %s port %u (%s, MTU %d%s%d), %d slots of %zu KiB per peer, "
              "registration cache %s", s->dev_name, s->port,
              s->link_layer == IBV_LINK_LAYER_ETHERNET ? "RoCE" : "InfiniBand",
              rdma_mtu_bytes(s->mtu), s->gid_index >= 0 ? ", GID index " : ", LID ",
              s->gid_index >= 0 ? s->gid_index : s->lid, s->slots, s->chunk / 1024,
              s->rcache_on ? (s->odp ? "on (on-demand paging)" : "on (forced)") : "off");
-    if (strncmp(s->gpu_mode, "GPUDirect", 9) == 0)
-        spin_log(s->log, SPIN_LOG_INFO, "rdma: GPU memory: %s is possible here, but not used yet: "
-                 "GPU buffers are staged through pinned host memory by the core "
-                 "(SPIN_CAP_TRANSPORT_DEVICE_MEM is not advertised)", s->gpu_mode);
-    else
-        spin_log(s->log, SPIN_LOG_INFO, "rdma: GPU memory: %s (no nvidia-peermem; libibverbs %s "
-                 "ibv_reg_dmabuf_mr; the NVIDIA driver is %s)", s->gpu_mode,
-                 s->dmabuf ? "has" : "lacks", s->nvidia ? "loaded" : "not loaded");
+    rdma_gpu_describe(s);
     *state = s;
     return SPIN_OK;
 }
@@ -410,6 +379,7 @@ static const spin_transport_ops_t rdma_ops = {
     .irecv = rdma_irecv,
     .wait = rdma_wait,
     .stats = rdma_stats,
+    .comm_caps = rdma_comm_caps,
 };
 
 static const spin_plugin_desc_t rdma_desc = {
@@ -421,7 +391,7 @@ static const spin_plugin_desc_t rdma_desc = {
     .version = PACKAGE_VERSION,
     .description = "libibverbs RC queue pairs (InfiniBand, RoCE), RDMA write with immediate, "
                    "rdma://HOST:PORT bootstrap",
-    /* Per machine, not per build: see README.md (GPU memory). */
+    /* Per communicator, not per build: comm_caps (README.md, GPU memory). */
     .caps = 0,
     .init = rdma_init,
     .fini = rdma_fini,

@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "rdma_internal.h"
@@ -32,10 +33,27 @@ int rdma_parse_endpoint(rdma_comm_t *c, int i, int passive)
         RDMA_LOGE(c, "rdma: no endpoint given for party %d", i);
         return SPIN_ERR_CONFIG;
     }
+    if (strncmp(e, "ipc://", 6) == 0) {
+        /* parties on one host: the bootstrap over a Unix-domain socket */
+        struct sockaddr_un un;
+        memset(&un, 0, sizeof un);
+        un.sun_family = AF_UNIX;
+        size_t pl = strlen(e + 6);
+        if (pl == 0 || pl >= sizeof un.sun_path) {
+            RDMA_LOGE(c, "rdma: endpoint \"%s\" of party %d: the socket path must have 1 to %zu bytes",
+                      e, i, sizeof un.sun_path - 1);
+            return SPIN_ERR_CONFIG;
+        }
+        memcpy(un.sun_path, e + 6, pl);
+        memcpy(&c->addr[i], &un, sizeof un);
+        c->addrlen[i] = (socklen_t)sizeof un;
+        return 0;
+    }
     if (strncmp(e, "rdma://", 7) != 0) {
         RDMA_LOGE(c, "rdma: endpoint \"%s\" of party %d is not rdma://HOST:PORT (the TCP address "
-                  "where it takes bootstrap connections); for tcp:// or ipc:// endpoints use the "
-                  "tcp plugin (SPIN_BACKEND=tcp)", e, i);
+                  "where it takes bootstrap connections) or ipc://PATH (a Unix-domain socket, for "
+                  "parties on one host); for tcp:// endpoints use the tcp plugin (SPIN_BACKEND=tcp)",
+                  e, i);
         return SPIN_ERR_CONFIG;
     }
     char host[256];
@@ -85,7 +103,7 @@ static int sock_opts(int fd)
     int one = 1;
     if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) != 0) return -1;
     if (fcntl(fd, F_SETFD, FD_CLOEXEC) != 0) return -1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one); /* fails harmlessly on AF_UNIX */
     return 0;
 }
 
@@ -96,6 +114,8 @@ int rdma_listen(rdma_comm_t *c)
     int one = 1, e;
     if (fd < 0) goto fail;
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (a->sa_family == AF_UNIX) /* a socket file left by an earlier run */
+        (void)unlink(((const struct sockaddr_un *)a)->sun_path);
     if (sock_opts(fd) != 0 || bind(fd, a, c->addrlen[c->me]) != 0 ||
         listen(fd, c->n + 16) != 0)
         goto fail;
@@ -106,6 +126,15 @@ fail:
     if (fd >= 0) close(fd);
     RDMA_LOGE(c, "rdma: party %d cannot listen on %s: %s", c->me, c->eps[c->me], strerror(e));
     return e == EADDRNOTAVAIL || e == EAFNOSUPPORT ? SPIN_ERR_CONFIG : SPIN_ERR_IO;
+}
+
+void rdma_unlisten(rdma_comm_t *c)
+{
+    if (c->lfd < 0) return;
+    close(c->lfd);
+    c->lfd = -1;
+    const struct sockaddr *a = (const struct sockaddr *)&c->addr[c->me];
+    if (a->sa_family == AF_UNIX) (void)unlink(((const struct sockaddr_un *)a)->sun_path);
 }
 
 /* Start a non-blocking connect to lower party p; 0, or -1 with errno. */

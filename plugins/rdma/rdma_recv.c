@@ -58,7 +58,18 @@ static void match_early(rdma_comm_t *c, rdma_peer_t *p, spin_request_t *r, rdma_
     int arriving = p->in_u == u;
     if (arriving) p->in_u = NULL; /* later pieces: into r, or dropped */
     if (fits(c, r, u->tag, u->seq, u->len)) {
-        if (u->have) memcpy(r->buf, u->data, u->have);
+        if (u->have && r->dev) {
+            /* synchronised at once: u->data is freed below */
+            if (!rdma_gpu_h2d(c, p, r->buf, u->data, u->have)) (void)rdma_gpu_sync(c);
+        } else if (u->have) {
+            memcpy(r->buf, u->data, u->have);
+        }
+        if (p->broken) {
+            rdma_fail_req(r, p->broken);
+            free(u->data);
+            free(u);
+            return;
+        }
         if (arriving) {
             p->in_req = r;
             p->in_off = u->have;
@@ -85,6 +96,11 @@ int rdma_irecv(void *comm, int peer, uint32_t tag, void *buf, size_t len, spin_r
     r->seq = p->recv_seq++;
     r->len = len;
     r->buf = buf;
+    spin_dmabuf_t q;
+    if (rdma_gpu_is_dev(c, buf, len, &q)) {
+        r->dev = 1; /* pieces are copied in with the compute plugin's copy_h2d */
+        c->dev_recv++;
+    }
     /* Invariant: early messages wait only while no receive is posted. */
     if (p->uq_head) {
         match_early(c, p, r, p->uq_head);
@@ -133,7 +149,12 @@ static void begin_message(rdma_comm_t *c, rdma_peer_t *p, uint32_t tag, uint64_t
 
 static void deliver(rdma_comm_t *c, rdma_peer_t *p, const unsigned char *d, size_t n)
 {
-    if (n && p->in_req) {
+    if (n && p->in_req && p->in_req->dev) {
+        /* device memory: synchronised (rdma_gpu_sync) before this slot
+         * goes back to the sender as a credit */
+        if (rdma_gpu_h2d(c, p, (char *)p->in_req->buf + p->in_off, d, n)) return;
+        p->in_off += n;
+    } else if (n && p->in_req) {
         memcpy((char *)p->in_req->buf + p->in_off, d, n);
         p->in_off += n;
     } else if (n && p->in_u) {
@@ -287,7 +308,12 @@ int rdma_poll_cq(rdma_comm_t *c)
         double now = k ? rdma_now_ms() : 0;
         for (int i = 0; i < k; i++) on_wc(c, &wc[i], now);
         total += k;
-        if (k < 32) return total;
+        if (k < 32) {
+            /* device receives are in place before any caller sees them
+             * complete and before their slots return as credits */
+            int rc = rdma_gpu_sync(c);
+            return rc ? rc : total;
+        }
     }
 }
 

@@ -15,7 +15,8 @@
  *
  * Send payloads are copied into registered staging slots (the send is
  * complete once posted); large ones with the registration cache on are
- * written straight from the caller's buffer (complete when written).
+ * written straight from the caller's buffer (complete when written), and
+ * so is device memory in the GPUDirect modes (rdma_gpu.c).
  * Progress happens in wait() (and close()), for every peer at once.
  *
  * This file: requests, the send side, progress, blocking and wait();
@@ -158,7 +159,11 @@ static int post_piece(rdma_comm_t *c, rdma_peer_t *p, spin_request_t *r)
             sge[nsge++] = (struct ibv_sge){(uintptr_t)r->buf + r->off, (uint32_t)n,
                                            r->reg->mr->lkey};
     } else {
-        if (n) memcpy(stg + hdr, (const char *)r->buf + r->off, n);
+        if (n && r->dev) {
+            if (rdma_gpu_d2h(c, p, stg + hdr, (const char *)r->buf + r->off, n)) return -1;
+        } else if (n) {
+            memcpy(stg + hdr, (const char *)r->buf + r->off, n);
+        }
         sge[nsge++] = (struct ibv_sge){(uintptr_t)stg, (uint32_t)(hdr + n), p->stage.mr->lkey};
     }
     uint32_t cred = p->rx_freed > RDMA_IMM_CREDIT_MASK ? RDMA_IMM_CREDIT_MASK : p->rx_freed;
@@ -170,7 +175,10 @@ static int post_piece(rdma_comm_t *c, rdma_peer_t *p, spin_request_t *r)
     wr.num_sge = nsge;
     wr.opcode = IBV_WR_RDMA_WRITE_WITH_IMM;
     wr.imm_data = htonl(imm);
-    wr.send_flags = IBV_SEND_SIGNALED | (hdr + n <= (size_t)c->max_inline ? IBV_SEND_INLINE : 0);
+    /* inline: the CPU reads the scatter list at post time, so never from
+     * device memory */
+    int inl = hdr + n <= (size_t)c->max_inline && !(r->reg && r->reg->dev && n);
+    wr.send_flags = IBV_SEND_SIGNALED | (inl ? IBV_SEND_INLINE : 0);
     wr.wr.rdma.remote_addr = p->r_addr + (uint64_t)p->tx_slot * p->r_chunk;
     wr.wr.rdma.rkey = p->r_rkey;
     int e = ibv_post_send(p->qp, &wr, &bad);
@@ -243,7 +251,15 @@ int rdma_isend(void *comm, int peer, uint32_t tag, const void *buf, size_t len,
     r->seq = p->send_seq++;
     r->len = len;
     r->buf = (void *)(uintptr_t)buf;
-    if (len >= RDMA_ZCOPY_MIN && c->st->rcache_on && rdma_rcache_get(&c->rc, buf, len, &r->reg)) {
+    spin_dmabuf_t q;
+    if (rdma_gpu_is_dev(c, buf, len, &q)) {
+        /* GPUDirect: written straight from device memory (any size: a copy
+         * would cost a device-to-host transfer and a synchronisation) */
+        r->dev = 1;
+        if (rdma_gpu_reg(c, &q, buf, len, &r->reg) == 0) c->dev_sent_reg++;
+        else c->dev_sent_copied++;
+    } else if (len >= RDMA_ZCOPY_MIN && c->st->rcache_on &&
+               rdma_rcache_get(&c->rc, buf, len, &r->reg)) {
         RDMA_LOGD(c, "rdma: registering a %zu-byte send buffer failed (%s): copying instead", len,
                   strerror(errno));
         r->reg = NULL;

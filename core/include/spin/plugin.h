@@ -38,7 +38,7 @@ extern "C" {
 #endif
 
 #define SPIN_ABI_MAJOR 1
-#define SPIN_ABI_MINOR 0
+#define SPIN_ABI_MINOR 1
 
 /** Name of the one symbol a plugin exports. */
 #define SPIN_PLUGIN_QUERY_SYMBOL "spin_plugin_query"
@@ -66,8 +66,13 @@ typedef enum spin_plugin_kind {
 /** Compute: float64 ops for the plaintext reference are provided
  *  (f64_gemm, f64_binary, f64_scalar, f64_unary all non-NULL). */
 #define SPIN_CAP_COMPUTE_F64          (UINT64_C(1) << 2)
-/** Transport: send/recv accept device-memory buffers of the compute plugin
- *  named in spin_transport_cfg_t.compute_name. */
+/** Transport: send/recv (and isend/irecv) accept device-memory buffers of
+ *  the context's compute plugin (spin_transport_cfg_t.compute_name, with its
+ *  ops in compute_ops; ABI 1.1).  Whether that holds depends on the machine
+ *  and on the compute plugin, so a transport reports it per communicator
+ *  with spin_transport_ops_t.comm_caps; in a descriptor's caps the bit means
+ *  "always, for every communicator".  Without it the core stages device
+ *  memory through host buffers. */
 #define SPIN_CAP_TRANSPORT_DEVICE_MEM (UINT64_C(1) << 16)
 /** Transport: links can be authenticated and encrypted (key files). */
 #define SPIN_CAP_TRANSPORT_SECURE     (UINT64_C(1) << 17)
@@ -204,6 +209,32 @@ typedef struct spin_prg_key {
     uint8_t key[16];
 } spin_prg_key_t;
 
+/** What mem_export_dmabuf says about plugin memory (ABI 1.1). */
+typedef struct spin_dmabuf {
+    uint32_t struct_size;      /**< set by the caller: sizeof(spin_dmabuf_t) */
+    /** Out: a new dma-buf file descriptor that the caller owns (close it),
+     *  or -1 with SPIN_DMABUF_QUERY. */
+    int fd;
+    /** Out: a page-aligned range [base, base + size) that holds the queried
+     *  one (the plugin's allocation; an export may give a larger range,
+     *  e.g. the driver's allocation).  An exported dma-buf holds it from
+     *  byte `offset` on, so the queried ptr is at dma-buf byte
+     *  offset + (ptr - base): ibv_reg_dmabuf_mr(pd, offset, size,
+     *  (uintptr_t)base, fd, access) registers it with iova = base, so work
+     *  requests address device memory by its own pointer values. */
+    const void *base;
+    size_t size;
+    uint64_t offset;
+    /** Out: identity of the allocation behind [base, base + size): another
+     *  allocation at the same address (after a free) has another id, so a
+     *  registration made for one id is never used for another. */
+    uint64_t id;
+} spin_dmabuf_t;
+
+/** mem_export_dmabuf flag: only identify the memory (fd = -1, no dma-buf
+ *  created); cheap enough for every transfer. */
+#define SPIN_DMABUF_QUERY 1u
+
 typedef struct spin_compute_ops {
     /* --- memory (all mandatory) ----------------------------------------- */
     /** Allocate bytes of plugin memory (host or device), aligned to 64. */
@@ -287,6 +318,18 @@ typedef struct spin_compute_ops {
                       const double *x, double c, size_t n, spin_stream_t *s);
     int (*f64_unary)(void *state, spin_f64_unop_t op, double *z,
                      const double *x, size_t n, spin_stream_t *s);
+
+    /* --- ABI 1.1 --------------------------------------------------------- */
+    /** Optional (NULL: unsupported).  Is [ptr, ptr + bytes) memory of this
+     *  instance (from mem_alloc, not freed)?  0 and *out filled if so;
+     *  SPIN_ERR_INVAL, without logging, if it is not (host memory, say).
+     *  Without SPIN_DMABUF_QUERY in flags it also exports the allocation as
+     *  a dma-buf (out->fd, for ibv_reg_dmabuf_mr and the like), or returns
+     *  SPIN_ERR_NOTSUP (driver or device cannot) with a logged reason.
+     *  Transports call it (through spin_transport_cfg_t.compute_ops) on the
+     *  thread that drives the context; the memory stays the caller's. */
+    int (*mem_export_dmabuf)(void *state, const void *ptr, size_t bytes,
+                             unsigned flags, spin_dmabuf_t *out);
     /* Append new ops here only. */
 } spin_compute_ops_t;
 
@@ -309,6 +352,18 @@ typedef struct spin_transport_cfg {
     /** Value every party must agree on (protocol/config fingerprint); a peer
      *  with another value is refused at connection time, naming it. */
     uint64_t fingerprint;
+
+    /* --- ABI 1.1: the context's compute backend.  Read these only when
+     * struct_size >= SPIN_TRANSPORT_CFG_SIZE_1_1 (an older core passes a
+     * shorter struct).  All stay valid until close. ------------------------ */
+    const char *compute_name;    /**< e.g. "cuda"; NULL if unknown */
+    uint64_t compute_caps;       /**< its SPIN_CAP_COMPUTE_* bits */
+    /** Its ops as the core sees them (ops a plugin of an older ABI lacks are
+     *  NULL) and its state: a transport may call them (copies, allocation,
+     *  stream_sync, mem_export_dmabuf) from inside its own ops, which the
+     *  core calls on the context's thread.  NULL if unknown. */
+    const spin_compute_ops_t *compute_ops;
+    void *compute_state;
 } spin_transport_cfg_t;
 
 /** Opaque, plugin-defined request handle for non-blocking operations. */
@@ -341,6 +396,17 @@ typedef struct spin_transport_ops {
     int (*wait)(void *comm, spin_request_t *req);
     /** Counters for one peer. */
     int (*stats)(void *comm, int peer, spin_transport_stats_t *out);
+
+    /* --- ABI 1.1 --------------------------------------------------------- */
+    /** Optional (NULL: the descriptor's caps hold).  The SPIN_CAP_TRANSPORT_*
+     *  bits in effect for this open communicator: with
+     *  SPIN_CAP_TRANSPORT_DEVICE_MEM, send/recv/isend/irecv take device
+     *  memory of cfg->compute_ops (and host memory as before: the transport
+     *  tells them apart, e.g. with mem_export_dmabuf's query), the core
+     *  synchronises the compute stream before it posts a send from device
+     *  memory, and a device receive holds its data (visible to later work on
+     *  any stream) once wait() has returned.  Constant for the comm's life. */
+    uint64_t (*comm_caps)(void *comm);
     /* Append new ops here only. */
 } spin_transport_ops_t;
 
@@ -376,6 +442,10 @@ typedef const spin_plugin_desc_t *(*spin_plugin_query_fn)(void);
 #define SPIN_COMPUTE_OPS_SIZE_1_0 (offsetof(spin_compute_ops_t, f64_unary) + sizeof(void (*)(void)))
 #define SPIN_TRANSPORT_OPS_SIZE_1_0 (offsetof(spin_transport_ops_t, stats) + sizeof(void (*)(void)))
 #define SPIN_PLUGIN_DESC_SIZE_1_0 (offsetof(spin_plugin_desc_t, ops_size) + sizeof(uint32_t))
+/** Size of spin_transport_cfg_t in ABI 1.0, and since ABI 1.1 (the compute
+ *  backend fields). */
+#define SPIN_TRANSPORT_CFG_SIZE_1_0 (offsetof(spin_transport_cfg_t, fingerprint) + sizeof(uint64_t))
+#define SPIN_TRANSPORT_CFG_SIZE_1_1 (offsetof(spin_transport_cfg_t, compute_state) + sizeof(void *))
 
 #ifdef __cplusplus
 }

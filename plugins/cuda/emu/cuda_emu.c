@@ -23,11 +23,26 @@
  *   SPIN_CUDA_EMU_MEM=BYTES    the device's memory size (the plugin keeps
  *                              its GEMM workspace below 1/8 of it: small
  *                              values force batch and K chunking);
- *   SPIN_CUDA_EMU_INT8=refuse  int8 GEMMs return NOT_SUPPORTED (fallback).
+ *   SPIN_CUDA_EMU_INT8=refuse  int8 GEMMs return NOT_SUPPORTED (fallback);
+ *   SPIN_CUDA_EMU_DMABUF=refuse  dma-buf exports fail (SPIN_ERR_NOTSUP).
+ *
+ * dma-buf export (cuda_drv_dmabuf, behind the plugin's mem_export_dmabuf):
+ * "device" memory comes from one memfd per process (an arena mapped
+ * MAP_SHARED, sparse, as large as the device memory), so an exported
+ * dma-buf is that memfd (a dup) with the block's offset: the fake
+ * libibverbs (plugins/rdma/rdma_fake_verbs.c) maps it for
+ * ibv_reg_dmabuf_mr, a second view of the same pages, as a NIC reads GPU
+ * memory through its own mapping.  If the arena cannot be made, memory
+ * comes from aligned_alloc and exports fail with SPIN_ERR_NOTSUP.
  */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "cuda_internal.h"
 
@@ -107,14 +122,114 @@ cudaError_t cudaGetDeviceProperties(struct cudaDeviceProp *p, int d)
     return cudaSuccess;
 }
 
-/* Device memory: host memory behind a 256-byte header with the size. */
+/* Device memory: host memory behind a 256-byte header with the size (and,
+ * in the arena, the page-rounded length of the whole piece). */
 #define EMU_HDR 256
+
+/* The arena (test double: process-wide, guarded by emu_mu; a forked child
+ * makes its own).  Pieces are page-aligned; freed ones go to a first-fit
+ * list and their pages back to the kernel. */
+typedef struct emu_hole { size_t off, len; struct emu_hole *next; } emu_hole_t;
+static pthread_mutex_t emu_mu = PTHREAD_MUTEX_INITIALIZER;
+static int arena_fd = -1;
+static char *arena;
+static size_t arena_len, arena_top;
+static pid_t arena_pid;
+static emu_hole_t *arena_holes;
+
+static size_t emu_page(void)
+{
+    long p = sysconf(_SC_PAGESIZE);
+    return p > 0 ? (size_t)p : 4096;
+}
+
+/* Caller holds emu_mu.  0 if there is an arena for this process. */
+static int arena_ready(void)
+{
+    if (arena && arena_pid == getpid()) return 0;
+    if (arena_pid == getpid()) return -1; /* failed before */
+    arena_pid = getpid();
+    arena = NULL; /* a parent's arena stays mapped, unused */
+    arena_holes = NULL;
+    arena_top = 0;
+    const char *mem = getenv("SPIN_CUDA_EMU_MEM");
+    size_t len = mem && *mem ? (size_t)strtoull(mem, NULL, 0) : (size_t)1 << 34;
+    len = (len + emu_page() - 1) / emu_page() * emu_page();
+    int fd = memfd_create("spin-cuda-emu", MFD_CLOEXEC);
+    if (fd < 0) return -1;
+    if (ftruncate(fd, (off_t)len) != 0) {
+        close(fd);
+        return -1;
+    }
+    void *m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, fd, 0);
+    if (m == MAP_FAILED) {
+        close(fd);
+        return -1;
+    }
+    arena_fd = fd;
+    arena = m;
+    arena_len = len;
+    return 0;
+}
+
+static char *arena_get(size_t len)
+{
+    pthread_mutex_lock(&emu_mu);
+    char *q = NULL;
+    if (arena_ready() == 0) {
+        for (emu_hole_t **hp = &arena_holes; *hp; hp = &(*hp)->next) {
+            emu_hole_t *h = *hp;
+            if (h->len < len) continue;
+            q = arena + h->off;
+            h->off += len;
+            h->len -= len;
+            if (!h->len) {
+                *hp = h->next;
+                free(h);
+            }
+            break;
+        }
+        if (!q && arena_len - arena_top >= len) {
+            q = arena + arena_top;
+            arena_top += len;
+        }
+    }
+    pthread_mutex_unlock(&emu_mu);
+    return q;
+}
+
+static int in_arena(const void *p)
+{
+    return arena && arena_pid == getpid() && (const char *)p >= arena &&
+           (const char *)p < arena + arena_len;
+}
+
+static void arena_put(char *q, size_t len)
+{
+    pthread_mutex_lock(&emu_mu);
+    (void)fallocate(arena_fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, q - arena, (off_t)len);
+    emu_hole_t *h = malloc(sizeof *h);
+    if (h) {
+        h->off = (size_t)(q - arena);
+        h->len = len;
+        h->next = arena_holes;
+        arena_holes = h;
+    }
+    pthread_mutex_unlock(&emu_mu);
+}
 
 cudaError_t cudaMalloc(void **p, size_t n)
 {
-    char *q = aligned_alloc(256, EMU_HDR + (n + 255) / 256 * 256);
+    size_t len = EMU_HDR + (n + 255) / 256 * 256;
+    size_t plen = (len + emu_page() - 1) / emu_page() * emu_page();
+    char *q = arena_get(plen);
+    if (!q) {
+        q = aligned_alloc(256, len);
+        plen = 0;
+    }
     if (!q) return emu_err(cudaErrorMemoryAllocation);
     memcpy(q, &n, sizeof n);
+    memcpy(q + sizeof n, &plen, sizeof plen);
     memset(q + EMU_HDR, 0xcd, n); /* garbage, as fresh device memory */
     *p = q + EMU_HDR;
     return cudaSuccess;
@@ -122,8 +237,48 @@ cudaError_t cudaMalloc(void **p, size_t n)
 
 cudaError_t cudaFree(void *p)
 {
-    if (p) free((char *)p - EMU_HDR);
+    if (!p) return cudaSuccess;
+    char *q = (char *)p - EMU_HDR;
+    size_t plen;
+    memcpy(&plen, q + sizeof(size_t), sizeof plen);
+    if (plen && in_arena(q)) arena_put(q, plen);
+    else free(q);
     return cudaSuccess;
+}
+
+/* The plugin's dma-buf export on the emulated GPU: a dup of the arena's
+ * memfd, with the block's page-aligned range at its arena offset.
+ * SPIN_CUDA_EMU_DMABUF=refuse: the driver refuses (SPIN_ERR_NOTSUP). */
+int cuda_drv_dmabuf(cuda_state_t *st, const cuda_block_t *b, spin_dmabuf_t *out,
+                    char *why, size_t whylen)
+{
+    (void)st;
+    const char *r = getenv("SPIN_CUDA_EMU_DMABUF");
+    if (r && strcmp(r, "refuse") == 0) {
+        snprintf(why, whylen, "emulated driver: dma-buf export refused (SPIN_CUDA_EMU_DMABUF=refuse)");
+        return SPIN_ERR_NOTSUP;
+    }
+    const char *q = (const char *)b->ptr - EMU_HDR;
+    size_t plen;
+    memcpy(&plen, q + sizeof(size_t), sizeof plen);
+    pthread_mutex_lock(&emu_mu);
+    int ok = plen && in_arena(q);
+    int fd = ok ? fcntl(arena_fd, F_DUPFD_CLOEXEC, 0) : -1;
+    int e = errno;
+    pthread_mutex_unlock(&emu_mu);
+    if (!ok) {
+        snprintf(why, whylen, "emulated driver: this block is not in the memfd arena");
+        return SPIN_ERR_NOTSUP;
+    }
+    if (fd < 0) {
+        snprintf(why, whylen, "emulated driver: dup of the arena memfd: %s", strerror(e));
+        return SPIN_ERR_NOTSUP;
+    }
+    out->fd = fd;
+    out->base = q;
+    out->size = plen;
+    out->offset = (uint64_t)(q - arena);
+    return SPIN_OK;
 }
 
 cudaError_t cudaHostAlloc(void **p, size_t n, unsigned flags)
