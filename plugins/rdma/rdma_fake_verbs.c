@@ -476,6 +476,20 @@ struct ibv_pd *ibv_alloc_pd(struct ibv_context *c)
 
 int ibv_dealloc_pd(struct ibv_pd *pd) { free(pd); return 0; }
 
+/* A new region at addr (its own iova) of len bytes, linked into the list;
+ * called with mu held. */
+static fmr_t *link_mr(struct ibv_pd *pd, void *addr, size_t len, int access)
+{
+    fmr_t *m = calloc(1, sizeof *m);
+    m->mr.context = pd->context, m->mr.pd = pd, m->mr.addr = addr, m->mr.length = len;
+    m->mr.lkey = next_key++;
+    m->mr.rkey = next_key++;
+    m->access = access;
+    m->next = mrs;
+    mrs = m;
+    return m;
+}
+
 #undef ibv_reg_mr
 struct ibv_mr *ibv_reg_mr(struct ibv_pd *pd, void *addr, size_t len, int access)
 {
@@ -495,15 +509,9 @@ struct ibv_mr *ibv_reg_mr(struct ibv_pd *pd, void *addr, size_t len, int access)
         errno = ENOMEM;
         return NULL;
     }
-    fmr_t *m = calloc(1, sizeof *m);
+    fmr_t *m = link_mr(pd, addr, len, access);
     m->pinned = pinned;
     pinned_bytes += pinned;
-    m->mr.context = pd->context, m->mr.pd = pd, m->mr.addr = addr, m->mr.length = len;
-    m->mr.lkey = next_key++;
-    m->mr.rkey = next_key++;
-    m->access = access;
-    m->next = mrs;
-    mrs = m;
     pthread_mutex_unlock(&mu);
     return &m->mr;
 }
@@ -550,17 +558,10 @@ struct ibv_mr *ibv_reg_dmabuf_mr(struct ibv_pd *pd, uint64_t offset, size_t leng
     void *map = mmap(NULL, maplen, PROT_READ | PROT_WRITE, MAP_SHARED, fd, (off_t)(offset - skip));
     if (map == MAP_FAILED) return NULL; /* errno from mmap */
     pthread_mutex_lock(&mu);
-    fmr_t *m = calloc(1, sizeof *m);
+    fmr_t *m = link_mr(pd, (void *)(uintptr_t)iova, length, access);
     m->map = map;
     m->maplen = maplen;
     m->host = (char *)map + skip;
-    m->mr.context = pd->context, m->mr.pd = pd, m->mr.addr = (void *)(uintptr_t)iova;
-    m->mr.length = length;
-    m->mr.lkey = next_key++;
-    m->mr.rkey = next_key++;
-    m->access = access;
-    m->next = mrs;
-    mrs = m;
     pthread_mutex_unlock(&mu);
     return &m->mr;
 }
