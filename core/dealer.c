@@ -19,6 +19,7 @@
 #include "config.h"
 #include "mpc_internal.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -563,7 +564,17 @@ int spin_dealer_serve(spin_ctx_t *ctx)
     memset(&ra, 0, sizeof ra);
     size_t mb = 256;
     const char *e = getenv("SPIN_DEALER_PREFETCH_MB");
-    if (e && *e) mb = (size_t)strtoull(e, NULL, 10);
+    if (e && *e) {
+        char *end;
+        errno = 0;
+        unsigned long long v = strtoull(e, &end, 10);
+        if (errno || end == e || *end || e[0] == '-' || v > 65536)
+            spin_log(ctx->log, SPIN_LOG_WARN,
+                     "dealer: SPIN_DEALER_PREFETCH_MB=\"%s\" is not a whole number of MiB in [0, 65536]; "
+                     "using 256", e);
+        else
+            mb = (size_t)v;
+    }
     ra.budget_words = mb * (1024 * 1024 / 8);
     if (ra.budget_words) ra.hist = calloc(HIST_MAX, sizeof *ra.hist);
     uint64_t expect = 0;

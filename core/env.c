@@ -37,7 +37,7 @@ static const spin_env_var_t env_table[] = {
     {"SPIN_DEALER_PREFETCH_MB", "256",
      "Memory the dealer may fill with corrections prepared ahead of the "
      "parties' requests (predicted from the repeating sequence of shapes); "
-     "0 turns run-ahead off."},
+     "0 turns run-ahead off; at most 65536 (a malformed value warns and 256 applies)."},
     {"SPIN_RDMA_DEVICE", NULL,
      "RDMA device for the rdma plugin, NAME or NAME:PORT (default: the first "
      "active port)."},

@@ -608,7 +608,7 @@ static int p_runahead(spin_ctx_t *ctx, int party, void *arg)
 
 /* Captures the dealer's closing line "served S requests: H prepared ahead,
  * M mispredicted"; passes warnings and errors on to stderr. */
-typedef struct { long long served, hits, misses; int seen; } ra_stats_t;
+typedef struct { long long served, hits, misses; int seen, env_warned; } ra_stats_t;
 static void ra_sink(void *u, spin_log_level_t lv, const char *msg)
 {
     ra_stats_t *st = u;
@@ -618,6 +618,9 @@ static void ra_sink(void *u, spin_log_level_t lv, const char *msg)
         st->hits = h;
         st->misses = m;
         st->seen++;
+    } else if (lv == SPIN_LOG_WARN && strstr(msg, "SPIN_DEALER_PREFETCH_MB=\"") &&
+               strstr(msg, "is not a whole number of MiB in [0, 65536]; using 256")) {
+        st->env_warned++;
     } else if (lv <= SPIN_LOG_WARN) {
         fprintf(stderr, "%s\n", msg);
     }
@@ -751,6 +754,30 @@ START_TEST(dealer_runahead)
                       "N = %d with a break: %lld prepared ahead, %lld mispredicted (want 2)", n, br.hits,
                       br.misses);
     }
+}
+END_TEST
+/* SPIN_DEALER_PREFETCH_MB: 0 turns the run-ahead off (nothing prepared,
+ * the same requests served); a malformed or out-of-range value is named in
+ * a warning and the default 256 MiB applies (the run-ahead works). */
+START_TEST(dealer_prefetch_env)
+{
+    ra_stats_t on = run_runahead(2, 0);
+    ck_assert_msg(on.hits > 0 && on.env_warned == 0, "default: %lld prepared ahead, %d warnings", on.hits,
+                  on.env_warned);
+    setenv("SPIN_DEALER_PREFETCH_MB", "0", 1);
+    ra_stats_t off = run_runahead(2, 0);
+    ck_assert_msg(off.served == on.served && off.hits == 0 && off.misses == 0 && off.env_warned == 0,
+                  "SPIN_DEALER_PREFETCH_MB=0: %lld of %lld served, %lld prepared ahead, %lld mispredicted",
+                  off.served, on.served, off.hits, off.misses);
+    const char *bad[] = {"lots", "12MB", "-1", "65537", "99999999999999999999999"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        setenv("SPIN_DEALER_PREFETCH_MB", bad[i], 1);
+        ra_stats_t b = run_runahead(2, 0);
+        ck_assert_msg(b.env_warned == 1 && b.hits == on.hits && b.served == on.served,
+                      "SPIN_DEALER_PREFETCH_MB=\"%s\": %d warnings (want 1), %lld prepared ahead (want %lld)",
+                      bad[i], b.env_warned, b.hits, on.hits);
+    }
+    unsetenv("SPIN_DEALER_PREFETCH_MB");
 }
 END_TEST
 START_TEST(trunc_million)
@@ -887,6 +914,7 @@ int main(int argc, char **argv)
     tcase_add_test(tc, lookup_by_onehot);
     tcase_add_test(tc, trunc_million);
     tcase_add_test(tc, dealer_runahead);
+    tcase_add_test(tc, dealer_prefetch_env);
     tcase_add_test(tc, protocol_sequence_mismatch);
     tcase_add_test(tc, step_description_mismatch);
     tcase_add_test(tc, mismatched_frac_bits);
