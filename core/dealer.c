@@ -18,6 +18,7 @@
  */
 #include "config.h"
 #include "mpc_internal.h"
+#include "runtime.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -563,8 +564,8 @@ int spin_dealer_serve(spin_ctx_t *ctx)
     runahead_t ra;
     memset(&ra, 0, sizeof ra);
     size_t mb = 256;
-    const char *e = getenv("SPIN_DEALER_PREFETCH_MB");
-    if (e && *e) {
+    const char *e = spin_runtime_env(ctx->rt, "SPIN_DEALER_PREFETCH_MB");
+    if (e) {
         char *end;
         errno = 0;
         unsigned long long v = strtoull(e, &end, 10);

@@ -13,7 +13,7 @@ static const char *env_getenv(void *ctx, const char *name)
     return getenv(name);
 }
 
-static const char *rt_env(const spin_runtime_t *rt, const char *name)
+const char *spin_runtime_env(const spin_runtime_t *rt, const char *name)
 {
     const char *v = rt->getenv(rt->env_ctx, name);
     return v && v[0] ? v : NULL;
@@ -148,7 +148,7 @@ int spin_runtime_open(const spin_runtime_opts_t *opts, spin_runtime_t **out)
         }
     } else {
         rt->logger.level = SPIN_LOG_INFO;
-        const char *lv = rt_env(rt, "SPIN_LOG_LEVEL");
+        const char *lv = spin_runtime_env(rt, "SPIN_LOG_LEVEL");
         if (lv) {
             int l = spin_log_level_parse(lv);
             if (l < 0)
@@ -164,7 +164,7 @@ int spin_runtime_open(const spin_runtime_opts_t *opts, spin_runtime_t **out)
     rt->host.env_ctx = rt->env_ctx;
 
     /* Search path: SPIN_PLUGIN_PATH, then the installed directory. */
-    const char *pp = opts && opts->plugin_path ? opts->plugin_path : rt_env(rt, "SPIN_PLUGIN_PATH");
+    const char *pp = opts && opts->plugin_path ? opts->plugin_path : spin_runtime_env(rt, "SPIN_PLUGIN_PATH");
     int nodef = opts && opts->no_default_path;
     size_t plen = (pp ? strlen(pp) : 0) + strlen(SPIN_PLUGINDIR) + 2;
     rt->search_path = malloc(plen);
@@ -174,7 +174,7 @@ int spin_runtime_open(const spin_runtime_opts_t *opts, spin_runtime_t **out)
     else if (!nodef) snprintf(rt->search_path, plen, "%s", SPIN_PLUGINDIR);
     else rt->search_path[0] = '\0';
 
-    const char *be = opts && opts->backend ? opts->backend : rt_env(rt, "SPIN_BACKEND");
+    const char *be = opts && opts->backend ? opts->backend : spin_runtime_env(rt, "SPIN_BACKEND");
     rt->backend_spec = strdup(be ? be : "");
     if (!rt->backend_spec) { rc = SPIN_ERR_NOMEM; goto fail; }
     rc = parse_backend(rt);

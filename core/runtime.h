@@ -29,4 +29,8 @@ struct spin_runtime {
     spin_backend_t backend[3];
 };
 
+/* The variable `name` through the runtime's getenv hook (the environment
+ * unless spin_runtime_opts_t set one); NULL when unset or empty. */
+const char *spin_runtime_env(const spin_runtime_t *rt, const char *name);
+
 #endif

@@ -626,7 +626,14 @@ static void ra_sink(void *u, spin_log_level_t lv, const char *msg)
     }
 }
 
-static ra_stats_t run_runahead(int n, int brk)
+/* The runtime's environment hook: SPIN_DEALER_PREFETCH_MB from `u` (NULL:
+ * unset), everything else from the process environment. */
+static const char *prefetch_env(void *u, const char *name)
+{
+    return strcmp(name, "SPIN_DEALER_PREFETCH_MB") == 0 ? (const char *)u : getenv(name);
+}
+
+static ra_stats_t run_runahead_env(int n, int brk, const char *prefetch_mb)
 {
     ra_stats_t st;
     memset(&st, 0, sizeof st);
@@ -635,6 +642,8 @@ static ra_stats_t run_runahead(int n, int brk)
     memset(&ro, 0, sizeof ro);
     ro.struct_size = sizeof ro;
     ro.log = &lg;
+    ro.getenv = prefetch_env;
+    ro.env_ctx = (void *)prefetch_mb;
     spin_ctx_opts_t o = base_opts();
     o.runtime = &ro;
     int rc = spin_run_local(n, scheme, &o, p_runahead, &brk);
@@ -642,6 +651,8 @@ static ra_stats_t run_runahead(int n, int brk)
     ck_assert_msg(st.seen == 1, "N = %d: the dealer's closing line was logged %d times", n, st.seen);
     return st;
 }
+
+static ra_stats_t run_runahead(int n, int brk) { return run_runahead_env(n, brk, NULL); }
 
 /* ---- configuration and sequence mismatches ------------------------------ */
 
@@ -756,28 +767,26 @@ START_TEST(dealer_runahead)
     }
 }
 END_TEST
-/* SPIN_DEALER_PREFETCH_MB: 0 turns the run-ahead off (nothing prepared,
- * the same requests served); a malformed or out-of-range value is named in
- * a warning and the default 256 MiB applies (the run-ahead works). */
+/* SPIN_DEALER_PREFETCH_MB, read through the runtime's environment hook: 0
+ * turns the run-ahead off (nothing prepared, the same requests served); a
+ * malformed or out-of-range value is named in a warning and the default
+ * 256 MiB applies (the run-ahead works). */
 START_TEST(dealer_prefetch_env)
 {
     ra_stats_t on = run_runahead(2, 0);
     ck_assert_msg(on.hits > 0 && on.env_warned == 0, "default: %lld prepared ahead, %d warnings", on.hits,
                   on.env_warned);
-    setenv("SPIN_DEALER_PREFETCH_MB", "0", 1);
-    ra_stats_t off = run_runahead(2, 0);
+    ra_stats_t off = run_runahead_env(2, 0, "0");
     ck_assert_msg(off.served == on.served && off.hits == 0 && off.misses == 0 && off.env_warned == 0,
                   "SPIN_DEALER_PREFETCH_MB=0: %lld of %lld served, %lld prepared ahead, %lld mispredicted",
                   off.served, on.served, off.hits, off.misses);
     const char *bad[] = {"lots", "12MB", "-1", "65537", "99999999999999999999999"};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
-        setenv("SPIN_DEALER_PREFETCH_MB", bad[i], 1);
-        ra_stats_t b = run_runahead(2, 0);
+        ra_stats_t b = run_runahead_env(2, 0, bad[i]);
         ck_assert_msg(b.env_warned == 1 && b.hits == on.hits && b.served == on.served,
                       "SPIN_DEALER_PREFETCH_MB=\"%s\": %d warnings (want 1), %lld prepared ahead (want %lld)",
                       bad[i], b.env_warned, b.hits, on.hits);
     }
-    unsetenv("SPIN_DEALER_PREFETCH_MB");
 }
 END_TEST
 START_TEST(trunc_million)
