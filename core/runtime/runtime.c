@@ -1,6 +1,6 @@
 /* runtime.c - runtime object and backend selection (SPIN_BACKEND). */
 #include "config.h"
-#include "runtime.h"
+#include "runtime/runtime.h"
 
 #include <ctype.h>
 #include <stdio.h>

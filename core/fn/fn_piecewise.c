@@ -2,7 +2,7 @@
  * and the functions made of one: sigmoid, tanh, erf, GeLU.  See
  * fn_internal.h. */
 #include "config.h"
-#include "fn_internal.h"
+#include "fn/fn_internal.h"
 
 /* ---- piecewise polynomials ---------------------------------------------------- */
 
@@ -31,21 +31,21 @@ int fn_pw_eval(spin_ctx_t *ctx, const uint64_t *X, size_t n, unsigned xs, const 
     size_t Cn = (size_t)ncmp * n;
     uint64_t *pw_[9] = {0}, *V = NULL, *D = NULL, *Vv = NULL, *BV = NULL, *tmp = NULL;
     int rc = 0;
-    for (int j = 1; j <= d && !rc; j++) rc = walloc(ctx, Kn, &pw_[j]);
-    if (!rc) rc = walloc(ctx, Kn, &V);
-    if (!rc) rc = walloc(ctx, Cn, &D);
-    if (!rc) rc = walloc(ctx, Cn, &Vv);
-    if (!rc) rc = walloc(ctx, Cn, &BV);
-    if (!rc) rc = walloc(ctx, Kn > n ? Kn : n, &tmp);
+    for (int j = 1; j <= d && !rc; j++) rc = fn_words_alloc(ctx, Kn, &pw_[j]);
+    if (!rc) rc = fn_words_alloc(ctx, Kn, &V);
+    if (!rc) rc = fn_words_alloc(ctx, Cn, &D);
+    if (!rc) rc = fn_words_alloc(ctx, Cn, &Vv);
+    if (!rc) rc = fn_words_alloc(ctx, Cn, &BV);
+    if (!rc) rc = fn_words_alloc(ctx, Kn > n ? Kn : n, &tmp);
     if (rc) goto done;
     /* u_k at scale P */
     int need_tr = 0;
     for (int k = 0; k < K && !rc; k++) {
         uint64_t *u = pw_[1] + (size_t)k * n;
-        rc = wcopy(ctx, u, X, n);
-        if (!rc) rc = wconst(ctx, u, (uint64_t)0 - fx(pw->mid[k], (int)xs), n);
+        rc = fn_words_copy(ctx, u, X, n);
+        if (!rc) rc = fn_words_add_const(ctx, u, (uint64_t)0 - fx(pw->mid[k], (int)xs), n);
         int sh = P - (int)xs + pw->e[k];
-        if (!rc && sh > 0) rc = wsc(ctx, SPIN_RING_SHL_S, u, u, (uint64_t)sh, n);
+        if (!rc && sh > 0) rc = fn_words_scalar(ctx, SPIN_RING_SHL_S, u, u, (uint64_t)sh, n);
         if (sh < 0) need_tr = 1;
     }
     if (!rc && need_tr) {
@@ -88,56 +88,56 @@ int fn_pw_eval(spin_ctx_t *ctx, const uint64_t *X, size_t n, unsigned xs, const 
     }
     if (rc) goto done;
     /* V_k = sum_j c_jk u^j at scale S */
-    rc = wzero(ctx, V, Kn);
+    rc = fn_words_zero(ctx, V, Kn);
     for (int k = 0; k < K && !rc; k++) {
         const double *ck = pw->c + (size_t)k * (size_t)(d + 1);
         uint64_t *v = V + (size_t)k * n;
-        rc = wconst(ctx, v, fx(ck[0], S), n);
+        rc = fn_words_add_const(ctx, v, fx(ck[0], S), n);
         for (int j = 1; j <= d && !rc; j++) {
             uint64_t C = fx(ck[j], Pc);
             if (!raw[j] && lastraw && L > 0) C <<= P;   /* scale P -> 2P */
-            rc = waxpy(ctx, v, C, pw_[j] + (size_t)k * n, n, tmp);
+            rc = fn_words_axpy(ctx, v, C, pw_[j] + (size_t)k * n, n, tmp);
         }
     }
     /* comparisons t >= bk[k] with values piece_{k+1} - piece_k */
     for (int k = 0; k <= K && !rc; k++) {
         uint64_t *dk = D + (size_t)k * n, *vk = Vv + (size_t)k * n;
-        rc = wcopy(ctx, dk, X, n);
-        if (!rc) rc = wconst(ctx, dk, (uint64_t)0 - fx(pw->bk[k], (int)xs), n);
+        rc = fn_words_copy(ctx, dk, X, n);
+        if (!rc) rc = fn_words_add_const(ctx, dk, (uint64_t)0 - fx(pw->bk[k], (int)xs), n);
         /* piece_{k+1} */
         if (!rc) {
-            if (k < K) rc = wcopy(ctx, vk, V + (size_t)k * n, n);
-            else rc = wzero(ctx, vk, n), rc = rc ? rc : wconst(ctx, vk, fx(pw->right, S), n);
+            if (k < K) rc = fn_words_copy(ctx, vk, V + (size_t)k * n, n);
+            else rc = fn_words_zero(ctx, vk, n), rc = rc ? rc : fn_words_add_const(ctx, vk, fx(pw->right, S), n);
         }
         /* - piece_k */
         if (!rc) {
-            if (k > 0) rc = wbin(ctx, SPIN_RING_SUB, vk, vk, V + (size_t)(k - 1) * n, n);
-            else rc = wconst(ctx, vk, (uint64_t)0 - fx(pw->left, S), n);
+            if (k > 0) rc = fn_words_binary(ctx, SPIN_RING_SUB, vk, vk, V + (size_t)(k - 1) * n, n);
+            else rc = fn_words_add_const(ctx, vk, (uint64_t)0 - fx(pw->left, S), n);
         }
     }
     if (!rc && relu) {
-        rc = wcopy(ctx, D + (size_t)(K + 1) * n, X, n);
-        if (!rc) rc = wcopy(ctx, Vv + (size_t)(K + 1) * n, X, n);
+        rc = fn_words_copy(ctx, D + (size_t)(K + 1) * n, X, n);
+        if (!rc) rc = fn_words_copy(ctx, Vv + (size_t)(K + 1) * n, X, n);
     }
-    if (!rc) rc = ctx->c->stream_sync(ctx->cs, NULL);
-    if (!rc) rc = spin_cmp_words(ctx, D, Cn, 0, NULL, Vv, BV);
+    if (!rc) rc = ctx->compute->stream_sync(ctx->compute_state, NULL);
+    if (!rc) rc = spin_mpc_cmp_words(ctx, D, Cn, 0, NULL, Vv, BV);
     /* out = left + sum_k BV_k */
-    if (!rc) rc = wzero(ctx, out, n);
-    if (!rc) rc = wconst(ctx, out, fx(pw->left, S), n);
-    for (int k = 0; k <= K && !rc; k++) rc = wbin(ctx, SPIN_RING_ADD, out, out, BV + (size_t)k * n, n);
+    if (!rc) rc = fn_words_zero(ctx, out, n);
+    if (!rc) rc = fn_words_add_const(ctx, out, fx(pw->left, S), n);
+    for (int k = 0; k <= K && !rc; k++) rc = fn_words_binary(ctx, SPIN_RING_ADD, out, out, BV + (size_t)k * n, n);
     if (!rc) {
         trn_t t = {out, n, (unsigned)(S - (int)out_scale)};
         rc = fn_trunc_batch(ctx, &t, 1);
     }
-    if (!rc && relu) rc = wbin(ctx, SPIN_RING_ADD, out, out, BV + (size_t)(K + 1) * n, n);
-    if (!rc) rc = ctx->c->stream_sync(ctx->cs, NULL);
+    if (!rc && relu) rc = fn_words_binary(ctx, SPIN_RING_ADD, out, out, BV + (size_t)(K + 1) * n, n);
+    if (!rc) rc = ctx->compute->stream_sync(ctx->compute_state, NULL);
 done:
-    for (int j = 1; j <= 8; j++) WFREE(pw_[j]);
-    WFREE(V);
-    WFREE(D);
-    WFREE(Vv);
-    WFREE(BV);
-    WFREE(tmp);
+    for (int j = 1; j <= 8; j++) FN_WORDS_FREE(pw_[j]);
+    FN_WORDS_FREE(V);
+    FN_WORDS_FREE(D);
+    FN_WORDS_FREE(Vv);
+    FN_WORDS_FREE(BV);
+    FN_WORDS_FREE(tmp);
     return rc;
 }
 
@@ -216,7 +216,7 @@ static int w_pw(spin_ctx_t *ctx, const uint64_t *x, size_t n, uint64_t *out, con
 {
     const pw_t *pw = arg;
     int relu = pw == &PW_GELU || pw == &PW_GELUT;
-    return fn_pw_eval(ctx, x, n, ctx->f, pw, 0, ctx->f, relu, out);
+    return fn_pw_eval(ctx, x, n, ctx->frac_bits, pw, 0, ctx->frac_bits, relu, out);
 }
 
 int spin_sigmoid(spin_ctx_t *ctx, const spin_tensor_t *a, spin_tensor_t **out)

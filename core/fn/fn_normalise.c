@@ -2,7 +2,7 @@
  * reciprocal, inverse square root, square root and natural logarithm.
  * See fn_internal.h. */
 #include "config.h"
-#include "fn_internal.h"
+#include "fn/fn_internal.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -19,9 +19,9 @@ int fn_recip_tail(spin_ctx_t *ctx, const uint64_t *m, const uint64_t *y0, const 
 {
     size_t per = elems / rows;
     uint64_t *e = NULL, *ee = NULL, *A = NULL;
-    int rc = walloc(ctx, rows, &e);
-    if (!rc) rc = walloc(ctx, elems, &ee);
-    if (!rc) rc = walloc(ctx, elems, &A);
+    int rc = fn_words_alloc(ctx, rows, &e);
+    if (!rc) rc = fn_words_alloc(ctx, elems, &ee);
+    if (!rc) rc = fn_words_alloc(ctx, elems, &A);
     if (!rc) rc = fn_bcast(ctx, ee, g, rows, per);
     /* level 1: e = m y0 (PN), A = g F (to scale as) */
     if (!rc) {
@@ -30,19 +30,19 @@ int fn_recip_tail(spin_ctx_t *ctx, const uint64_t *m, const uint64_t *y0, const 
         rc = fn_level(ctx, p, d, 2);
     }
     /* e = 1 - m y0 */
-    if (!rc) rc = wsc(ctx, SPIN_RING_MUL_S, e, e, (uint64_t)-1, rows);
-    if (!rc) rc = wconst(ctx, e, R1 << PN, rows);
+    if (!rc) rc = fn_words_scalar(ctx, SPIN_RING_MUL_S, e, e, (uint64_t)-1, rows);
+    if (!rc) rc = fn_words_add_const(ctx, e, R1 << PN, rows);
     for (int it = 0; it < 3 && !rc; it++) {
         rc = fn_bcast(ctx, ee, e, rows, per);
-        if (!rc) rc = wconst(ctx, ee, R1 << PN, elems);
+        if (!rc) rc = fn_words_add_const(ctx, ee, R1 << PN, elems);
         if (rc) break;
         prod_t p[2] = {{A, ee, it == 2 ? out : A, elems}, {e, NULL, e, rows}};
-        unsigned d[2] = {(unsigned)(it == 2 ? PN + (int)as - (int)ctx->f : PN), (unsigned)PN};
+        unsigned d[2] = {(unsigned)(it == 2 ? PN + (int)as - (int)ctx->frac_bits : PN), (unsigned)PN};
         rc = fn_level(ctx, p, d, it == 2 ? 1 : 2);
     }
-    WFREE(e);
-    WFREE(ee);
-    WFREE(A);
+    FN_WORDS_FREE(e);
+    FN_WORDS_FREE(ee);
+    FN_WORDS_FREE(A);
     return rc;
 }
 
@@ -66,19 +66,19 @@ int fn_recip_tail(spin_ctx_t *ctx, const uint64_t *m, const uint64_t *y0, const 
 static int w_recip(spin_ctx_t *ctx, const uint64_t *X, size_t n, uint64_t *out, const void *arg)
 {
     (void)arg;
-    int f = (int)ctx->f, K = 2 * f, g = RC_GW, ng = (K + g - 1) / g, T = K - g, G = K + 8;
+    int f = (int)ctx->frac_bits, K = 2 * f, g = RC_GW, ng = (K + g - 1) / g, T = K - g, G = K + 8;
     int PN = 57 - 2 * f < PN_MAX ? 57 - 2 * f : PN_MAX;
     int ex1[16], ex2[RC_GW];
     uint64_t *b1 = NULL, *b1x = NULL, *b2 = NULL, *b2x = NULL, *Xc = NULL, *F = NULL, *M = NULL, *Y0 = NULL,
              *G0 = NULL, *tmp = NULL;
     uint64_t A[2 * 17], B[2 * 17], Z[2 * 17];
     if (ng > 16) return SPIN_ERR_INTERNAL;
-    int rc = walloc(ctx, 2 * (size_t)ng * n, &b1);
-    if (!rc) rc = walloc(ctx, 2 * (size_t)ng * n, &b1x);
-    if (!rc) rc = walloc(ctx, (size_t)g * n, &b2);
-    if (!rc) rc = walloc(ctx, (size_t)g * n, &b2x);
+    int rc = fn_words_alloc(ctx, 2 * (size_t)ng * n, &b1);
+    if (!rc) rc = fn_words_alloc(ctx, 2 * (size_t)ng * n, &b1x);
+    if (!rc) rc = fn_words_alloc(ctx, (size_t)g * n, &b2);
+    if (!rc) rc = fn_words_alloc(ctx, (size_t)g * n, &b2x);
     uint64_t **bufs[] = {&Xc, &F, &M, &Y0, &G0, &tmp};
-    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0] && !rc; i++) rc = walloc(ctx, n, bufs[i]);
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0] && !rc; i++) rc = fn_words_alloc(ctx, n, bufs[i]);
     if (rc) goto done;
     memset(Z, 0, sizeof Z);
     for (int j = 1; j <= ng; j++) {
@@ -122,18 +122,18 @@ static int w_recip(spin_ctx_t *ctx, const uint64_t *X, size_t n, uint64_t *out, 
     }
     if (!rc) rc = fn_recip_tail(ctx, M, Y0, G0, n, F, n, (unsigned)f, (unsigned)f + 4, PN, out);
 done:
-    WFREE(b1);
-    WFREE(b1x);
-    WFREE(b2);
-    WFREE(b2x);
-    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) WFREE(*bufs[i]);
+    FN_WORDS_FREE(b1);
+    FN_WORDS_FREE(b1x);
+    FN_WORDS_FREE(b2);
+    FN_WORDS_FREE(b2x);
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) FN_WORDS_FREE(*bufs[i]);
     return rc;
 }
 
 int spin_reciprocal(spin_ctx_t *ctx, const spin_tensor_t *a, spin_tensor_t **out)
 {
-    if (ctx && !ctx->dealer && ctx->f > 22) {
-        MPC_ERR(ctx, "reciprocal: needs f <= 22 (f = %u)", ctx->f);
+    if (ctx && !ctx->dealer && ctx->frac_bits > 22) {
+        MPC_ERR(ctx, "reciprocal: needs f <= 22 (f = %u)", ctx->frac_bits);
         return SPIN_ERR_INVAL;
     }
     return fn_unary(ctx, a, out, "reciprocal", w_recip, NULL);
@@ -160,17 +160,17 @@ int spin_reciprocal(spin_ctx_t *ctx, const spin_tensor_t *a, spin_tensor_t **out
 int fn_rsqrt_core(spin_ctx_t *ctx, const uint64_t *X, size_t n, int plo, int K, double wmul, int ws,
                   unsigned os, uint64_t *out)
 {
-    int f = (int)ctx->f, np = K - plo + 1, G = K + 9, PN = PN_MAX;
+    int f = (int)ctx->frac_bits, np = K - plo + 1, G = K + 9, PN = PN_MAX;
     int as = (int)os + 4;
     size_t tot = (size_t)np * n;
     uint64_t *b = NULL, *bx = NULL, *M = NULL, *L = NULL, *Sq = NULL, *W = NULL, *Y = NULL, *y2 = NULL,
              *my = NULL, *t = NULL, *A = NULL, *tmp = NULL;
     uint64_t *CA = calloc((size_t)np + 1, 8), *CB = calloc((size_t)np + 1, 8);
     int rc = CA && CB ? 0 : SPIN_ERR_NOMEM;
-    if (!rc) rc = walloc(ctx, tot, &b);
-    if (!rc) rc = walloc(ctx, tot, &bx);
+    if (!rc) rc = fn_words_alloc(ctx, tot, &b);
+    if (!rc) rc = fn_words_alloc(ctx, tot, &bx);
     uint64_t **bufs[] = {&M, &L, &Sq, &W, &Y, &y2, &my, &t, &A, &tmp};
-    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0] && !rc; i++) rc = walloc(ctx, n, bufs[i]);
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0] && !rc; i++) rc = fn_words_alloc(ctx, n, bufs[i]);
     if (!rc) rc = fn_lead_bits(ctx, X, n, plo, np, 1, b, bx);
     if (rc) goto done;
     /* state st = 0..np: X in [2^(plo+st-1), 2^(plo+st)); st = 0 as if X = 2^(plo-1), st = np: overflow */
@@ -202,7 +202,7 @@ int fn_rsqrt_core(spin_ctx_t *ctx, const uint64_t *X, size_t n, int plo, int K, 
         unsigned d = (unsigned)PN;
         rc = fn_level(ctx, &p, &d, 1);
     }
-    if (!rc) rc = wbin(ctx, SPIN_RING_ADD, Y, L, Sq, n);
+    if (!rc) rc = fn_words_binary(ctx, SPIN_RING_ADD, Y, L, Sq, n);
     /* Newton 1: y2 = y^2, my = m y; t = my y2 raw; y = (3 y 2^PN - t) >> (PN + 1) */
     if (!rc) {
         prod_t p[2] = {{Y, NULL, y2, n}, {M, Y, my, n}};
@@ -213,8 +213,8 @@ int fn_rsqrt_core(spin_ctx_t *ctx, const uint64_t *X, size_t n, int plo, int K, 
         prod_t p = {my, y2, t, n};
         rc = fn_beaver_batch(ctx, &p, 1);
     }
-    if (!rc) rc = wsc(ctx, SPIN_RING_MUL_S, Y, Y, (uint64_t)3 << PN, n);
-    if (!rc) rc = wbin(ctx, SPIN_RING_SUB, Y, Y, t, n);
+    if (!rc) rc = fn_words_scalar(ctx, SPIN_RING_MUL_S, Y, Y, (uint64_t)3 << PN, n);
+    if (!rc) rc = fn_words_binary(ctx, SPIN_RING_SUB, Y, Y, t, n);
     if (!rc) {
         trn_t tr = {Y, n, (unsigned)PN + 1};
         rc = fn_trunc_batch(ctx, &tr, 1);
@@ -230,8 +230,8 @@ int fn_rsqrt_core(spin_ctx_t *ctx, const uint64_t *X, size_t n, int plo, int K, 
         unsigned d = (unsigned)PN;
         rc = fn_level(ctx, &p, &d, 1);
     }
-    if (!rc) rc = wsc(ctx, SPIN_RING_MUL_S, t, t, (uint64_t)-1, n);
-    if (!rc) rc = wconst(ctx, t, (uint64_t)3 << PN, n);
+    if (!rc) rc = fn_words_scalar(ctx, SPIN_RING_MUL_S, t, t, (uint64_t)-1, n);
+    if (!rc) rc = fn_words_add_const(ctx, t, (uint64_t)3 << PN, n);
     if (!rc) {
         prod_t p = {A, t, out, n};
         unsigned d = (unsigned)(PN + 1 + as - (int)os);
@@ -240,9 +240,9 @@ int fn_rsqrt_core(spin_ctx_t *ctx, const uint64_t *X, size_t n, int plo, int K, 
 done:
     free(CA);
     free(CB);
-    WFREE(b);
-    WFREE(bx);
-    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) WFREE(*bufs[i]);
+    FN_WORDS_FREE(b);
+    FN_WORDS_FREE(bx);
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) FN_WORDS_FREE(*bufs[i]);
     return rc;
 }
 
@@ -269,7 +269,7 @@ done:
 
 static int rsqrt2(spin_ctx_t *ctx, const uint64_t *X, size_t n, int sq, uint64_t *out)
 {
-    int f = (int)ctx->f, K = 3 * f - 1, top = K - 1, g = RS_GW, ng = (top + g - 1) / g, G = 3 * f + 8;
+    int f = (int)ctx->frac_bits, K = 3 * f - 1, top = K - 1, g = RS_GW, ng = (top + g - 1) / g, G = 3 * f + 8;
     int PN = PN_MAX, nf = g / 2 + 1, ws = sq ? 4 : 0, xs = sq ? 3 : 4;
     int ex1[16], ex2[RS_GW];
     uint64_t *b1 = NULL, *b1x = NULL, *b2 = NULL, *b2x = NULL, *Xc = NULL, *W1 = NULL, *M = NULL, *L = NULL,
@@ -277,12 +277,12 @@ static int rsqrt2(spin_ctx_t *ctx, const uint64_t *X, size_t n, int sq, uint64_t
              *tmp = NULL;
     uint64_t A[17], B[17], Z[17];
     if (ng > 16) return SPIN_ERR_INTERNAL;
-    int rc = walloc(ctx, (size_t)ng * n, &b1);
-    if (!rc) rc = walloc(ctx, (size_t)ng * n, &b1x);
-    if (!rc) rc = walloc(ctx, (size_t)nf * n, &b2);
-    if (!rc) rc = walloc(ctx, (size_t)nf * n, &b2x);
+    int rc = fn_words_alloc(ctx, (size_t)ng * n, &b1);
+    if (!rc) rc = fn_words_alloc(ctx, (size_t)ng * n, &b1x);
+    if (!rc) rc = fn_words_alloc(ctx, (size_t)nf * n, &b2);
+    if (!rc) rc = fn_words_alloc(ctx, (size_t)nf * n, &b2x);
     uint64_t **bufs[] = {&Xc, &W1, &M, &L, &Sq, &W2, &W, &Y, &y2, &my, &mW, &t, &tmp};
-    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0] && !rc; i++) rc = walloc(ctx, n, bufs[i]);
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0] && !rc; i++) rc = fn_words_alloc(ctx, n, bufs[i]);
     if (rc) goto done;
     memset(Z, 0, sizeof Z);
     for (int j = 1; j <= ng; j++) {
@@ -331,7 +331,7 @@ static int rsqrt2(spin_ctx_t *ctx, const uint64_t *X, size_t n, int sq, uint64_t
         unsigned d[2] = {(unsigned)PN, sq ? (unsigned)(f - ws) : 0};
         rc = fn_level(ctx, p, d, 2);
     }
-    if (!rc) rc = wbin(ctx, SPIN_RING_ADD, Y, L, Sq, n);
+    if (!rc) rc = fn_words_binary(ctx, SPIN_RING_ADD, Y, L, Sq, n);
     /* Newton 1: y2 = y^2, my = m y, mW = m W (scale xs); t = my y2 raw; y = (3 y 2^PN - t) >> (PN + 1) */
     if (!rc) {
         prod_t p[3] = {{Y, NULL, y2, n}, {M, Y, my, n}, {M, W, mW, n}};
@@ -342,8 +342,8 @@ static int rsqrt2(spin_ctx_t *ctx, const uint64_t *X, size_t n, int sq, uint64_t
         prod_t p = {my, y2, t, n};
         rc = fn_beaver_batch(ctx, &p, 1);
     }
-    if (!rc) rc = wsc(ctx, SPIN_RING_MUL_S, Y, Y, (uint64_t)3 << PN, n);
-    if (!rc) rc = wbin(ctx, SPIN_RING_SUB, Y, Y, t, n);
+    if (!rc) rc = fn_words_scalar(ctx, SPIN_RING_MUL_S, Y, Y, (uint64_t)3 << PN, n);
+    if (!rc) rc = fn_words_binary(ctx, SPIN_RING_SUB, Y, Y, t, n);
     if (!rc) {
         trn_t tr = {Y, n, (unsigned)PN + 1};
         rc = fn_trunc_batch(ctx, &tr, 1);
@@ -358,18 +358,18 @@ static int rsqrt2(spin_ctx_t *ctx, const uint64_t *X, size_t n, int sq, uint64_t
         prod_t p = {t, y2, W2, n};
         rc = fn_beaver_batch(ctx, &p, 1);
     }
-    if (!rc) rc = wsc(ctx, SPIN_RING_MUL_S, my, my, (uint64_t)3 << PN, n);
-    if (!rc) rc = wbin(ctx, SPIN_RING_SUB, out, my, W2, n);
+    if (!rc) rc = fn_words_scalar(ctx, SPIN_RING_MUL_S, my, my, (uint64_t)3 << PN, n);
+    if (!rc) rc = fn_words_binary(ctx, SPIN_RING_SUB, out, my, W2, n);
     if (!rc) {
         trn_t tr = {out, n, (unsigned)(PN + xs + 1)};
         rc = fn_trunc_batch(ctx, &tr, 1);
     }
 done:
-    WFREE(b1);
-    WFREE(b1x);
-    WFREE(b2);
-    WFREE(b2x);
-    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) WFREE(*bufs[i]);
+    FN_WORDS_FREE(b1);
+    FN_WORDS_FREE(b1x);
+    FN_WORDS_FREE(b2);
+    FN_WORDS_FREE(b2x);
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) FN_WORDS_FREE(*bufs[i]);
     return rc;
 }
 
@@ -381,8 +381,8 @@ static int w_rsqrt(spin_ctx_t *ctx, const uint64_t *X, size_t n, uint64_t *out, 
 
 int spin_rsqrt(spin_ctx_t *ctx, const spin_tensor_t *a, spin_tensor_t **out)
 {
-    if (ctx && !ctx->dealer && ctx->f > 18) {
-        MPC_ERR(ctx, "rsqrt: needs f <= 18 (f = %u)", ctx->f);
+    if (ctx && !ctx->dealer && ctx->frac_bits > 18) {
+        MPC_ERR(ctx, "rsqrt: needs f <= 18 (f = %u)", ctx->frac_bits);
         return SPIN_ERR_INVAL;
     }
     return fn_unary(ctx, a, out, "rsqrt", w_rsqrt, NULL);
@@ -398,8 +398,8 @@ static int w_sqrt(spin_ctx_t *ctx, const uint64_t *X, size_t n, uint64_t *out, c
 
 int spin_sqrt(spin_ctx_t *ctx, const spin_tensor_t *a, spin_tensor_t **out)
 {
-    if (ctx && !ctx->dealer && ctx->f > 18) {
-        MPC_ERR(ctx, "sqrt: needs f <= 18 (f = %u)", ctx->f);
+    if (ctx && !ctx->dealer && ctx->frac_bits > 18) {
+        MPC_ERR(ctx, "sqrt: needs f <= 18 (f = %u)", ctx->frac_bits);
         return SPIN_ERR_INVAL;
     }
     return fn_unary(ctx, a, out, "sqrt", w_sqrt, NULL);
@@ -426,8 +426,8 @@ int fn_ln_poly(spin_ctx_t *ctx, uint64_t *U, size_t n, int us, uint64_t *V)
     uint64_t *pw[8] = {0}, *tmp = NULL;
     int rc = 0;
     pw[1] = U;
-    for (int j = 2; j <= 7 && !rc; j++) rc = walloc(ctx, n, &pw[j]);
-    if (!rc) rc = walloc(ctx, n, &tmp);
+    for (int j = 2; j <= 7 && !rc; j++) rc = fn_words_alloc(ctx, n, &pw[j]);
+    if (!rc) rc = fn_words_alloc(ctx, n, &tmp);
     if (rc) goto done;
     if (us > P && 2 * us <= 61) {
         prod_t p = {U, NULL, pw[2], n};
@@ -439,7 +439,7 @@ int fn_ln_poly(spin_ctx_t *ctx, uint64_t *U, size_t n, int us, uint64_t *V)
             trn_t t = {U, n, (unsigned)(us - P)};
             rc = fn_trunc_batch(ctx, &t, 1);
         } else if (us < P) {
-            rc = wsc(ctx, SPIN_RING_SHL_S, U, U, (uint64_t)(P - us), n);
+            rc = fn_words_scalar(ctx, SPIN_RING_SHL_S, U, U, (uint64_t)(P - us), n);
         }
         prod_t p = {U, NULL, pw[2], n};
         unsigned d = (unsigned)P;
@@ -455,10 +455,10 @@ int fn_ln_poly(spin_ctx_t *ctx, uint64_t *U, size_t n, int us, uint64_t *V)
         rc = fn_beaver_batch(ctx, p, 3);
     }
     for (int j = 1; j <= 7 && !rc; j++)
-        rc = waxpy(ctx, V, fx(fn_lnm_c[j], LN_S - (j <= 4 ? P : 2 * P)), pw[j], n, tmp);
+        rc = fn_words_axpy(ctx, V, fx(fn_lnm_c[j], LN_S - (j <= 4 ? P : 2 * P)), pw[j], n, tmp);
 done:
-    for (int j = 2; j <= 7; j++) WFREE(pw[j]);
-    WFREE(tmp);
+    for (int j = 2; j <= 7; j++) FN_WORDS_FREE(pw[j]);
+    FN_WORDS_FREE(tmp);
     return rc;
 }
 
@@ -483,17 +483,17 @@ done:
 static int w_ln(spin_ctx_t *ctx, const uint64_t *X, size_t n, uint64_t *out, const void *arg)
 {
     (void)arg;
-    const int f = (int)ctx->f, g = LN_GW, ng = LN_NG, T = (ng - 1) * g, G = T + g - 2;
+    const int f = (int)ctx->frac_bits, g = LN_GW, ng = LN_NG, T = (ng - 1) * g, G = T + g - 2;
     const double ln2 = 0.69314718055994531;
     uint64_t *b1 = NULL, *b1x = NULL, *b2 = NULL, *b2x = NULL, *Xc = NULL, *U = NULL, *V = NULL, *C = NULL,
              *W = NULL, *tmp = NULL;
     uint64_t A[3][LN_GW + 1], B[2][LN_GW + 1], Z0[LN_GW + 1];
-    int rc = walloc(ctx, (size_t)ng * n, &b1);
-    if (!rc) rc = walloc(ctx, (size_t)ng * n, &b1x);
-    if (!rc) rc = walloc(ctx, (size_t)g * n, &b2);
-    if (!rc) rc = walloc(ctx, (size_t)g * n, &b2x);
+    int rc = fn_words_alloc(ctx, (size_t)ng * n, &b1);
+    if (!rc) rc = fn_words_alloc(ctx, (size_t)ng * n, &b1x);
+    if (!rc) rc = fn_words_alloc(ctx, (size_t)g * n, &b2);
+    if (!rc) rc = fn_words_alloc(ctx, (size_t)g * n, &b2x);
     uint64_t **bufs[] = {&Xc, &U, &V, &C, &W, &tmp};
-    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0] && !rc; i++) rc = walloc(ctx, n, bufs[i]);
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0] && !rc; i++) rc = fn_words_alloc(ctx, n, bufs[i]);
     if (rc) goto done;
     memset(Z0, 0, sizeof Z0);
     /* stage 1: groups j = 0..ng */
@@ -521,28 +521,28 @@ static int w_ln(spin_ctx_t *ctx, const uint64_t *X, size_t n, uint64_t *out, con
     }
     if (!rc) rc = fn_poslin(ctx, Xc, n, b2, b2x, g, 1, A[0], B[0], U, tmp);
     if (!rc) rc = fn_poslin(ctx, Xc, n, b2, b2x, g, 1, A[1], Z0, W, tmp);
-    if (!rc) rc = wbin(ctx, SPIN_RING_ADD, C, C, W, n);
+    if (!rc) rc = fn_words_binary(ctx, SPIN_RING_ADD, C, C, W, n);
     if (!rc) rc = fn_poslin(ctx, Xc, n, b2, b2x, g, 1, A[2], Z0, W, tmp);
-    if (!rc) rc = wbin(ctx, SPIN_RING_ADD, V, V, W, n);
+    if (!rc) rc = fn_words_binary(ctx, SPIN_RING_ADD, V, V, W, n);
     if (!rc) rc = fn_ln_poly(ctx, U, n, G, V);
     if (!rc) {
         trn_t t = {V, n, (unsigned)(LN_S - f)};
         rc = fn_trunc_batch(ctx, &t, 1);
     }
-    if (!rc) rc = wbin(ctx, SPIN_RING_ADD, out, V, C, n);
+    if (!rc) rc = fn_words_binary(ctx, SPIN_RING_ADD, out, V, C, n);
 done:
-    WFREE(b1);
-    WFREE(b1x);
-    WFREE(b2);
-    WFREE(b2x);
-    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) WFREE(*bufs[i]);
+    FN_WORDS_FREE(b1);
+    FN_WORDS_FREE(b1x);
+    FN_WORDS_FREE(b2);
+    FN_WORDS_FREE(b2x);
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) FN_WORDS_FREE(*bufs[i]);
     return rc;
 }
 
 int spin_ln(spin_ctx_t *ctx, const spin_tensor_t *a, spin_tensor_t **out)
 {
-    if (ctx && !ctx->dealer && ctx->f > 24) {
-        MPC_ERR(ctx, "ln: needs f <= 24 (f = %u)", ctx->f);
+    if (ctx && !ctx->dealer && ctx->frac_bits > 24) {
+        MPC_ERR(ctx, "ln: needs f <= 24 (f = %u)", ctx->frac_bits);
         return SPIN_ERR_INVAL;
     }
     return fn_unary(ctx, a, out, "ln", w_ln, NULL);

@@ -17,8 +17,8 @@
  * against the dealer's own count, so a desynchronised party 0 is reported.
  */
 #include "config.h"
-#include "mpc_internal.h"
-#include "runtime.h"
+#include "mpc/mpc_internal.h"
+#include "runtime/runtime.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -26,7 +26,7 @@
 
 /* ---- bilinear maps ------------------------------------------------------- */
 
-void spin_bilinear_sizes(bilinear_t *L)
+void spin_mpc_bilinear_sizes(bilinear_t *L)
 {
     uint64_t ckk = L->cc * L->kh * L->kw;
     uint64_t oh = L->sh ? (L->ch + 2 * L->ph - L->kh) / L->sh + 1 : 0;
@@ -58,7 +58,7 @@ void spin_bilinear_sizes(bilinear_t *L)
     }
 }
 
-void spin_bilinear_to_req(const bilinear_t *L, dealer_req_t *rq)
+void spin_mpc_bilinear_to_req(const bilinear_t *L, dealer_req_t *rq)
 {
     memset(rq, 0, sizeof *rq);
     rq->kind = L->kind;
@@ -67,7 +67,7 @@ void spin_bilinear_to_req(const bilinear_t *L, dealer_req_t *rq)
     memcpy(rq->p, v, sizeof v);
 }
 
-int spin_bilinear_from_req(const dealer_req_t *rq, bilinear_t *L)
+int spin_mpc_bilinear_from_req(const dealer_req_t *rq, bilinear_t *L)
 {
     memset(L, 0, sizeof *L);
     L->kind = (req_kind_t)rq->kind;
@@ -82,7 +82,7 @@ int spin_bilinear_from_req(const dealer_req_t *rq, bilinear_t *L)
     if (L->kind == REQ_MATMUL && (!L->batch || (L->ba != 1 && L->ba != L->batch) ||
                                   (L->bb != 1 && L->bb != L->batch)))
         return SPIN_ERR_PROTOCOL;
-    spin_bilinear_sizes(L);
+    spin_mpc_bilinear_sizes(L);
     /* Refuse absurd sizes (a corrupt request must not exhaust memory). */
     if (L->na > (UINT64_C(1) << 34) || L->nb > (UINT64_C(1) << 34) || L->nc > (UINT64_C(1) << 34))
         return SPIN_ERR_PROTOCOL;
@@ -102,21 +102,21 @@ static void conv_geom(const bilinear_t *L, spin_conv_geom_t *g)
 static int eval_into(spin_ctx_t *ctx, const bilinear_t *L, uint64_t *c, const uint64_t *a,
                      const uint64_t *b)
 {
-    const spin_compute_ops_t *o = ctx->c;
+    const spin_compute_ops_t *o = ctx->compute;
     spin_gemm_t g;
     memset(&g, 0, sizeof g);
     switch (L->kind) {
     case REQ_MUL:
-        return o->ring_binary(ctx->cs, SPIN_RING_MUL, c, a, b, L->m, NULL);
+        return o->ring_binary(ctx->compute_state, SPIN_RING_MUL, c, a, b, L->m, NULL);
     case REQ_SQUARE:
-        return o->ring_binary(ctx->cs, SPIN_RING_MUL, c, a, a, L->m, NULL);
+        return o->ring_binary(ctx->compute_state, SPIN_RING_MUL, c, a, a, L->m, NULL);
     case REQ_MATMUL:
         g.trans_a = (int)L->ta; g.trans_b = (int)L->tb;
         g.m = L->m; g.n = L->n; g.k = L->k; g.batch = L->batch;
         g.a = a; g.lda = L->ta ? L->m : L->k; g.stride_a = L->ba == 1 ? 0 : L->m * L->k;
         g.b = b; g.ldb = L->tb ? L->k : L->n; g.stride_b = L->bb == 1 ? 0 : L->k * L->n;
         g.c = c; g.ldc = L->n; g.stride_c = L->m * L->n;
-        return o->ring_gemm(ctx->cs, &g, NULL);
+        return o->ring_gemm(ctx->compute_state, &g, NULL);
     case REQ_CONV:
     case REQ_CONV_DX:
     case REQ_CONV_DW: {
@@ -124,27 +124,27 @@ static int eval_into(spin_ctx_t *ctx, const bilinear_t *L, uint64_t *c, const ui
         conv_geom(L, &cg);
         size_t ckk = L->cc * L->kh * L->kw, hw = cg.oh * cg.ow;
         uint64_t *col;
-        int rc = spin_buf_alloc(ctx, L->cn * ckk * hw, &col);
+        int rc = spin_mpc_buf_alloc(ctx, L->cn * ckk * hw, &col);
         if (rc) return rc;
         if (L->kind == REQ_CONV) {
             /* y[n] = W [oc][ckk] x col(x)[n] [ckk][hw] */
-            rc = o->im2col(ctx->cs, &cg, col, a, NULL);
+            rc = o->im2col(ctx->compute_state, &cg, col, a, NULL);
             g.m = L->oc; g.n = hw; g.k = ckk; g.batch = L->cn;
             g.a = b; g.lda = ckk; g.stride_a = 0;
             g.b = col; g.ldb = hw; g.stride_b = ckk * hw;
             g.c = c; g.ldc = hw; g.stride_c = L->oc * hw;
-            if (!rc) rc = o->ring_gemm(ctx->cs, &g, NULL);
+            if (!rc) rc = o->ring_gemm(ctx->compute_state, &g, NULL);
         } else if (L->kind == REQ_CONV_DX) {
             /* col[n] = W^T [ckk][oc] x dy[n] [oc][hw]; dx = col2im(col) */
             g.trans_a = 1; g.m = ckk; g.n = hw; g.k = L->oc; g.batch = L->cn;
             g.a = b; g.lda = ckk; g.stride_a = 0;
             g.b = a; g.ldb = hw; g.stride_b = L->oc * hw;
             g.c = col; g.ldc = hw; g.stride_c = ckk * hw;
-            rc = o->ring_gemm(ctx->cs, &g, NULL);
-            if (!rc) rc = o->col2im(ctx->cs, SPIN_DT_U64, &cg, c, col, NULL);
+            rc = o->ring_gemm(ctx->compute_state, &g, NULL);
+            if (!rc) rc = o->col2im(ctx->compute_state, SPIN_DT_U64, &cg, c, col, NULL);
         } else {
             /* dW [oc][ckk] = sum_n dy[n] [oc][hw] x col(x)[n]^T [hw][ckk] */
-            rc = o->im2col(ctx->cs, &cg, col, a, NULL);
+            rc = o->im2col(ctx->compute_state, &cg, col, a, NULL);
             for (size_t i = 0; i < L->cn && !rc; i++) {
                 memset(&g, 0, sizeof g);
                 g.trans_b = 1; g.accumulate = i > 0;
@@ -152,11 +152,11 @@ static int eval_into(spin_ctx_t *ctx, const bilinear_t *L, uint64_t *c, const ui
                 g.a = b + i * L->oc * hw; g.lda = hw;
                 g.b = col + i * ckk * hw; g.ldb = hw;
                 g.c = c; g.ldc = ckk;
-                rc = o->ring_gemm(ctx->cs, &g, NULL);
+                rc = o->ring_gemm(ctx->compute_state, &g, NULL);
             }
-            if (!rc && L->cn == 0) rc = o->mem_zero(ctx->cs, c, L->nc * 8, NULL);
+            if (!rc && L->cn == 0) rc = o->mem_zero(ctx->compute_state, c, L->nc * 8, NULL);
         }
-        spin_buf_release(ctx, col);
+        spin_mpc_buf_release(ctx, col);
         return rc;
     }
     default:
@@ -164,65 +164,65 @@ static int eval_into(spin_ctx_t *ctx, const bilinear_t *L, uint64_t *c, const ui
     }
 }
 
-int spin_bilinear_eval(spin_ctx_t *ctx, const bilinear_t *L, uint64_t *c, const uint64_t *a,
+int spin_mpc_bilinear_eval(spin_ctx_t *ctx, const bilinear_t *L, uint64_t *c, const uint64_t *a,
                        const uint64_t *b, int accumulate)
 {
     if (!accumulate) return eval_into(ctx, L, c, a, b);
     uint64_t *t;
-    int rc = spin_buf_alloc(ctx, L->nc, &t);
+    int rc = spin_mpc_buf_alloc(ctx, L->nc, &t);
     if (rc) return rc;
     rc = eval_into(ctx, L, t, a, b);
-    if (!rc) rc = ctx->c->ring_binary(ctx->cs, SPIN_RING_ADD, c, c, t, L->nc, NULL);
-    spin_buf_release(ctx, t);
+    if (!rc) rc = ctx->compute->ring_binary(ctx->compute_state, SPIN_RING_ADD, c, c, t, L->nc, NULL);
+    spin_mpc_buf_release(ctx, t);
     return rc;
 }
 
 /* ---- party side ----------------------------------------------------------- */
 
-int spin_dealer_request(spin_ctx_t *ctx, const dealer_req_t *rq)
+int spin_mpc_dealer_request(spin_ctx_t *ctx, const dealer_req_t *rq)
 {
     /* every party describes the step, whoever sends it */
-    spin_desc_mix(ctx, rq->kind);
-    for (size_t i = 0; i < sizeof rq->p / sizeof rq->p[0]; i++) spin_desc_mix(ctx, rq->p[i]);
+    spin_mpc_desc_mix(ctx, rq->kind);
+    for (size_t i = 0; i < sizeof rq->p / sizeof rq->p[0]; i++) spin_mpc_desc_mix(ctx, rq->p[i]);
     if (ctx->party != 0) return 0;
-    int rc = ctx->t->send(ctx->comm, ctx->n, TAG_DEALER_REQ, rq, sizeof *rq);
+    int rc = ctx->transport->send(ctx->comm, ctx->nparties, TAG_DEALER_REQ, rq, sizeof *rq);
     if (rc) MPC_ERR(ctx, "party 0: cannot reach the dealer: %s", spin_strerror(rc));
     return rc;
 }
 
-/* Party 0 receives a correction as spin_chunks(words) messages, all posted
+/* Party 0 receives a correction as spin_mpc_chunks(words) messages, all posted
  * at once; with device memory, chunk j is uploaded while chunk j+1 is
  * still arriving, unless the transport takes device memory (the direct
  * path: chunks land in dev). */
-int spin_dealer_receive(spin_ctx_t *ctx, uint64_t *dev, size_t words)
+int spin_mpc_dealer_receive(spin_ctx_t *ctx, uint64_t *dev, size_t words)
 {
-    size_t C = spin_chunks(words);
+    size_t C = spin_mpc_chunks(words);
     spin_request_t **rq = calloc(C, sizeof *rq);
-    int staged = !ctx->host_mem && !spin_dev_direct(ctx);
+    int staged = !ctx->host_mem && !spin_mpc_dev_direct(ctx);
     uint64_t *h = !staged ? dev : malloc(words ? words * 8 : 1);
     int rc = rq && h ? 0 : SPIN_ERR_NOMEM;
     for (size_t j = 0; j < C && !rc; j++) {
-        size_t off = j * SPIN_CHUNK_WORDS, len = spin_chunk_len(words, j);
-        rc = ctx->t->irecv(ctx->comm, ctx->n, TAG_DEALER_RESP, h + off, len * 8, &rq[j]);
+        size_t off = j * SPIN_CHUNK_WORDS, len = spin_mpc_chunk_len(words, j);
+        rc = ctx->transport->irecv(ctx->comm, ctx->nparties, TAG_DEALER_RESP, h + off, len * 8, &rq[j]);
     }
     for (size_t j = 0; rq && j < C; j++) {
         if (!rq[j]) continue;
-        int e = ctx->t->wait(ctx->comm, rq[j]);
+        int e = ctx->transport->wait(ctx->comm, rq[j]);
         if (e && !rc) rc = e;
-        size_t off = j * SPIN_CHUNK_WORDS, len = spin_chunk_len(words, j);
-        if (!rc && staged && len) rc = ctx->c->copy_h2d(ctx->cs, dev + off, h + off, len * 8, NULL);
+        size_t off = j * SPIN_CHUNK_WORDS, len = spin_mpc_chunk_len(words, j);
+        if (!rc && staged && len) rc = ctx->compute->copy_h2d(ctx->compute_state, dev + off, h + off, len * 8, NULL);
     }
-    if (!rc && staged) rc = ctx->c->stream_sync(ctx->cs, NULL);
+    if (!rc && staged) rc = ctx->compute->stream_sync(ctx->compute_state, NULL);
     if (h != dev) free(h);
     free(rq);
     if (rc) MPC_ERR(ctx, "party 0: no correlated randomness from the dealer: %s", spin_strerror(rc));
     return rc;
 }
 
-int spin_dealer_stream(spin_ctx_t *ctx, uint64_t nonce, uint64_t off, uint64_t *dev, size_t n)
+int spin_mpc_dealer_stream(spin_ctx_t *ctx, uint64_t nonce, uint64_t off, uint64_t *dev, size_t n)
 {
     if (!n) return 0;
-    return ctx->c->prg_fill(ctx->cs, &ctx->dealer_key, nonce, off, dev, n, NULL);
+    return ctx->compute->prg_fill(ctx->compute_state, &ctx->dealer_key, nonce, off, dev, n, NULL);
 }
 
 /* ---- dealer side ---------------------------------------------------------- */
@@ -231,36 +231,36 @@ int spin_dealer_stream(spin_ctx_t *ctx, uint64_t nonce, uint64_t off, uint64_t *
 static int sum_streams(spin_ctx_t *ctx, uint64_t nonce, uint64_t off, size_t n, int from,
                        uint64_t *out, uint64_t *tmp)
 {
-    int rc = ctx->c->mem_zero(ctx->cs, out, n * 8, NULL);
-    for (int p = from; p < ctx->n && !rc && n; p++) {
-        rc = ctx->c->prg_fill(ctx->cs, &ctx->party_keys[p], nonce, off, tmp, n, NULL);
-        if (!rc) rc = ctx->c->ring_binary(ctx->cs, SPIN_RING_ADD, out, out, tmp, n, NULL);
+    int rc = ctx->compute->mem_zero(ctx->compute_state, out, n * 8, NULL);
+    for (int p = from; p < ctx->nparties && !rc && n; p++) {
+        rc = ctx->compute->prg_fill(ctx->compute_state, &ctx->party_keys[p], nonce, off, tmp, n, NULL);
+        if (!rc) rc = ctx->compute->ring_binary(ctx->compute_state, SPIN_RING_ADD, out, out, tmp, n, NULL);
     }
     return rc;
 }
 
-/* The correction to party 0 in spin_chunks(words) messages; with device
+/* The correction to party 0 in spin_mpc_chunks(words) messages; with device
  * memory, chunk j+1 is copied to the host while chunk j is on the wire,
  * unless the transport takes device memory (direct: sent from dev, after
  * the stream_sync below). */
 static int send_correction(spin_ctx_t *ctx, const uint64_t *dev, size_t words)
 {
-    size_t C = spin_chunks(words);
+    size_t C = spin_mpc_chunks(words);
     spin_request_t **rq = calloc(C, sizeof *rq);
-    int staged = !ctx->host_mem && !spin_dev_direct(ctx);
+    int staged = !ctx->host_mem && !spin_mpc_dev_direct(ctx);
     uint64_t *h = !staged ? (uint64_t *)dev : malloc(words ? words * 8 : 1);
-    int rc = rq && h ? ctx->c->stream_sync(ctx->cs, NULL) : SPIN_ERR_NOMEM;
+    int rc = rq && h ? ctx->compute->stream_sync(ctx->compute_state, NULL) : SPIN_ERR_NOMEM;
     for (size_t j = 0; j < C && !rc; j++) {
-        size_t off = j * SPIN_CHUNK_WORDS, len = spin_chunk_len(words, j);
+        size_t off = j * SPIN_CHUNK_WORDS, len = spin_mpc_chunk_len(words, j);
         if (staged && len) {
-            rc = ctx->c->copy_d2h(ctx->cs, h + off, dev + off, len * 8, NULL);
-            if (!rc) rc = ctx->c->stream_sync(ctx->cs, NULL);
+            rc = ctx->compute->copy_d2h(ctx->compute_state, h + off, dev + off, len * 8, NULL);
+            if (!rc) rc = ctx->compute->stream_sync(ctx->compute_state, NULL);
         }
-        if (!rc) rc = ctx->t->isend(ctx->comm, 0, TAG_DEALER_RESP, h + off, len * 8, &rq[j]);
+        if (!rc) rc = ctx->transport->isend(ctx->comm, 0, TAG_DEALER_RESP, h + off, len * 8, &rq[j]);
     }
     for (size_t j = 0; rq && j < C; j++) {
         if (!rq[j]) continue;
-        int e = ctx->t->wait(ctx->comm, rq[j]);
+        int e = ctx->transport->wait(ctx->comm, rq[j]);
         if (e && !rc) rc = e;
     }
     if (h != dev) free(h);
@@ -271,33 +271,33 @@ static int send_correction(spin_ctx_t *ctx, const uint64_t *dev, size_t words)
 static int make_bilinear(spin_ctx_t *ctx, const dealer_req_t *rq, uint64_t **res, size_t *words)
 {
     bilinear_t L;
-    if (spin_bilinear_from_req(rq, &L)) {
+    if (spin_mpc_bilinear_from_req(rq, &L)) {
         MPC_ERR(ctx, "dealer: malformed request (kind %llu) from party 0", (unsigned long long)rq->kind);
         return SPIN_ERR_PROTOCOL;
     }
     size_t big = L.na > L.nb ? L.na : L.nb;
     if (L.nc > big) big = L.nc;
     uint64_t *a = NULL, *b = NULL, *c = NULL, *s = NULL, *tmp = NULL;
-    int rc = spin_buf_alloc(ctx, L.na, &a);
-    if (!rc) rc = spin_buf_alloc(ctx, L.nb, &b);
-    if (!rc) rc = spin_buf_alloc(ctx, L.nc, &c);
-    if (!rc) rc = spin_buf_alloc(ctx, L.nc, &s);
-    if (!rc) rc = spin_buf_alloc(ctx, big, &tmp);
+    int rc = spin_mpc_buf_alloc(ctx, L.na, &a);
+    if (!rc) rc = spin_mpc_buf_alloc(ctx, L.nb, &b);
+    if (!rc) rc = spin_mpc_buf_alloc(ctx, L.nc, &c);
+    if (!rc) rc = spin_mpc_buf_alloc(ctx, L.nc, &s);
+    if (!rc) rc = spin_mpc_buf_alloc(ctx, big, &tmp);
     if (!rc) rc = sum_streams(ctx, rq->nonce, 0, L.na, 0, a, tmp);
     if (!rc) rc = sum_streams(ctx, rq->nonce, L.na, L.nb, 0, b, tmp);
-    if (!rc) rc = spin_bilinear_eval(ctx, &L, c, a, b, 0);
+    if (!rc) rc = spin_mpc_bilinear_eval(ctx, &L, c, a, b, 0);
     if (!rc) rc = sum_streams(ctx, rq->nonce, L.na + L.nb, L.nc, 1, s, tmp);
-    if (!rc) rc = ctx->c->ring_binary(ctx->cs, SPIN_RING_SUB, c, c, s, L.nc, NULL);
+    if (!rc) rc = ctx->compute->ring_binary(ctx->compute_state, SPIN_RING_SUB, c, c, s, L.nc, NULL);
     if (!rc) {
         *res = c;
         *words = L.nc;
         c = NULL;
     }
-    spin_buf_release(ctx, a);
-    spin_buf_release(ctx, b);
-    spin_buf_release(ctx, c);
-    spin_buf_release(ctx, s);
-    spin_buf_release(ctx, tmp);
+    spin_mpc_buf_release(ctx, a);
+    spin_mpc_buf_release(ctx, b);
+    spin_mpc_buf_release(ctx, c);
+    spin_mpc_buf_release(ctx, s);
+    spin_mpc_buf_release(ctx, tmp);
     return rc;
 }
 
@@ -309,27 +309,27 @@ static int make_trunc(spin_ctx_t *ctx, const dealer_req_t *rq, uint64_t **res, s
         return SPIN_ERR_PROTOCOL;
     }
     uint64_t *r = NULL, *out = NULL, *s = NULL, *tmp = NULL;
-    int rc = spin_buf_alloc(ctx, n, &r);
-    if (!rc) rc = spin_buf_alloc(ctx, 2 * n, &out);
-    if (!rc) rc = spin_buf_alloc(ctx, n, &s);
-    if (!rc) rc = spin_buf_alloc(ctx, n, &tmp);
+    int rc = spin_mpc_buf_alloc(ctx, n, &r);
+    if (!rc) rc = spin_mpc_buf_alloc(ctx, 2 * n, &out);
+    if (!rc) rc = spin_mpc_buf_alloc(ctx, n, &s);
+    if (!rc) rc = spin_mpc_buf_alloc(ctx, n, &tmp);
     if (!rc) rc = sum_streams(ctx, rq->nonce, 0, n, 0, r, tmp);
     /* out[0..n) = (r >> bits) - sum_{i>=1} hi_i;  out[n..2n) = msb(r) - ... */
-    if (!rc) rc = ctx->c->ring_scalar(ctx->cs, SPIN_RING_SHR_S, out, r, bits, n, NULL);
-    if (!rc) rc = ctx->c->ring_scalar(ctx->cs, SPIN_RING_SHR_S, out + n, r, 63, n, NULL);
+    if (!rc) rc = ctx->compute->ring_scalar(ctx->compute_state, SPIN_RING_SHR_S, out, r, bits, n, NULL);
+    if (!rc) rc = ctx->compute->ring_scalar(ctx->compute_state, SPIN_RING_SHR_S, out + n, r, 63, n, NULL);
     if (!rc) rc = sum_streams(ctx, rq->nonce, n, n, 1, s, tmp);
-    if (!rc) rc = ctx->c->ring_binary(ctx->cs, SPIN_RING_SUB, out, out, s, n, NULL);
+    if (!rc) rc = ctx->compute->ring_binary(ctx->compute_state, SPIN_RING_SUB, out, out, s, n, NULL);
     if (!rc) rc = sum_streams(ctx, rq->nonce, 2 * n, n, 1, s, tmp);
-    if (!rc) rc = ctx->c->ring_binary(ctx->cs, SPIN_RING_SUB, out + n, out + n, s, n, NULL);
+    if (!rc) rc = ctx->compute->ring_binary(ctx->compute_state, SPIN_RING_SUB, out + n, out + n, s, n, NULL);
     if (!rc) {
         *res = out;
         *words = 2 * n;
         out = NULL;
     }
-    spin_buf_release(ctx, r);
-    spin_buf_release(ctx, out);
-    spin_buf_release(ctx, s);
-    spin_buf_release(ctx, tmp);
+    spin_mpc_buf_release(ctx, r);
+    spin_mpc_buf_release(ctx, out);
+    spin_mpc_buf_release(ctx, s);
+    spin_mpc_buf_release(ctx, tmp);
     return rc;
 }
 
@@ -362,7 +362,7 @@ static const kept_mask_t *find_mask(const mask_store_t *st, uint64_t nonce)
 
 static void free_masks(spin_ctx_t *ctx, mask_store_t *st)
 {
-    for (size_t i = 0; i < st->n; i++) spin_buf_release(ctx, st->m[i].b);
+    for (size_t i = 0; i < st->n; i++) spin_mpc_buf_release(ctx, st->m[i].b);
     free(st->m);
     memset(st, 0, sizeof *st);
 }
@@ -383,14 +383,14 @@ static int make_static_mask(spin_ctx_t *ctx, mask_store_t *st, const dealer_req_
         st->cap = cap;
     }
     uint64_t *b = NULL, *tmp = NULL, *empty = NULL;
-    int rc = spin_buf_alloc(ctx, nb, &b);
-    if (!rc) rc = spin_buf_alloc(ctx, nb, &tmp);
-    if (!rc) rc = spin_buf_alloc(ctx, 1, &empty);
+    int rc = spin_mpc_buf_alloc(ctx, nb, &b);
+    if (!rc) rc = spin_mpc_buf_alloc(ctx, nb, &tmp);
+    if (!rc) rc = spin_mpc_buf_alloc(ctx, 1, &empty);
     if (!rc) rc = sum_streams(ctx, rq->nonce, 0, nb, 0, b, tmp);
-    spin_buf_release(ctx, tmp);
+    spin_mpc_buf_release(ctx, tmp);
     if (rc) {
-        spin_buf_release(ctx, b);
-        spin_buf_release(ctx, empty);
+        spin_mpc_buf_release(ctx, b);
+        spin_mpc_buf_release(ctx, empty);
         return rc;
     }
     st->m[st->n++] = (kept_mask_t){rq->nonce, (size_t)nb, b};
@@ -405,7 +405,7 @@ static int parse_matmul_static(const mask_store_t *st, const dealer_req_t *rq, b
 {
     dealer_req_t m = *rq;
     m.kind = REQ_MATMUL;
-    if (spin_bilinear_from_req(&m, L) || L->bb != 1) return SPIN_ERR_PROTOCOL;
+    if (spin_mpc_bilinear_from_req(&m, L) || L->bb != 1) return SPIN_ERR_PROTOCOL;
     *mask = find_mask(st, rq->p[SPIN_STATIC_MASK_P]);
     if (!*mask || (*mask)->words != L->nb) return SPIN_ERR_PROTOCOL;
     return 0;
@@ -423,23 +423,23 @@ static int make_matmul_static(spin_ctx_t *ctx, const mask_store_t *st, const dea
     }
     uint64_t *a = NULL, *c = NULL, *s = NULL, *tmp = NULL;
     size_t big = L.na > L.nc ? L.na : L.nc;
-    int rc = spin_buf_alloc(ctx, L.na, &a);
-    if (!rc) rc = spin_buf_alloc(ctx, L.nc, &c);
-    if (!rc) rc = spin_buf_alloc(ctx, L.nc, &s);
-    if (!rc) rc = spin_buf_alloc(ctx, big, &tmp);
+    int rc = spin_mpc_buf_alloc(ctx, L.na, &a);
+    if (!rc) rc = spin_mpc_buf_alloc(ctx, L.nc, &c);
+    if (!rc) rc = spin_mpc_buf_alloc(ctx, L.nc, &s);
+    if (!rc) rc = spin_mpc_buf_alloc(ctx, big, &tmp);
     if (!rc) rc = sum_streams(ctx, rq->nonce, 0, L.na, 0, a, tmp);
-    if (!rc) rc = spin_bilinear_eval(ctx, &L, c, a, mask->b, 0);
+    if (!rc) rc = spin_mpc_bilinear_eval(ctx, &L, c, a, mask->b, 0);
     if (!rc) rc = sum_streams(ctx, rq->nonce, L.na, L.nc, 1, s, tmp);
-    if (!rc) rc = ctx->c->ring_binary(ctx->cs, SPIN_RING_SUB, c, c, s, L.nc, NULL);
+    if (!rc) rc = ctx->compute->ring_binary(ctx->compute_state, SPIN_RING_SUB, c, c, s, L.nc, NULL);
     if (!rc) {
         *res = c;
         *words = L.nc;
         c = NULL;
     }
-    spin_buf_release(ctx, a);
-    spin_buf_release(ctx, c);
-    spin_buf_release(ctx, s);
-    spin_buf_release(ctx, tmp);
+    spin_mpc_buf_release(ctx, a);
+    spin_mpc_buf_release(ctx, c);
+    spin_mpc_buf_release(ctx, s);
+    spin_mpc_buf_release(ctx, tmp);
     return rc;
 }
 
@@ -527,12 +527,12 @@ static size_t response_words(const runahead_t *ra, const dealer_req_t *rq)
     if (rq->kind == REQ_AND || rq->kind == REQ_EDABIT || rq->kind == REQ_DABIT)
         return spin_dealer_bool_words(rq);
     bilinear_t L;
-    return spin_bilinear_from_req(rq, &L) ? 0 : L.nc;
+    return spin_mpc_bilinear_from_req(rq, &L) ? 0 : L.nc;
 }
 
 static void drop_queue(spin_ctx_t *ctx, runahead_t *ra)
 {
-    for (int i = 0; i < ra->nq; i++) spin_buf_release(ctx, ra->q[i].buf);
+    for (int i = 0; i < ra->nq; i++) spin_mpc_buf_release(ctx, ra->q[i].buf);
     ra->nq = 0;
 }
 
@@ -583,7 +583,7 @@ int spin_dealer_serve(spin_ctx_t *ctx)
     int have_prev = 0, rc = 0;
     for (;;) {
         dealer_req_t rq;
-        rc = ctx->t->recv(ctx->comm, 0, TAG_DEALER_REQ, &rq, sizeof rq);
+        rc = ctx->transport->recv(ctx->comm, 0, TAG_DEALER_REQ, &rq, sizeof rq);
         if (rc) {
             MPC_ERR(ctx, "dealer: lost party 0: %s", spin_strerror(rc));
             break;
@@ -621,7 +621,7 @@ int spin_dealer_serve(spin_ctx_t *ctx)
             if (rc) break;
         }
         rc = send_correction(ctx, buf, words);
-        spin_buf_release(ctx, buf);
+        spin_mpc_buf_release(ctx, buf);
         if (rc) break;
         if (ra.hist) {
             rc = run_ahead(ctx, &ra, &rq);
@@ -644,10 +644,10 @@ int spin_dealer_serve(spin_ctx_t *ctx)
 static int xor_streams(spin_ctx_t *ctx, uint64_t nonce, uint64_t off, size_t n, int from, uint64_t *out,
                        uint64_t *tmp)
 {
-    int rc = ctx->c->mem_zero(ctx->cs, out, n * 8, NULL);
-    for (int p = from; p < ctx->n && !rc && n; p++) {
-        rc = ctx->c->prg_fill(ctx->cs, &ctx->party_keys[p], nonce, off, tmp, n, NULL);
-        if (!rc) rc = ctx->c->ring_binary(ctx->cs, SPIN_RING_XOR, out, out, tmp, n, NULL);
+    int rc = ctx->compute->mem_zero(ctx->compute_state, out, n * 8, NULL);
+    for (int p = from; p < ctx->nparties && !rc && n; p++) {
+        rc = ctx->compute->prg_fill(ctx->compute_state, &ctx->party_keys[p], nonce, off, tmp, n, NULL);
+        if (!rc) rc = ctx->compute->ring_binary(ctx->compute_state, SPIN_RING_XOR, out, out, tmp, n, NULL);
     }
     return rc;
 }
@@ -655,7 +655,7 @@ static int xor_streams(spin_ctx_t *ctx, uint64_t nonce, uint64_t off, size_t n, 
 static int make_and(spin_ctx_t *ctx, const dealer_req_t *rq, uint64_t **res, size_t *words)
 {
     spin_and_req_t L;
-    if (spin_and_parse(rq, &L)) {
+    if (spin_mpc_and_parse(rq, &L)) {
         MPC_ERR(ctx, "dealer: malformed AND request from party 0");
         return SPIN_ERR_PROTOCOL;
     }
@@ -663,31 +663,31 @@ static int make_and(spin_ctx_t *ctx, const dealer_req_t *rq, uint64_t **res, siz
     for (int s = 0; s < L.nseg; s++)
         if (L.nx[s] + L.nt[s] > big) big = L.nx[s] + L.nt[s];
     uint64_t *out = NULL, *a = NULL, *b = NULL, *s = NULL, *tmp = NULL;
-    int rc = spin_buf_alloc(ctx, L.cwords, &out);
-    if (!rc) rc = spin_buf_alloc(ctx, big, &a);
-    if (!rc) rc = spin_buf_alloc(ctx, big, &b);
-    if (!rc) rc = spin_buf_alloc(ctx, big, &s);
-    if (!rc) rc = spin_buf_alloc(ctx, big, &tmp);
+    int rc = spin_mpc_buf_alloc(ctx, L.cwords, &out);
+    if (!rc) rc = spin_mpc_buf_alloc(ctx, big, &a);
+    if (!rc) rc = spin_mpc_buf_alloc(ctx, big, &b);
+    if (!rc) rc = spin_mpc_buf_alloc(ctx, big, &s);
+    if (!rc) rc = spin_mpc_buf_alloc(ctx, big, &tmp);
     for (int g = 0; g < L.nseg && !rc; g++) {
         size_t nx = L.nx[g], nt = L.nt[g], ny = nx + nt;
         uint64_t off = L.off[g], *c = out + L.coff[g];
         rc = xor_streams(ctx, rq->nonce, off, nx, 0, a, tmp);
         if (!rc) rc = xor_streams(ctx, rq->nonce, off + nx, ny, 0, b, tmp);
-        if (!rc) rc = ctx->c->ring_binary(ctx->cs, SPIN_RING_AND, c, a, b, nx, NULL);
-        if (!rc && nt) rc = ctx->c->ring_binary(ctx->cs, SPIN_RING_AND, c + nx, a + nx - nt, b + nx, nt, NULL);
+        if (!rc) rc = ctx->compute->ring_binary(ctx->compute_state, SPIN_RING_AND, c, a, b, nx, NULL);
+        if (!rc && nt) rc = ctx->compute->ring_binary(ctx->compute_state, SPIN_RING_AND, c + nx, a + nx - nt, b + nx, nt, NULL);
         if (!rc) rc = xor_streams(ctx, rq->nonce, off + nx + ny, ny, 1, s, tmp);
-        if (!rc) rc = ctx->c->ring_binary(ctx->cs, SPIN_RING_XOR, c, c, s, ny, NULL);
+        if (!rc) rc = ctx->compute->ring_binary(ctx->compute_state, SPIN_RING_XOR, c, c, s, ny, NULL);
     }
     if (!rc) {
         *res = out;
         *words = L.cwords;
         out = NULL;
     }
-    spin_buf_release(ctx, out);
-    spin_buf_release(ctx, a);
-    spin_buf_release(ctx, b);
-    spin_buf_release(ctx, s);
-    spin_buf_release(ctx, tmp);
+    spin_mpc_buf_release(ctx, out);
+    spin_mpc_buf_release(ctx, a);
+    spin_mpc_buf_release(ctx, b);
+    spin_mpc_buf_release(ctx, s);
+    spin_mpc_buf_release(ctx, tmp);
     return rc;
 }
 
@@ -701,25 +701,25 @@ static int make_edabit(spin_ctx_t *ctx, const dealer_req_t *rq, uint64_t **res, 
     size_t W = SPIN_BITS_W((size_t)n), nb = ((flags & SPIN_EDABIT_PAIRS) ? 96 : 64) * W;
     size_t big = n > nb ? n : nb;
     uint64_t *r = NULL, *out = NULL, *s = NULL, *tmp = NULL;
-    int rc = spin_buf_alloc(ctx, n, &r);
-    if (!rc) rc = spin_buf_alloc(ctx, nb, &out);
-    if (!rc) rc = spin_buf_alloc(ctx, nb, &s);
-    if (!rc) rc = spin_buf_alloc(ctx, big, &tmp);
+    int rc = spin_mpc_buf_alloc(ctx, n, &r);
+    if (!rc) rc = spin_mpc_buf_alloc(ctx, nb, &out);
+    if (!rc) rc = spin_mpc_buf_alloc(ctx, nb, &s);
+    if (!rc) rc = spin_mpc_buf_alloc(ctx, big, &tmp);
     if (!rc) rc = sum_streams(ctx, rq->nonce, 0, n, 0, r, tmp);
-    if (!rc) rc = spin_bits_slice(ctx, r, n, 0, out);
+    if (!rc) rc = spin_mpc_bits_slice(ctx, r, n, 0, out);
     if (!rc && (flags & SPIN_EDABIT_PAIRS))
-        rc = ctx->c->ring_binary(ctx->cs, SPIN_RING_AND, out + 64 * W, out + 32 * W, out, 32 * W, NULL);
+        rc = ctx->compute->ring_binary(ctx->compute_state, SPIN_RING_AND, out + 64 * W, out + 32 * W, out, 32 * W, NULL);
     if (!rc) rc = xor_streams(ctx, rq->nonce, n, nb, 1, s, tmp);
-    if (!rc) rc = ctx->c->ring_binary(ctx->cs, SPIN_RING_XOR, out, out, s, nb, NULL);
+    if (!rc) rc = ctx->compute->ring_binary(ctx->compute_state, SPIN_RING_XOR, out, out, s, nb, NULL);
     if (!rc) {
         *res = out;
         *words = nb;
         out = NULL;
     }
-    spin_buf_release(ctx, r);
-    spin_buf_release(ctx, out);
-    spin_buf_release(ctx, s);
-    spin_buf_release(ctx, tmp);
+    spin_mpc_buf_release(ctx, r);
+    spin_mpc_buf_release(ctx, out);
+    spin_mpc_buf_release(ctx, s);
+    spin_mpc_buf_release(ctx, tmp);
     return rc;
 }
 
@@ -733,31 +733,31 @@ static int make_dabit(spin_ctx_t *ctx, const dealer_req_t *rq, uint64_t **res, s
     int prod = (flags & SPIN_DABIT_PRODUCT) != 0;
     size_t W = SPIN_BITS_W((size_t)n), nw = prod ? 2 * n : n;
     uint64_t *rb = NULL, *out = NULL, *a = NULL, *s = NULL, *tmp = NULL;
-    int rc = spin_buf_alloc(ctx, W, &rb);
-    if (!rc) rc = spin_buf_alloc(ctx, nw, &out);
-    if (!rc) rc = spin_buf_alloc(ctx, n, &a);
-    if (!rc) rc = spin_buf_alloc(ctx, n, &s);
-    if (!rc) rc = spin_buf_alloc(ctx, n, &tmp);
+    int rc = spin_mpc_buf_alloc(ctx, W, &rb);
+    if (!rc) rc = spin_mpc_buf_alloc(ctx, nw, &out);
+    if (!rc) rc = spin_mpc_buf_alloc(ctx, n, &a);
+    if (!rc) rc = spin_mpc_buf_alloc(ctx, n, &s);
+    if (!rc) rc = spin_mpc_buf_alloc(ctx, n, &tmp);
     /* rho as 0/1 words, then c = a * rho */
     if (!rc) rc = xor_streams(ctx, rq->nonce, 0, W, 0, rb, tmp);
-    if (!rc) rc = spin_bits_unpack(ctx, rb, n, out);
+    if (!rc) rc = spin_mpc_bits_unpack(ctx, rb, n, out);
     if (!rc && prod) rc = sum_streams(ctx, rq->nonce, W + n, n, 0, a, tmp);
-    if (!rc && prod) rc = ctx->c->ring_binary(ctx->cs, SPIN_RING_MUL, out + n, a, out, n, NULL);
+    if (!rc && prod) rc = ctx->compute->ring_binary(ctx->compute_state, SPIN_RING_MUL, out + n, a, out, n, NULL);
     /* corrections: minus the shares of parties >= 1 */
     if (!rc) rc = sum_streams(ctx, rq->nonce, W, n, 1, s, tmp);
-    if (!rc) rc = ctx->c->ring_binary(ctx->cs, SPIN_RING_SUB, out, out, s, n, NULL);
+    if (!rc) rc = ctx->compute->ring_binary(ctx->compute_state, SPIN_RING_SUB, out, out, s, n, NULL);
     if (!rc && prod) rc = sum_streams(ctx, rq->nonce, W + 2 * n, n, 1, s, tmp);
-    if (!rc && prod) rc = ctx->c->ring_binary(ctx->cs, SPIN_RING_SUB, out + n, out + n, s, n, NULL);
+    if (!rc && prod) rc = ctx->compute->ring_binary(ctx->compute_state, SPIN_RING_SUB, out + n, out + n, s, n, NULL);
     if (!rc) {
         *res = out;
         *words = nw;
         out = NULL;
     }
-    spin_buf_release(ctx, rb);
-    spin_buf_release(ctx, out);
-    spin_buf_release(ctx, a);
-    spin_buf_release(ctx, s);
-    spin_buf_release(ctx, tmp);
+    spin_mpc_buf_release(ctx, rb);
+    spin_mpc_buf_release(ctx, out);
+    spin_mpc_buf_release(ctx, a);
+    spin_mpc_buf_release(ctx, s);
+    spin_mpc_buf_release(ctx, tmp);
     return rc;
 }
 
@@ -773,7 +773,7 @@ size_t spin_dealer_bool_words(const dealer_req_t *rq)
     uint64_t n = rq->p[0];
     if (rq->kind == REQ_AND) {
         spin_and_req_t L;
-        return spin_and_parse(rq, &L) ? 0 : L.cwords;
+        return spin_mpc_and_parse(rq, &L) ? 0 : L.cwords;
     }
     if (!n || n > (UINT64_C(1) << 34)) return 0;
     if (rq->kind == REQ_EDABIT) return ((rq->p[1] & SPIN_EDABIT_PAIRS) ? 96 : 64) * SPIN_BITS_W((size_t)n);

@@ -18,7 +18,7 @@
  * 2^(62-d).  c is uniform whatever x is: nothing about x is revealed.
  */
 #include "config.h"
-#include "mpc_internal.h"
+#include "mpc/mpc_internal.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -29,56 +29,56 @@
 /* Ask the dealer for a triple for L (party 0 sends; everyone counts). */
 static int beaver_request(spin_ctx_t *ctx, bilinear_t *L, uint64_t *nonce)
 {
-    spin_bilinear_sizes(L);
+    spin_mpc_bilinear_sizes(L);
     dealer_req_t rq;
-    spin_bilinear_to_req(L, &rq);
+    spin_mpc_bilinear_to_req(L, &rq);
     rq.nonce = *nonce = ctx->req_nonce++;
-    return spin_dealer_request(ctx, &rq);
+    return spin_mpc_dealer_request(ctx, &rq);
 }
 
 static int beaver(spin_ctx_t *ctx, const bilinear_t *L, uint64_t nonce, const uint64_t *x,
                   const uint64_t *y, uint64_t *z)
 {
-    const spin_compute_ops_t *o = ctx->c;
+    const spin_compute_ops_t *o = ctx->compute;
     int rc;
     size_t na = L->na, nb = L->nb, nc = L->nc;
     uint64_t *ef = NULL, *a = NULL, *b = NULL;
-    rc = spin_buf_alloc(ctx, na + nb, &ef);
-    if (!rc) rc = spin_buf_alloc(ctx, na, &a);
-    if (!rc && nb) rc = spin_buf_alloc(ctx, nb, &b);
-    if (!rc) rc = spin_dealer_stream(ctx, nonce, 0, a, na);
-    if (!rc && nb) rc = spin_dealer_stream(ctx, nonce, na, b, nb);
-    if (!rc) rc = o->ring_binary(ctx->cs, SPIN_RING_SUB, ef, x, a, na, NULL);
-    if (!rc && nb) rc = o->ring_binary(ctx->cs, SPIN_RING_SUB, ef + na, y, b, nb, NULL);
-    if (!rc) rc = o->stream_sync(ctx->cs, NULL);
+    rc = spin_mpc_buf_alloc(ctx, na + nb, &ef);
+    if (!rc) rc = spin_mpc_buf_alloc(ctx, na, &a);
+    if (!rc && nb) rc = spin_mpc_buf_alloc(ctx, nb, &b);
+    if (!rc) rc = spin_mpc_dealer_stream(ctx, nonce, 0, a, na);
+    if (!rc && nb) rc = spin_mpc_dealer_stream(ctx, nonce, na, b, nb);
+    if (!rc) rc = o->ring_binary(ctx->compute_state, SPIN_RING_SUB, ef, x, a, na, NULL);
+    if (!rc && nb) rc = o->ring_binary(ctx->compute_state, SPIN_RING_SUB, ef + na, y, b, nb, NULL);
+    if (!rc) rc = o->stream_sync(ctx->compute_state, NULL);
     spin_opening_t op;
-    if (!rc) rc = spin_open_start(ctx, TAG_BEAVER | (uint32_t)L->kind, ef, na + nb, -1, &op);
+    if (!rc) rc = spin_mpc_open_start(ctx, TAG_BEAVER | (uint32_t)L->kind, ef, na + nb, -1, &op);
     if (rc) goto done;
     /* While the masked operands travel: my share of C. */
-    if (ctx->party == 0) rc = spin_dealer_receive(ctx, z, nc);
-    else rc = spin_dealer_stream(ctx, nonce, na + nb, z, nc);
-    int rc2 = spin_open_finish(&op);
+    if (ctx->party == 0) rc = spin_mpc_dealer_receive(ctx, z, nc);
+    else rc = spin_mpc_dealer_stream(ctx, nonce, na + nb, z, nc);
+    int rc2 = spin_mpc_open_finish(&op);
     if (!rc) rc = rc2;
     if (rc) goto done;
     const uint64_t *e = ef, *f = ef + na;
     if (L->kind == REQ_SQUARE) {
         /* b := 2 A_i + [i = 0] E, then Z += E * b */
-        rc = spin_buf_alloc(ctx, na, &b);
-        if (!rc) rc = o->ring_scalar(ctx->cs, SPIN_RING_MUL_S, b, a, 2, na, NULL);
-        if (!rc && ctx->party == 0) rc = o->ring_binary(ctx->cs, SPIN_RING_ADD, b, b, e, na, NULL);
+        rc = spin_mpc_buf_alloc(ctx, na, &b);
+        if (!rc) rc = o->ring_scalar(ctx->compute_state, SPIN_RING_MUL_S, b, a, 2, na, NULL);
+        if (!rc && ctx->party == 0) rc = o->ring_binary(ctx->compute_state, SPIN_RING_ADD, b, b, e, na, NULL);
         bilinear_t M = *L;
         M.kind = REQ_MUL;
-        if (!rc) rc = spin_bilinear_eval(ctx, &M, z, e, b, 1);
+        if (!rc) rc = spin_mpc_bilinear_eval(ctx, &M, z, e, b, 1);
     } else {
-        if (ctx->party == 0) rc = o->ring_binary(ctx->cs, SPIN_RING_ADD, b, b, f, nb, NULL);
-        if (!rc) rc = spin_bilinear_eval(ctx, L, z, e, b, 1);
-        if (!rc) rc = spin_bilinear_eval(ctx, L, z, a, f, 1);
+        if (ctx->party == 0) rc = o->ring_binary(ctx->compute_state, SPIN_RING_ADD, b, b, f, nb, NULL);
+        if (!rc) rc = spin_mpc_bilinear_eval(ctx, L, z, e, b, 1);
+        if (!rc) rc = spin_mpc_bilinear_eval(ctx, L, z, a, f, 1);
     }
-    if (!rc) rc = o->stream_sync(ctx->cs, NULL);
+    if (!rc) rc = o->stream_sync(ctx->compute_state, NULL);
 done:
-    spin_buf_release(ctx, ef);
-    spin_buf_release(ctx, a);
-    spin_buf_release(ctx, b);
+    spin_mpc_buf_release(ctx, ef);
+    spin_mpc_buf_release(ctx, a);
+    spin_mpc_buf_release(ctx, b);
     return rc;
 }
 
@@ -92,48 +92,48 @@ static int trunc_request(spin_ctx_t *ctx, size_t n, unsigned d, uint64_t *nonce)
     rq.nonce = *nonce = ctx->req_nonce++;
     rq.p[0] = n;
     rq.p[1] = d;
-    return spin_dealer_request(ctx, &rq);
+    return spin_mpc_dealer_request(ctx, &rq);
 }
 
 /* Truncate n words in place with the pair of request `nonce`. */
 static int trunc_run(spin_ctx_t *ctx, uint64_t *x, size_t n, unsigned d, uint64_t nonce)
 {
-    const spin_compute_ops_t *o = ctx->c;
+    const spin_compute_ops_t *o = ctx->compute;
     int rc;
     uint64_t *c = NULL, *hm = NULL, *t = NULL;
-    rc = spin_buf_alloc(ctx, n, &c);
-    if (!rc) rc = spin_buf_alloc(ctx, 2 * n, &hm);
-    if (!rc) rc = spin_buf_alloc(ctx, n, &t);
+    rc = spin_mpc_buf_alloc(ctx, n, &c);
+    if (!rc) rc = spin_mpc_buf_alloc(ctx, 2 * n, &hm);
+    if (!rc) rc = spin_mpc_buf_alloc(ctx, n, &t);
     /* c_i = x_i + r_i (+ 2^62 on party 0) */
-    if (!rc) rc = spin_dealer_stream(ctx, nonce, 0, c, n);
-    if (!rc) rc = o->ring_binary(ctx->cs, SPIN_RING_ADD, c, c, x, n, NULL);
-    if (!rc && ctx->party == 0) rc = o->ring_scalar(ctx->cs, SPIN_RING_ADD_S, c, c, UINT64_C(1) << 62, n, NULL);
-    if (!rc) rc = o->stream_sync(ctx->cs, NULL);
+    if (!rc) rc = spin_mpc_dealer_stream(ctx, nonce, 0, c, n);
+    if (!rc) rc = o->ring_binary(ctx->compute_state, SPIN_RING_ADD, c, c, x, n, NULL);
+    if (!rc && ctx->party == 0) rc = o->ring_scalar(ctx->compute_state, SPIN_RING_ADD_S, c, c, UINT64_C(1) << 62, n, NULL);
+    if (!rc) rc = o->stream_sync(ctx->compute_state, NULL);
     spin_opening_t op;
-    if (!rc) rc = spin_open_start(ctx, TAG_TRUNC, c, n, -1, &op);
+    if (!rc) rc = spin_mpc_open_start(ctx, TAG_TRUNC, c, n, -1, &op);
     if (rc) goto done;
-    if (ctx->party == 0) rc = spin_dealer_receive(ctx, hm, 2 * n);
-    else rc = spin_dealer_stream(ctx, nonce, n, hm, 2 * n);
-    int rc2 = spin_open_finish(&op);
+    if (ctx->party == 0) rc = spin_mpc_dealer_receive(ctx, hm, 2 * n);
+    else rc = spin_mpc_dealer_stream(ctx, nonce, n, hm, 2 * n);
+    int rc2 = spin_mpc_open_finish(&op);
     if (!rc) rc = rc2;
     if (rc) goto done;
     /* t = (1 - msb(c)) * msb(r)_i << (64 - d) */
-    rc = o->ring_scalar(ctx->cs, SPIN_RING_SHR_S, t, c, 63, n, NULL);
-    if (!rc) rc = o->ring_scalar(ctx->cs, SPIN_RING_RSUB_S, t, t, 1, n, NULL);
-    if (!rc) rc = o->ring_binary(ctx->cs, SPIN_RING_MUL, t, t, hm + n, n, NULL);
-    if (!rc) rc = o->ring_scalar(ctx->cs, SPIN_RING_SHL_S, t, t, 64 - d, n, NULL);
+    rc = o->ring_scalar(ctx->compute_state, SPIN_RING_SHR_S, t, c, 63, n, NULL);
+    if (!rc) rc = o->ring_scalar(ctx->compute_state, SPIN_RING_RSUB_S, t, t, 1, n, NULL);
+    if (!rc) rc = o->ring_binary(ctx->compute_state, SPIN_RING_MUL, t, t, hm + n, n, NULL);
+    if (!rc) rc = o->ring_scalar(ctx->compute_state, SPIN_RING_SHL_S, t, t, 64 - d, n, NULL);
     /* x_i = t - (r >> d)_i  (+ (c >> d) - 2^(62-d) on party 0) */
-    if (!rc) rc = o->ring_binary(ctx->cs, SPIN_RING_SUB, x, t, hm, n, NULL);
+    if (!rc) rc = o->ring_binary(ctx->compute_state, SPIN_RING_SUB, x, t, hm, n, NULL);
     if (!rc && ctx->party == 0) {
-        rc = o->ring_scalar(ctx->cs, SPIN_RING_SHR_S, c, c, d, n, NULL);
-        if (!rc) rc = o->ring_binary(ctx->cs, SPIN_RING_ADD, x, x, c, n, NULL);
-        if (!rc) rc = o->ring_scalar(ctx->cs, SPIN_RING_SUB_S, x, x, UINT64_C(1) << (62 - d), n, NULL);
+        rc = o->ring_scalar(ctx->compute_state, SPIN_RING_SHR_S, c, c, d, n, NULL);
+        if (!rc) rc = o->ring_binary(ctx->compute_state, SPIN_RING_ADD, x, x, c, n, NULL);
+        if (!rc) rc = o->ring_scalar(ctx->compute_state, SPIN_RING_SUB_S, x, x, UINT64_C(1) << (62 - d), n, NULL);
     }
-    if (!rc) rc = o->stream_sync(ctx->cs, NULL);
+    if (!rc) rc = o->stream_sync(ctx->compute_state, NULL);
 done:
-    spin_buf_release(ctx, c);
-    spin_buf_release(ctx, hm);
-    spin_buf_release(ctx, t);
+    spin_mpc_buf_release(ctx, c);
+    spin_mpc_buf_release(ctx, hm);
+    spin_mpc_buf_release(ctx, t);
     return rc;
 }
 
@@ -146,7 +146,7 @@ static int trunc_words(spin_ctx_t *ctx, uint64_t *x, size_t n, unsigned d)
 
 /* Refuse protocol calls on the dealer's context (shared by the protocol
  * files; declared in mpc_internal.h). */
-int spin_check_party(spin_ctx_t *ctx, const char *what)
+int spin_mpc_check_party(spin_ctx_t *ctx, const char *what)
 {
     if (!ctx) return SPIN_ERR_INVAL;
     if (ctx->dealer) {
@@ -158,23 +158,23 @@ int spin_check_party(spin_ctx_t *ctx, const char *what)
 
 int spin_trunc(spin_ctx_t *ctx, const spin_tensor_t *a, unsigned bits, spin_tensor_t **out)
 {
-    int rc = spin_check_party(ctx, "trunc");
+    int rc = spin_mpc_check_party(ctx, "trunc");
     if (rc) return rc;
     if (bits < 1 || bits > 62) {
         MPC_ERR(ctx, "trunc: %u bits; truncate by 1..62", bits);
         return SPIN_ERR_INVAL;
     }
     spin_tensor_t *r;
-    rc = spin_tensor_new_like(ctx, a->ndim, a->shape, &r);
+    rc = spin_mpc_tensor_new_like(ctx, a->ndim, a->shape, &r);
     if (rc) return rc;
     spin_tensor_t *d;
     int owned;
-    rc = spin_tensor_dense(a, &d, &owned);
+    rc = spin_mpc_tensor_dense(a, &d, &owned);
     if (!rc) {
-        rc = ctx->c->copy_d2d(ctx->cs, spin_tensor_data(r), spin_tensor_data(d), spin_tensor_numel(a) * 8, NULL);
+        rc = ctx->compute->copy_d2d(ctx->compute_state, spin_mpc_tensor_data(r), spin_mpc_tensor_data(d), spin_tensor_numel(a) * 8, NULL);
         if (owned) spin_tensor_free(d);
     }
-    if (!rc) rc = trunc_words(ctx, spin_tensor_data(r), spin_tensor_numel(a), bits);
+    if (!rc) rc = trunc_words(ctx, spin_mpc_tensor_data(r), spin_tensor_numel(a), bits);
     if (rc) {
         spin_tensor_free(r);
         return rc;
@@ -201,16 +201,16 @@ static int product_ex(spin_ctx_t *ctx, bilinear_t *L, const spin_tensor_t *x, co
 {
     spin_tensor_t *dx = NULL, *dy = NULL, *z = NULL;
     int ox = 0, oy = 0;
-    int rc = spin_tensor_dense(x, &dx, &ox);
-    if (!rc && y) rc = spin_tensor_dense(y, &dy, &oy);
-    if (!rc) rc = spin_tensor_new_like(ctx, ndim, shape, &z);
+    int rc = spin_mpc_tensor_dense(x, &dx, &ox);
+    if (!rc && y) rc = spin_mpc_tensor_dense(y, &dy, &oy);
+    if (!rc) rc = spin_mpc_tensor_new_like(ctx, ndim, shape, &z);
     /* Both dealer requests go out first, so the dealer prepares the
      * truncation pair while the parties exchange the masked operands. */
     uint64_t nb = 0, nt = 0;
     if (!rc) rc = beaver_request(ctx, L, &nb);
-    if (!rc && trunc) rc = trunc_request(ctx, spin_tensor_numel(z), ctx->f, &nt);
-    if (!rc) rc = beaver(ctx, L, nb, spin_tensor_data(dx), dy ? spin_tensor_data(dy) : NULL, spin_tensor_data(z));
-    if (!rc && trunc) rc = trunc_run(ctx, spin_tensor_data(z), spin_tensor_numel(z), ctx->f, nt);
+    if (!rc && trunc) rc = trunc_request(ctx, spin_tensor_numel(z), ctx->frac_bits, &nt);
+    if (!rc) rc = beaver(ctx, L, nb, spin_mpc_tensor_data(dx), dy ? spin_mpc_tensor_data(dy) : NULL, spin_mpc_tensor_data(z));
+    if (!rc && trunc) rc = trunc_run(ctx, spin_mpc_tensor_data(z), spin_tensor_numel(z), ctx->frac_bits, nt);
     if (ox) spin_tensor_free(dx);
     if (oy) spin_tensor_free(dy);
     if (rc) {
@@ -223,7 +223,7 @@ static int product_ex(spin_ctx_t *ctx, bilinear_t *L, const spin_tensor_t *x, co
 
 int spin_mul(spin_ctx_t *ctx, const spin_tensor_t *a, const spin_tensor_t *b, spin_tensor_t **out)
 {
-    int rc = spin_check_party(ctx, "mul");
+    int rc = spin_mpc_check_party(ctx, "mul");
     if (rc) return rc;
     if (a->ndim != b->ndim || memcmp(a->shape, b->shape, (size_t)a->ndim * sizeof(size_t))) {
         MPC_ERR(ctx, "mul: operands have different shapes");
@@ -238,7 +238,7 @@ int spin_mul(spin_ctx_t *ctx, const spin_tensor_t *a, const spin_tensor_t *b, sp
 
 int spin_square(spin_ctx_t *ctx, const spin_tensor_t *a, spin_tensor_t **out)
 {
-    int rc = spin_check_party(ctx, "square");
+    int rc = spin_mpc_check_party(ctx, "square");
     if (rc) return rc;
     bilinear_t L;
     memset(&L, 0, sizeof L);
@@ -262,7 +262,7 @@ int spin_matmul_raw(spin_ctx_t *ctx, const spin_tensor_t *a, int trans_a, const 
     return matmul_ex(ctx, a, trans_a, b, trans_b, 0, out);
 }
 
-int spin_matmul_geometry(spin_ctx_t *ctx, const char *what, int nda, const size_t *sa, int trans_a, int ndb,
+int spin_mpc_matmul_geometry(spin_ctx_t *ctx, const char *what, int nda, const size_t *sa, int trans_a, int ndb,
                          const size_t *sb, int trans_b, bilinear_t *L, size_t shape[3], int *nd)
 {
     if (nda < 2 || nda > 3 || ndb < 2 || ndb > 3) {
@@ -297,12 +297,12 @@ int spin_matmul_geometry(spin_ctx_t *ctx, const char *what, int nda, const size_
 static int matmul_ex(spin_ctx_t *ctx, const spin_tensor_t *a, int trans_a, const spin_tensor_t *b,
                      int trans_b, int trunc, spin_tensor_t **out)
 {
-    int rc = spin_check_party(ctx, "matmul");
+    int rc = spin_mpc_check_party(ctx, "matmul");
     if (rc) return rc;
     bilinear_t L;
     size_t shape[3];
     int nd;
-    rc = spin_matmul_geometry(ctx, "matmul", a->ndim, a->shape, trans_a, b->ndim, b->shape, trans_b, &L, shape,
+    rc = spin_mpc_matmul_geometry(ctx, "matmul", a->ndim, a->shape, trans_a, b->ndim, b->shape, trans_b, &L, shape,
                               &nd);
     if (rc) return rc;
     return product_ex(ctx, &L, a, b, nd, shape, trunc, out);
@@ -329,10 +329,10 @@ static int conv_setup(spin_ctx_t *ctx, bilinear_t *L, const size_t xs[4], const 
     return 0;
 }
 
-int spin_conv2d_raw(spin_ctx_t *ctx, const spin_tensor_t *x, const spin_tensor_t *w,
+int spin_mpc_conv2d_raw(spin_ctx_t *ctx, const spin_tensor_t *x, const spin_tensor_t *w,
                     const spin_conv2d_params_t *p, spin_tensor_t **out)
 {
-    int rc = spin_check_party(ctx, "conv2d");
+    int rc = spin_mpc_check_party(ctx, "conv2d");
     if (rc) return rc;
     if (x->ndim != 4 || w->ndim != 4) {
         MPC_ERR(ctx, "conv2d: x and w must be 4-d (NCHW, OIHW)");
@@ -349,7 +349,7 @@ int spin_conv2d_raw(spin_ctx_t *ctx, const spin_tensor_t *x, const spin_tensor_t
 int spin_conv2d(spin_ctx_t *ctx, const spin_tensor_t *x, const spin_tensor_t *w,
                 const spin_conv2d_params_t *p, spin_tensor_t **out)
 {
-    int rc = spin_check_party(ctx, "conv2d");
+    int rc = spin_mpc_check_party(ctx, "conv2d");
     if (rc) return rc;
     if (x->ndim != 4 || w->ndim != 4) {
         MPC_ERR(ctx, "conv2d: x and w must be 4-d (NCHW, OIHW)");
@@ -366,7 +366,7 @@ int spin_conv2d(spin_ctx_t *ctx, const spin_tensor_t *x, const spin_tensor_t *w,
 int spin_conv2d_grad_input(spin_ctx_t *ctx, const spin_tensor_t *dy, const spin_tensor_t *w,
                            const size_t x_shape[4], const spin_conv2d_params_t *p, spin_tensor_t **out)
 {
-    int rc = spin_check_party(ctx, "conv2d_grad_input");
+    int rc = spin_mpc_check_party(ctx, "conv2d_grad_input");
     if (rc) return rc;
     bilinear_t L;
     size_t ys[4];
@@ -384,7 +384,7 @@ int spin_conv2d_grad_input(spin_ctx_t *ctx, const spin_tensor_t *dy, const spin_
 int spin_conv2d_grad_weight(spin_ctx_t *ctx, const spin_tensor_t *x, const spin_tensor_t *dy,
                             const size_t w_shape[4], const spin_conv2d_params_t *p, spin_tensor_t **out)
 {
-    int rc = spin_check_party(ctx, "conv2d_grad_weight");
+    int rc = spin_mpc_check_party(ctx, "conv2d_grad_weight");
     if (rc) return rc;
     bilinear_t L;
     size_t ys[4];
@@ -401,17 +401,17 @@ int spin_conv2d_grad_weight(spin_ctx_t *ctx, const spin_tensor_t *x, const spin_
 
 int spin_scale(spin_ctx_t *ctx, const spin_tensor_t *a, double c, spin_tensor_t **out)
 {
-    int rc = spin_check_party(ctx, "scale");
+    int rc = spin_mpc_check_party(ctx, "scale");
     if (rc) return rc;
     uint64_t enc;
-    if (spin_fixed_encode(ctx->f, &c, &enc, 1)) {
+    if (spin_fixed_encode(ctx->frac_bits, &c, &enc, 1)) {
         MPC_ERR(ctx, "scale: %g is outside the fixed-point range", c);
         return SPIN_ERR_RANGE;
     }
     spin_tensor_t *m;
     rc = spin_mul_int(ctx, a, (int64_t)enc, &m);
     if (rc) return rc;
-    rc = trunc_words(ctx, spin_tensor_data(m), spin_tensor_numel(m), ctx->f);
+    rc = trunc_words(ctx, spin_mpc_tensor_data(m), spin_tensor_numel(m), ctx->frac_bits);
     if (rc) {
         spin_tensor_free(m);
         return rc;
@@ -422,22 +422,22 @@ int spin_scale(spin_ctx_t *ctx, const spin_tensor_t *a, double c, spin_tensor_t 
 
 /* ---- internal word-level helpers for the non-linear protocols ------------- */
 
-int spin_trunc_request(spin_ctx_t *ctx, size_t n, unsigned d, uint64_t *nonce)
+int spin_mpc_trunc_request(spin_ctx_t *ctx, size_t n, unsigned d, uint64_t *nonce)
 {
     return trunc_request(ctx, n, d, nonce);
 }
 
-int spin_trunc_run(spin_ctx_t *ctx, uint64_t *x, size_t n, unsigned d, uint64_t nonce)
+int spin_mpc_trunc_run(spin_ctx_t *ctx, uint64_t *x, size_t n, unsigned d, uint64_t nonce)
 {
     return trunc_run(ctx, x, n, d, nonce);
 }
 
-int spin_trunc_words(spin_ctx_t *ctx, uint64_t *x, size_t n, unsigned d)
+int spin_mpc_trunc_words(spin_ctx_t *ctx, uint64_t *x, size_t n, unsigned d)
 {
     return n ? trunc_words(ctx, x, n, d) : 0;
 }
 
-int spin_mul_words(spin_ctx_t *ctx, const uint64_t *x, const uint64_t *y, size_t n, uint64_t *z)
+int spin_mpc_mul_words(spin_ctx_t *ctx, const uint64_t *x, const uint64_t *y, size_t n, uint64_t *z)
 {
     if (!n) return 0;
     bilinear_t L;

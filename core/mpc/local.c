@@ -1,7 +1,7 @@
 /* local.c - spin_run_local: N parties and the dealer as threads of one
  * process over the real transport (tests, benchmarks, simulations). */
 #include "config.h"
-#include "mpc_internal.h"
+#include "mpc/mpc_internal.h"
 
 #include <arpa/inet.h>
 #include <dirent.h>

@@ -1,7 +1,7 @@
 /* tensor.c - secret-shared tensors: storage, views, fixed point, input,
  * reveal and the local (communication-free) linear operations. */
 #include "config.h"
-#include "mpc_internal.h"
+#include "mpc/mpc_internal.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -9,12 +9,12 @@
 
 /* ---- plugin memory ------------------------------------------------------ */
 
-int spin_buf_alloc(spin_ctx_t *ctx, size_t words, uint64_t **p)
+int spin_mpc_buf_alloc(spin_ctx_t *ctx, size_t words, uint64_t **p)
 {
     void *v = NULL;
-    int rc = ctx->c->mem_alloc(ctx->cs, (words ? words : 1) * sizeof(uint64_t), &v);
+    int rc = ctx->compute->mem_alloc(ctx->compute_state, (words ? words : 1) * sizeof(uint64_t), &v);
     if (rc) {
-        MPC_ERR(ctx, "cannot allocate %zu words of %s memory: %s", words, ctx->cb.desc->name,
+        MPC_ERR(ctx, "cannot allocate %zu words of %s memory: %s", words, ctx->compute_backend.desc->name,
                 spin_strerror(rc));
         return rc;
     }
@@ -22,9 +22,9 @@ int spin_buf_alloc(spin_ctx_t *ctx, size_t words, uint64_t **p)
     return 0;
 }
 
-void spin_buf_release(spin_ctx_t *ctx, uint64_t *p)
+void spin_mpc_buf_release(spin_ctx_t *ctx, uint64_t *p)
 {
-    if (p) ctx->c->mem_free(ctx->cs, p);
+    if (p) ctx->compute->mem_free(ctx->compute_state, p);
 }
 
 /* ---- tensors ------------------------------------------------------------ */
@@ -53,7 +53,7 @@ static int check_shape(spin_ctx_t *ctx, int ndim, const size_t *shape)
     return 0;
 }
 
-int spin_tensor_wrap(spin_ctx_t *ctx, uint64_t *p, int ndim, const size_t *shape, spin_tensor_t **out)
+int spin_mpc_tensor_wrap(spin_ctx_t *ctx, uint64_t *p, int ndim, const size_t *shape, spin_tensor_t **out)
 {
     spin_tensor_t *t = calloc(1, sizeof *t);
     spin_buf_t *b = calloc(1, sizeof *b);
@@ -79,24 +79,24 @@ int spin_tensor_wrap(spin_ctx_t *ctx, uint64_t *p, int ndim, const size_t *shape
     return 0;
 }
 
-int spin_tensor_new_like(spin_ctx_t *ctx, int ndim, const size_t *shape, spin_tensor_t **out)
+int spin_mpc_tensor_new_like(spin_ctx_t *ctx, int ndim, const size_t *shape, spin_tensor_t **out)
 {
     int rc = check_shape(ctx, ndim, shape);
     if (rc) return rc;
     uint64_t *p;
-    rc = spin_buf_alloc(ctx, numel_of(ndim, shape), &p);
+    rc = spin_mpc_buf_alloc(ctx, numel_of(ndim, shape), &p);
     if (rc) return rc;
-    rc = spin_tensor_wrap(ctx, p, ndim, shape, out);
-    if (rc) spin_buf_release(ctx, p);
+    rc = spin_mpc_tensor_wrap(ctx, p, ndim, shape, out);
+    if (rc) spin_mpc_buf_release(ctx, p);
     return rc;
 }
 
 int spin_tensor_zeros(spin_ctx_t *ctx, int ndim, const size_t *shape, spin_tensor_t **out)
 {
     spin_tensor_t *t;
-    int rc = spin_tensor_new_like(ctx, ndim, shape, &t);
+    int rc = spin_mpc_tensor_new_like(ctx, ndim, shape, &t);
     if (rc) return rc;
-    rc = ctx->c->mem_zero(ctx->cs, t->buf->ptr, numel_of(ndim, shape) * 8, NULL);
+    rc = ctx->compute->mem_zero(ctx->compute_state, t->buf->ptr, numel_of(ndim, shape) * 8, NULL);
     if (rc) {
         spin_tensor_free(t);
         return rc;
@@ -109,7 +109,7 @@ void spin_tensor_free(spin_tensor_t *t)
 {
     if (!t) return;
     if (--t->buf->refs == 0) {
-        spin_buf_release(t->buf->ctx, t->buf->ptr);
+        spin_mpc_buf_release(t->buf->ctx, t->buf->ptr);
         free(t->buf);
     }
     free(t);
@@ -119,7 +119,7 @@ int spin_tensor_ndim(const spin_tensor_t *t) { return t->ndim; }
 const size_t *spin_tensor_shape(const spin_tensor_t *t) { return t->shape; }
 size_t spin_tensor_numel(const spin_tensor_t *t) { return numel_of(t->ndim, t->shape); }
 
-int spin_tensor_is_contiguous(const spin_tensor_t *t)
+int spin_mpc_tensor_is_contiguous(const spin_tensor_t *t)
 {
     size_t st = 1;
     for (int i = t->ndim - 1; i >= 0; i--) {
@@ -129,7 +129,7 @@ int spin_tensor_is_contiguous(const spin_tensor_t *t)
     return 1;
 }
 
-uint64_t *spin_tensor_data(const spin_tensor_t *t)
+uint64_t *spin_mpc_tensor_data(const spin_tensor_t *t)
 {
     return t->buf->ptr + t->offset;
 }
@@ -154,7 +154,7 @@ int spin_tensor_reshape(const spin_tensor_t *t, int ndim, const size_t *shape, s
                 numel_of(ndim, shape));
         return SPIN_ERR_INVAL;
     }
-    if (!spin_tensor_is_contiguous(t)) {
+    if (!spin_mpc_tensor_is_contiguous(t)) {
         MPC_ERR(ctx, "reshape needs a contiguous tensor: call spin_tensor_contiguous first");
         return SPIN_ERR_INVAL;
     }
@@ -224,10 +224,10 @@ static void gather(const spin_tensor_t *t, const uint64_t *base, uint64_t *h)
 
 int spin_tensor_contiguous(const spin_tensor_t *t, spin_tensor_t **out)
 {
-    if (spin_tensor_is_contiguous(t)) return view_of(t, out);
+    if (spin_mpc_tensor_is_contiguous(t)) return view_of(t, out);
     spin_ctx_t *ctx = t->ctx;
     spin_tensor_t *r;
-    int rc = spin_tensor_new_like(ctx, t->ndim, t->shape, &r);
+    int rc = spin_mpc_tensor_new_like(ctx, t->ndim, t->shape, &r);
     if (rc) return rc;
     size_t n = spin_tensor_numel(t);
     const uint64_t *base = t->buf->ptr + t->offset;
@@ -238,13 +238,13 @@ int spin_tensor_contiguous(const spin_tensor_t *t, spin_tensor_t **out)
         size_t words = t->buf->words - t->offset;
         uint64_t *hb = malloc(words * 8), *hr = malloc((n ? n : 1) * 8);
         rc = hb && hr ? 0 : SPIN_ERR_NOMEM;
-        if (!rc) rc = ctx->c->copy_d2h(ctx->cs, hb, base, words * 8, NULL);
-        if (!rc) rc = ctx->c->stream_sync(ctx->cs, NULL);
+        if (!rc) rc = ctx->compute->copy_d2h(ctx->compute_state, hb, base, words * 8, NULL);
+        if (!rc) rc = ctx->compute->stream_sync(ctx->compute_state, NULL);
         if (!rc) {
             gather(t, hb, hr);
-            rc = ctx->c->copy_h2d(ctx->cs, r->buf->ptr, hr, n * 8, NULL);
+            rc = ctx->compute->copy_h2d(ctx->compute_state, r->buf->ptr, hr, n * 8, NULL);
         }
-        if (!rc) rc = ctx->c->stream_sync(ctx->cs, NULL);
+        if (!rc) rc = ctx->compute->stream_sync(ctx->compute_state, NULL);
         free(hb);
         free(hr);
         if (rc) {
@@ -256,9 +256,9 @@ int spin_tensor_contiguous(const spin_tensor_t *t, spin_tensor_t **out)
     return 0;
 }
 
-int spin_tensor_dense(const spin_tensor_t *t, spin_tensor_t **dense, int *owned)
+int spin_mpc_tensor_dense(const spin_tensor_t *t, spin_tensor_t **dense, int *owned)
 {
-    if (spin_tensor_is_contiguous(t)) {
+    if (spin_mpc_tensor_is_contiguous(t)) {
         *dense = (spin_tensor_t *)t;
         *owned = 0;
         return 0;
@@ -290,32 +290,32 @@ void spin_fixed_decode(unsigned f, const uint64_t *x, double *out, size_t n)
 int spin_input_ring(spin_ctx_t *ctx, int owner, const uint64_t *x, int ndim, const size_t *shape,
                     spin_tensor_t **out)
 {
-    if (ctx->dealer || owner < 0 || owner >= ctx->n || (ctx->party == owner && !x)) {
+    if (ctx->dealer || owner < 0 || owner >= ctx->nparties || (ctx->party == owner && !x)) {
         MPC_ERR(ctx, "input: owner %d is not a computing party (0..%d), or the owner passed no data",
-                owner, ctx->n - 1);
+                owner, ctx->nparties - 1);
         return SPIN_ERR_INVAL;
     }
     spin_tensor_t *t;
-    int rc = spin_tensor_new_like(ctx, ndim, shape, &t);
+    int rc = spin_mpc_tensor_new_like(ctx, ndim, shape, &t);
     if (rc) return rc;
     size_t n = spin_tensor_numel(t);
     uint64_t nonce = ctx->input_nonce++;
     uint64_t *d = t->buf->ptr;
     if (ctx->party != owner) {
         /* My share is the stream I share with the owner. */
-        rc = ctx->c->prg_fill(ctx->cs, &ctx->pair_key[owner], nonce, 0, d, n, NULL);
+        rc = ctx->compute->prg_fill(ctx->compute_state, &ctx->pair_key[owner], nonce, 0, d, n, NULL);
     } else {
         /* Owner: x minus every other party's stream. */
         uint64_t *r = NULL;
-        rc = ctx->c->copy_h2d(ctx->cs, d, x, n * 8, NULL);
-        if (!rc) rc = spin_buf_alloc(ctx, n, &r);
-        for (int p = 0; p < ctx->n && !rc; p++) {
+        rc = ctx->compute->copy_h2d(ctx->compute_state, d, x, n * 8, NULL);
+        if (!rc) rc = spin_mpc_buf_alloc(ctx, n, &r);
+        for (int p = 0; p < ctx->nparties && !rc; p++) {
             if (p == owner) continue;
-            rc = ctx->c->prg_fill(ctx->cs, &ctx->pair_key[p], nonce, 0, r, n, NULL);
-            if (!rc) rc = ctx->c->ring_binary(ctx->cs, SPIN_RING_SUB, d, d, r, n, NULL);
+            rc = ctx->compute->prg_fill(ctx->compute_state, &ctx->pair_key[p], nonce, 0, r, n, NULL);
+            if (!rc) rc = ctx->compute->ring_binary(ctx->compute_state, SPIN_RING_SUB, d, d, r, n, NULL);
         }
-        if (!rc) rc = ctx->c->stream_sync(ctx->cs, NULL);
-        spin_buf_release(ctx, r);
+        if (!rc) rc = ctx->compute->stream_sync(ctx->compute_state, NULL);
+        spin_mpc_buf_release(ctx, r);
     }
     if (rc) {
         spin_tensor_free(t);
@@ -336,9 +336,9 @@ int spin_input_f64(spin_ctx_t *ctx, int owner, const double *x, int ndim, const 
         size_t n = numel_of(ndim, shape);
         enc = malloc((n ? n : 1) * 8);
         if (!enc) return SPIN_ERR_NOMEM;
-        if (spin_fixed_encode(ctx->f, x, enc, n)) {
+        if (spin_fixed_encode(ctx->frac_bits, x, enc, n)) {
             MPC_ERR(ctx, "input: a value is outside the fixed-point range |x| < 2^%u (f = %u) or NaN",
-                    62 - ctx->f, ctx->f);
+                    62 - ctx->frac_bits, ctx->frac_bits);
             free(enc);
             return SPIN_ERR_RANGE;
         }
@@ -350,26 +350,26 @@ int spin_input_f64(spin_ctx_t *ctx, int owner, const double *x, int ndim, const 
 
 int spin_reveal_ring(spin_ctx_t *ctx, const spin_tensor_t *t, int to, uint64_t *out)
 {
-    if (ctx->dealer || to < -1 || to >= ctx->n) {
+    if (ctx->dealer || to < -1 || to >= ctx->nparties) {
         MPC_ERR(ctx, "reveal: receiver %d is not -1 (all) or a computing party", to);
         return SPIN_ERR_INVAL;
     }
     spin_tensor_t *d;
     int owned;
-    int rc = spin_tensor_dense(t, &d, &owned);
+    int rc = spin_mpc_tensor_dense(t, &d, &owned);
     if (rc) return rc;
     size_t n = spin_tensor_numel(t);
     uint64_t *tmp;
-    rc = spin_buf_alloc(ctx, n, &tmp);
-    if (!rc) rc = ctx->c->copy_d2d(ctx->cs, tmp, spin_tensor_data(d), n * 8, NULL);
+    rc = spin_mpc_buf_alloc(ctx, n, &tmp);
+    if (!rc) rc = ctx->compute->copy_d2d(ctx->compute_state, tmp, spin_mpc_tensor_data(d), n * 8, NULL);
     spin_opening_t op;
-    if (!rc) rc = spin_open_start(ctx, TAG_REVEAL, tmp, n, to, &op);
-    if (!rc) rc = spin_open_finish(&op);
+    if (!rc) rc = spin_mpc_open_start(ctx, TAG_REVEAL, tmp, n, to, &op);
+    if (!rc) rc = spin_mpc_open_finish(&op);
     if (!rc && (to < 0 || to == ctx->party)) {
-        rc = ctx->c->copy_d2h(ctx->cs, out, tmp, n * 8, NULL);
-        if (!rc) rc = ctx->c->stream_sync(ctx->cs, NULL);
+        rc = ctx->compute->copy_d2h(ctx->compute_state, out, tmp, n * 8, NULL);
+        if (!rc) rc = ctx->compute->stream_sync(ctx->compute_state, NULL);
     }
-    spin_buf_release(ctx, tmp);
+    spin_mpc_buf_release(ctx, tmp);
     if (owned) spin_tensor_free(d);
     return rc;
 }
@@ -381,7 +381,7 @@ int spin_reveal_f64(spin_ctx_t *ctx, const spin_tensor_t *t, int to, double *out
     uint64_t *h = receiver ? malloc((n ? n : 1) * 8) : NULL;
     if (receiver && !h) return SPIN_ERR_NOMEM;
     int rc = spin_reveal_ring(ctx, t, to, h);
-    if (!rc && receiver) spin_fixed_decode(ctx->f, h, out, n);
+    if (!rc && receiver) spin_fixed_decode(ctx->frac_bits, h, out, n);
     free(h);
     return rc;
 }
@@ -390,10 +390,10 @@ int spin_share_export(spin_ctx_t *ctx, const spin_tensor_t *t, uint64_t *out)
 {
     spin_tensor_t *d;
     int owned;
-    int rc = spin_tensor_dense(t, &d, &owned);
+    int rc = spin_mpc_tensor_dense(t, &d, &owned);
     if (rc) return rc;
-    rc = ctx->c->copy_d2h(ctx->cs, out, spin_tensor_data(d), spin_tensor_numel(t) * 8, NULL);
-    if (!rc) rc = ctx->c->stream_sync(ctx->cs, NULL);
+    rc = ctx->compute->copy_d2h(ctx->compute_state, out, spin_mpc_tensor_data(d), spin_tensor_numel(t) * 8, NULL);
+    if (!rc) rc = ctx->compute->stream_sync(ctx->compute_state, NULL);
     if (owned) spin_tensor_free(d);
     return rc;
 }
@@ -402,10 +402,10 @@ int spin_share_import(spin_ctx_t *ctx, const uint64_t *share, int ndim, const si
                       spin_tensor_t **out)
 {
     spin_tensor_t *t;
-    int rc = spin_tensor_new_like(ctx, ndim, shape, &t);
+    int rc = spin_mpc_tensor_new_like(ctx, ndim, shape, &t);
     if (rc) return rc;
-    rc = ctx->c->copy_h2d(ctx->cs, spin_tensor_data(t), share, spin_tensor_numel(t) * 8, NULL);
-    if (!rc) rc = ctx->c->stream_sync(ctx->cs, NULL);
+    rc = ctx->compute->copy_h2d(ctx->compute_state, spin_mpc_tensor_data(t), share, spin_tensor_numel(t) * 8, NULL);
+    if (!rc) rc = ctx->compute->stream_sync(ctx->compute_state, NULL);
     if (rc) {
         spin_tensor_free(t);
         return rc;
@@ -432,14 +432,14 @@ static int binary_local(spin_ctx_t *ctx, spin_ring_binop_t op, const spin_tensor
     if (rc) return rc;
     spin_tensor_t *da, *db, *r;
     int oa, ob;
-    rc = spin_tensor_dense(a, &da, &oa);
+    rc = spin_mpc_tensor_dense(a, &da, &oa);
     if (rc) return rc;
-    rc = spin_tensor_dense(b, &db, &ob);
+    rc = spin_mpc_tensor_dense(b, &db, &ob);
     if (rc) goto done_a;
-    rc = spin_tensor_new_like(ctx, a->ndim, a->shape, &r);
+    rc = spin_mpc_tensor_new_like(ctx, a->ndim, a->shape, &r);
     if (rc) goto done_b;
-    rc = ctx->c->ring_binary(ctx->cs, op, spin_tensor_data(r), spin_tensor_data(da),
-                             spin_tensor_data(db), spin_tensor_numel(a), NULL);
+    rc = ctx->compute->ring_binary(ctx->compute_state, op, spin_mpc_tensor_data(r), spin_mpc_tensor_data(da),
+                             spin_mpc_tensor_data(db), spin_tensor_numel(a), NULL);
     if (rc) spin_tensor_free(r);
     else *out = r;
 done_b:
@@ -468,8 +468,8 @@ int spin_add_public(spin_ctx_t *ctx, const spin_tensor_t *a, const double *c, sp
         /* Only party 0 adds the public value; the copy is private to r. */
         spin_tensor_t *own;
         if (r->buf->refs > 1) {
-            rc = spin_tensor_new_like(ctx, a->ndim, a->shape, &own);
-            if (!rc) rc = ctx->c->copy_d2d(ctx->cs, spin_tensor_data(own), spin_tensor_data(r),
+            rc = spin_mpc_tensor_new_like(ctx, a->ndim, a->shape, &own);
+            if (!rc) rc = ctx->compute->copy_d2d(ctx->compute_state, spin_mpc_tensor_data(own), spin_mpc_tensor_data(r),
                                            spin_tensor_numel(a) * 8, NULL);
             spin_tensor_free(r);
             if (rc) return rc;
@@ -478,20 +478,20 @@ int spin_add_public(spin_ctx_t *ctx, const spin_tensor_t *a, const double *c, sp
         size_t n = spin_tensor_numel(a);
         uint64_t *h = malloc((n ? n : 1) * 8), *d = NULL;
         rc = h ? 0 : SPIN_ERR_NOMEM;
-        if (!rc && spin_fixed_encode(ctx->f, c, h, n)) {
+        if (!rc && spin_fixed_encode(ctx->frac_bits, c, h, n)) {
             MPC_ERR(ctx, "add_public: a value is outside the fixed-point range or NaN");
             rc = SPIN_ERR_RANGE;
         }
-        if (!rc) rc = spin_buf_alloc(ctx, n, &d);
-        if (!rc) rc = ctx->c->copy_h2d(ctx->cs, d, h, n * 8, NULL);
-        if (!rc) rc = ctx->c->ring_binary(ctx->cs, SPIN_RING_ADD, spin_tensor_data(r), spin_tensor_data(r), d, n, NULL);
-        if (!rc) rc = ctx->c->stream_sync(ctx->cs, NULL);
-        spin_buf_release(ctx, d);
+        if (!rc) rc = spin_mpc_buf_alloc(ctx, n, &d);
+        if (!rc) rc = ctx->compute->copy_h2d(ctx->compute_state, d, h, n * 8, NULL);
+        if (!rc) rc = ctx->compute->ring_binary(ctx->compute_state, SPIN_RING_ADD, spin_mpc_tensor_data(r), spin_mpc_tensor_data(r), d, n, NULL);
+        if (!rc) rc = ctx->compute->stream_sync(ctx->compute_state, NULL);
+        spin_mpc_buf_release(ctx, d);
         free(h);
     } else if (r->buf->refs > 1) {
         spin_tensor_t *own;
-        rc = spin_tensor_new_like(ctx, a->ndim, a->shape, &own);
-        if (!rc) rc = ctx->c->copy_d2d(ctx->cs, spin_tensor_data(own), spin_tensor_data(r),
+        rc = spin_mpc_tensor_new_like(ctx, a->ndim, a->shape, &own);
+        if (!rc) rc = ctx->compute->copy_d2d(ctx->compute_state, spin_mpc_tensor_data(own), spin_mpc_tensor_data(r),
                                        spin_tensor_numel(a) * 8, NULL);
         spin_tensor_free(r);
         if (rc) return rc;
@@ -509,11 +509,11 @@ int spin_mul_int(spin_ctx_t *ctx, const spin_tensor_t *a, int64_t c, spin_tensor
 {
     spin_tensor_t *da, *r;
     int oa;
-    int rc = spin_tensor_dense(a, &da, &oa);
+    int rc = spin_mpc_tensor_dense(a, &da, &oa);
     if (rc) return rc;
-    rc = spin_tensor_new_like(ctx, a->ndim, a->shape, &r);
+    rc = spin_mpc_tensor_new_like(ctx, a->ndim, a->shape, &r);
     if (!rc) {
-        rc = ctx->c->ring_scalar(ctx->cs, SPIN_RING_MUL_S, spin_tensor_data(r), spin_tensor_data(da),
+        rc = ctx->compute->ring_scalar(ctx->compute_state, SPIN_RING_MUL_S, spin_mpc_tensor_data(r), spin_mpc_tensor_data(da),
                                  (uint64_t)c, spin_tensor_numel(a), NULL);
         if (rc) spin_tensor_free(r);
         else *out = r;
@@ -538,11 +538,11 @@ int spin_sum(spin_ctx_t *ctx, const spin_tensor_t *a, int axis, spin_tensor_t **
     }
     spin_tensor_t *da, *r;
     int oa;
-    int rc = spin_tensor_dense(a, &da, &oa);
+    int rc = spin_mpc_tensor_dense(a, &da, &oa);
     if (rc) return rc;
-    rc = spin_tensor_new_like(ctx, nd, shape, &r);
+    rc = spin_mpc_tensor_new_like(ctx, nd, shape, &r);
     if (!rc) {
-        rc = ctx->c->sum_axis(ctx->cs, SPIN_DT_U64, spin_tensor_data(r), spin_tensor_data(da), outer,
+        rc = ctx->compute->sum_axis(ctx->compute_state, SPIN_DT_U64, spin_mpc_tensor_data(r), spin_mpc_tensor_data(da), outer,
                               a->shape[axis], inner, 0, NULL);
         if (rc) spin_tensor_free(r);
         else *out = r;

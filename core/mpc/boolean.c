@@ -19,10 +19,10 @@
  * concatenated.
  *
  * The comparison circuit (msb of x = c - r with c = x + r public, r from an
- * edaBit) is documented at spin_bool_msb below and in docs/PROTOCOLS.md.
+ * edaBit) is documented at spin_mpc_bool_msb below and in docs/PROTOCOLS.md.
  */
 #include "config.h"
-#include "mpc_internal.h"
+#include "mpc/mpc_internal.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -49,7 +49,7 @@ static unsigned rev5(unsigned v)
     return r;
 }
 
-unsigned spin_bits_pos(unsigned j)
+unsigned spin_mpc_bits_pos(unsigned j)
 {
     return (j & 1u) * 32u + rev5(j >> 1);
 }
@@ -58,7 +58,7 @@ static void slice_host(const uint64_t *x, size_t n, int complement, uint64_t *pl
 {
     size_t W = SPIN_BITS_W(n);
     unsigned pos[64];
-    for (unsigned j = 0; j < 64; j++) pos[j] = spin_bits_pos(j);
+    for (unsigned j = 0; j < 64; j++) pos[j] = spin_mpc_bits_pos(j);
     for (size_t w = 0; w < W; w++) {
         uint64_t a[64];
         size_t k0 = 64 * w, m = n - k0 < 64 ? n - k0 : 64;
@@ -75,7 +75,7 @@ static void slice_host(const uint64_t *x, size_t n, int complement, uint64_t *pl
  * host plugin, else a staged copy (*owned = 1; free it). */
 static int host_view(spin_ctx_t *ctx, const uint64_t *dev, size_t n, uint64_t **h, int *owned)
 {
-    int rc = ctx->c->stream_sync(ctx->cs, NULL);
+    int rc = ctx->compute->stream_sync(ctx->compute_state, NULL);
     if (rc) return rc;
     if (ctx->host_mem) {
         *h = (uint64_t *)dev;
@@ -85,8 +85,8 @@ static int host_view(spin_ctx_t *ctx, const uint64_t *dev, size_t n, uint64_t **
     *h = malloc(n ? n * 8 : 8);
     if (!*h) return SPIN_ERR_NOMEM;
     *owned = 1;
-    rc = ctx->c->copy_d2h(ctx->cs, *h, dev, n * 8, NULL);
-    if (!rc) rc = ctx->c->stream_sync(ctx->cs, NULL);
+    rc = ctx->compute->copy_d2h(ctx->compute_state, *h, dev, n * 8, NULL);
+    if (!rc) rc = ctx->compute->stream_sync(ctx->compute_state, NULL);
     if (rc) {
         free(*h);
         *h = NULL;
@@ -99,7 +99,7 @@ static int host_view(spin_ctx_t *ctx, const uint64_t *dev, size_t n, uint64_t **
 static int host_scratch(spin_ctx_t *ctx, uint64_t *dev, size_t n, uint64_t **h)
 {
     if (ctx->host_mem) {
-        int rc = ctx->c->stream_sync(ctx->cs, NULL);
+        int rc = ctx->compute->stream_sync(ctx->compute_state, NULL);
         *h = dev;
         return rc;
     }
@@ -110,13 +110,13 @@ static int host_scratch(spin_ctx_t *ctx, uint64_t *dev, size_t n, uint64_t **h)
 static int host_commit(spin_ctx_t *ctx, uint64_t *dev, uint64_t *h, size_t n, int rc)
 {
     if (ctx->host_mem || !h) return rc;
-    if (!rc) rc = ctx->c->copy_h2d(ctx->cs, dev, h, n * 8, NULL);
-    if (!rc) rc = ctx->c->stream_sync(ctx->cs, NULL);
+    if (!rc) rc = ctx->compute->copy_h2d(ctx->compute_state, dev, h, n * 8, NULL);
+    if (!rc) rc = ctx->compute->stream_sync(ctx->compute_state, NULL);
     free(h);
     return rc;
 }
 
-int spin_bits_slice(spin_ctx_t *ctx, const uint64_t *x, size_t n, int complement, uint64_t *planes)
+int spin_mpc_bits_slice(spin_ctx_t *ctx, const uint64_t *x, size_t n, int complement, uint64_t *planes)
 {
     uint64_t *hx, *hp = NULL;
     int owned;
@@ -130,7 +130,7 @@ int spin_bits_slice(spin_ctx_t *ctx, const uint64_t *x, size_t n, int complement
     return rc;
 }
 
-int spin_bits_unpack(spin_ctx_t *ctx, const uint64_t *plane, size_t n, uint64_t *out)
+int spin_mpc_bits_unpack(spin_ctx_t *ctx, const uint64_t *plane, size_t n, uint64_t *out)
 {
     uint64_t *hp, *ho = NULL;
     int owned;
@@ -146,15 +146,15 @@ int spin_bits_unpack(spin_ctx_t *ctx, const uint64_t *plane, size_t n, uint64_t 
 
 /* ---- XOR openings ------------------------------------------------------- */
 
-/* Like spin_open_finish, but the shares are combined with XOR. */
-int spin_open_xor_finish(spin_opening_t *op)
+/* Like spin_mpc_open_finish, but the shares are combined with XOR. */
+int spin_mpc_open_xor_finish(spin_opening_t *op)
 {
-    return spin_open_finish_op(op, SPIN_RING_XOR);
+    return spin_mpc_open_finish_op(op, SPIN_RING_XOR);
 }
 
 /* ---- AND triples ---------------------------------------------------------- */
 
-int spin_and_parse(const dealer_req_t *rq, spin_and_req_t *tr)
+int spin_mpc_and_parse(const dealer_req_t *rq, spin_and_req_t *tr)
 {
     memset(tr, 0, sizeof *tr);
     if (rq->kind != REQ_AND || rq->p[0] < 1 || rq->p[0] > SPIN_AND_MAXSEG) return SPIN_ERR_PROTOCOL;
@@ -175,7 +175,7 @@ int spin_and_parse(const dealer_req_t *rq, spin_and_req_t *tr)
     return 0;
 }
 
-int spin_and_request(spin_ctx_t *ctx, int nseg, const size_t *nx, const size_t *nt, spin_and_req_t *tr)
+int spin_mpc_and_request(spin_ctx_t *ctx, int nseg, const size_t *nx, const size_t *nt, spin_and_req_t *tr)
 {
     dealer_req_t rq;
     memset(&rq, 0, sizeof rq);
@@ -185,75 +185,75 @@ int spin_and_request(spin_ctx_t *ctx, int nseg, const size_t *nx, const size_t *
         rq.p[1 + 2 * s] = nx[s];
         rq.p[2 + 2 * s] = nt[s];
     }
-    if (spin_and_parse(&rq, tr)) {
+    if (spin_mpc_and_parse(&rq, tr)) {
         MPC_ERR(ctx, "AND request: %d batches (1..%d), each of 1..2^34 words", nseg, SPIN_AND_MAXSEG);
         return SPIN_ERR_INVAL;
     }
     rq.nonce = tr->nonce = ctx->req_nonce++;
-    return spin_dealer_request(ctx, &rq);
+    return spin_mpc_dealer_request(ctx, &rq);
 }
 
-void spin_and_release(spin_ctx_t *ctx, spin_and_req_t *tr)
+void spin_mpc_and_release(spin_ctx_t *ctx, spin_and_req_t *tr)
 {
-    spin_buf_release(ctx, tr->corr);
+    spin_mpc_buf_release(ctx, tr->corr);
     tr->corr = NULL;
 }
 
-int spin_and_run(spin_ctx_t *ctx, spin_and_req_t *tr, int seg, const uint64_t *x, const uint64_t *yh,
+int spin_mpc_and_run(spin_ctx_t *ctx, spin_and_req_t *tr, int seg, const uint64_t *x, const uint64_t *yh,
                  const uint64_t *yt, uint64_t *z)
 {
-    const spin_compute_ops_t *o = ctx->c;
+    const spin_compute_ops_t *o = ctx->compute;
     size_t nx = tr->nx[seg], nt = tr->nt[seg], ny = nx + nt;
     uint64_t off = tr->off[seg];
     uint64_t *a = NULL, *b = NULL, *ef = NULL, *t = NULL;
-    int rc = spin_buf_alloc(ctx, nx, &a);
-    if (!rc) rc = spin_buf_alloc(ctx, ny, &b);
-    if (!rc) rc = spin_buf_alloc(ctx, nx + ny, &ef);
-    if (!rc) rc = spin_buf_alloc(ctx, ny, &t);
-    if (!rc) rc = spin_dealer_stream(ctx, tr->nonce, off, a, nx);
-    if (!rc) rc = spin_dealer_stream(ctx, tr->nonce, off + nx, b, ny);
-    if (!rc) rc = o->ring_binary(ctx->cs, SPIN_RING_XOR, ef, x, a, nx, NULL);
-    if (!rc) rc = o->ring_binary(ctx->cs, SPIN_RING_XOR, ef + nx, yh, b, nx, NULL);
-    if (!rc && nt) rc = o->ring_binary(ctx->cs, SPIN_RING_XOR, ef + 2 * nx, yt, b + nx, nt, NULL);
-    if (!rc) rc = o->stream_sync(ctx->cs, NULL);
+    int rc = spin_mpc_buf_alloc(ctx, nx, &a);
+    if (!rc) rc = spin_mpc_buf_alloc(ctx, ny, &b);
+    if (!rc) rc = spin_mpc_buf_alloc(ctx, nx + ny, &ef);
+    if (!rc) rc = spin_mpc_buf_alloc(ctx, ny, &t);
+    if (!rc) rc = spin_mpc_dealer_stream(ctx, tr->nonce, off, a, nx);
+    if (!rc) rc = spin_mpc_dealer_stream(ctx, tr->nonce, off + nx, b, ny);
+    if (!rc) rc = o->ring_binary(ctx->compute_state, SPIN_RING_XOR, ef, x, a, nx, NULL);
+    if (!rc) rc = o->ring_binary(ctx->compute_state, SPIN_RING_XOR, ef + nx, yh, b, nx, NULL);
+    if (!rc && nt) rc = o->ring_binary(ctx->compute_state, SPIN_RING_XOR, ef + 2 * nx, yt, b + nx, nt, NULL);
+    if (!rc) rc = o->stream_sync(ctx->compute_state, NULL);
     spin_opening_t op;
-    if (!rc) rc = spin_open_start(ctx, TAG_BOOL_AND, ef, nx + ny, -1, &op);
+    if (!rc) rc = spin_mpc_open_start(ctx, TAG_BOOL_AND, ef, nx + ny, -1, &op);
     if (rc) goto done;
     /* While the masked bits travel: my share of c. */
     if (ctx->party == 0) {
         if (!tr->corr) {
-            rc = spin_buf_alloc(ctx, tr->cwords, &tr->corr);
-            if (!rc) rc = spin_dealer_receive(ctx, tr->corr, tr->cwords);
-            if (rc) spin_and_release(ctx, tr);
+            rc = spin_mpc_buf_alloc(ctx, tr->cwords, &tr->corr);
+            if (!rc) rc = spin_mpc_dealer_receive(ctx, tr->corr, tr->cwords);
+            if (rc) spin_mpc_and_release(ctx, tr);
         }
-        if (!rc) rc = o->copy_d2d(ctx->cs, z, tr->corr + tr->coff[seg], ny * 8, NULL);
+        if (!rc) rc = o->copy_d2d(ctx->compute_state, z, tr->corr + tr->coff[seg], ny * 8, NULL);
     } else {
-        rc = spin_dealer_stream(ctx, tr->nonce, off + nx + ny, z, ny);
+        rc = spin_mpc_dealer_stream(ctx, tr->nonce, off + nx + ny, z, ny);
     }
-    int rc2 = spin_open_xor_finish(&op);
+    int rc2 = spin_mpc_open_xor_finish(&op);
     if (!rc) rc = rc2;
     if (rc) goto done;
     const uint64_t *e = ef, *f = ef + nx, *et = ef + nx - nt, *at = a + nx - nt;
     /* z ^= e & (b ^ [i = 0] f) ^ f & a, with the tails reusing x's last nt words */
-    if (ctx->party == 0) rc = o->ring_binary(ctx->cs, SPIN_RING_XOR, b, b, f, ny, NULL);
-    if (!rc) rc = o->ring_binary(ctx->cs, SPIN_RING_AND, t, e, b, nx, NULL);
-    if (!rc && nt) rc = o->ring_binary(ctx->cs, SPIN_RING_AND, t + nx, et, b + nx, nt, NULL);
-    if (!rc) rc = o->ring_binary(ctx->cs, SPIN_RING_XOR, z, z, t, ny, NULL);
-    if (!rc) rc = o->ring_binary(ctx->cs, SPIN_RING_AND, t, f, a, nx, NULL);
-    if (!rc && nt) rc = o->ring_binary(ctx->cs, SPIN_RING_AND, t + nx, f + nx, at, nt, NULL);
-    if (!rc) rc = o->ring_binary(ctx->cs, SPIN_RING_XOR, z, z, t, ny, NULL);
-    if (!rc) rc = o->stream_sync(ctx->cs, NULL);
+    if (ctx->party == 0) rc = o->ring_binary(ctx->compute_state, SPIN_RING_XOR, b, b, f, ny, NULL);
+    if (!rc) rc = o->ring_binary(ctx->compute_state, SPIN_RING_AND, t, e, b, nx, NULL);
+    if (!rc && nt) rc = o->ring_binary(ctx->compute_state, SPIN_RING_AND, t + nx, et, b + nx, nt, NULL);
+    if (!rc) rc = o->ring_binary(ctx->compute_state, SPIN_RING_XOR, z, z, t, ny, NULL);
+    if (!rc) rc = o->ring_binary(ctx->compute_state, SPIN_RING_AND, t, f, a, nx, NULL);
+    if (!rc && nt) rc = o->ring_binary(ctx->compute_state, SPIN_RING_AND, t + nx, f + nx, at, nt, NULL);
+    if (!rc) rc = o->ring_binary(ctx->compute_state, SPIN_RING_XOR, z, z, t, ny, NULL);
+    if (!rc) rc = o->stream_sync(ctx->compute_state, NULL);
 done:
-    spin_buf_release(ctx, a);
-    spin_buf_release(ctx, b);
-    spin_buf_release(ctx, ef);
-    spin_buf_release(ctx, t);
+    spin_mpc_buf_release(ctx, a);
+    spin_mpc_buf_release(ctx, b);
+    spin_mpc_buf_release(ctx, ef);
+    spin_mpc_buf_release(ctx, t);
     return rc;
 }
 
 /* ---- edaBits and daBits (requests; the dealer side is in dealer.c) ------ */
 
-int spin_edabit_request(spin_ctx_t *ctx, size_t n, uint64_t *nonce)
+int spin_mpc_edabit_request(spin_ctx_t *ctx, size_t n, uint64_t *nonce)
 {
     dealer_req_t rq;
     memset(&rq, 0, sizeof rq);
@@ -261,10 +261,10 @@ int spin_edabit_request(spin_ctx_t *ctx, size_t n, uint64_t *nonce)
     rq.nonce = *nonce = ctx->req_nonce++;
     rq.p[0] = n;
     rq.p[1] = SPIN_EDABIT_PAIRS;
-    return spin_dealer_request(ctx, &rq);
+    return spin_mpc_dealer_request(ctx, &rq);
 }
 
-int spin_dabit_request(spin_ctx_t *ctx, size_t n, int with_product, uint64_t *nonce)
+int spin_mpc_dabit_request(spin_ctx_t *ctx, size_t n, int with_product, uint64_t *nonce)
 {
     dealer_req_t rq;
     memset(&rq, 0, sizeof rq);
@@ -272,12 +272,12 @@ int spin_dabit_request(spin_ctx_t *ctx, size_t n, int with_product, uint64_t *no
     rq.nonce = *nonce = ctx->req_nonce++;
     rq.p[0] = n;
     rq.p[1] = with_product ? SPIN_DABIT_PRODUCT : 0;
-    return spin_dealer_request(ctx, &rq);
+    return spin_mpc_dealer_request(ctx, &rq);
 }
 
 /* ---- the comparison circuit ---------------------------------------------- */
 
-int spin_cmp_and_request(spin_ctx_t *ctx, size_t W, spin_and_req_t *tr)
+int spin_mpc_cmp_and_request(spin_ctx_t *ctx, size_t W, spin_and_req_t *tr)
 {
     size_t nx[SPIN_CMP_LEVELS], nt[SPIN_CMP_LEVELS];
     size_t h = 16;
@@ -285,7 +285,7 @@ int spin_cmp_and_request(spin_ctx_t *ctx, size_t W, spin_and_req_t *tr)
         nx[s] = h * W;
         nt[s] = (h - 1) * W;
     }
-    return spin_and_request(ctx, SPIN_CMP_LEVELS, nx, nt, tr);
+    return spin_mpc_and_request(ctx, SPIN_CMP_LEVELS, nx, nt, tr);
 }
 
 /*
@@ -300,62 +300,62 @@ int spin_cmp_and_request(spin_ctx_t *ctx, size_t W, spin_and_req_t *tr)
  *     G = u_h r_h ^ u_h u_l r_l ^ u_l q,   P = u_h u_l ^ u_h r_l ^ u_l r_h ^ q;
  * the pair (62, 63) is replaced by bit 62 alone.  Levels 2..6 halve the 32
  * groups with one AND segment each (SPIN_CMP_LEVELS openings).  Planes are
- * kept in bit-reversed group order (spin_bits_pos), so at every level the
+ * kept in bit-reversed group order (spin_mpc_bits_pos), so at every level the
  * low groups are the first half, the high groups the second half, and the
  * results land in bit-reversed order again: every step is one operation
  * over contiguous words.
  */
-int spin_bool_msb(spin_ctx_t *ctx, const uint64_t *c, size_t n, const uint64_t *rb, spin_and_req_t *tr,
+int spin_mpc_bool_msb(spin_ctx_t *ctx, const uint64_t *c, size_t n, const uint64_t *rb, spin_and_req_t *tr,
                   uint64_t *out)
 {
-    const spin_compute_ops_t *o = ctx->c;
+    const spin_compute_ops_t *o = ctx->compute;
     size_t W = SPIN_BITS_W(n), H = 32 * W;
     int p0 = ctx->party == 0;
     uint64_t *pub = NULL, *G = NULL, *P = NULL, *z = NULL, *t = NULL;
-    int rc = spin_buf_alloc(ctx, 97 * W, &pub);
-    if (!rc) rc = spin_buf_alloc(ctx, H, &G);
-    if (!rc) rc = spin_buf_alloc(ctx, H, &P);
-    if (!rc) rc = spin_buf_alloc(ctx, H, &z);
-    if (!rc) rc = spin_buf_alloc(ctx, H, &t);
+    int rc = spin_mpc_buf_alloc(ctx, 97 * W, &pub);
+    if (!rc) rc = spin_mpc_buf_alloc(ctx, H, &G);
+    if (!rc) rc = spin_mpc_buf_alloc(ctx, H, &P);
+    if (!rc) rc = spin_mpc_buf_alloc(ctx, H, &z);
+    if (!rc) rc = spin_mpc_buf_alloc(ctx, H, &t);
     if (rc) goto done;
     const uint64_t *Rl = rb, *Rh = rb + H, *Q = rb + 2 * H;
     uint64_t *Ul = pub, *Uh = pub + H, *UU = pub + 2 * H, *C63 = pub + 3 * H;
     /* public planes: u = ~c, u_l & u_h, c_63 */
-    rc = spin_bits_slice(ctx, c, n, 1, pub);
-    if (!rc) rc = o->ring_binary(ctx->cs, SPIN_RING_AND, UU, Ul, Uh, H, NULL);
-    if (!rc) rc = o->ring_unary(ctx->cs, SPIN_RING_NOT, C63, Uh + 31 * W, W, NULL);
+    rc = spin_mpc_bits_slice(ctx, c, n, 1, pub);
+    if (!rc) rc = o->ring_binary(ctx->compute_state, SPIN_RING_AND, UU, Ul, Uh, H, NULL);
+    if (!rc) rc = o->ring_unary(ctx->compute_state, SPIN_RING_NOT, C63, Uh + 31 * W, W, NULL);
     /* level 1 */
-    if (!rc) rc = o->ring_binary(ctx->cs, SPIN_RING_AND, G, Uh, Rh, H, NULL);
-    if (!rc) rc = o->ring_binary(ctx->cs, SPIN_RING_AND, t, UU, Rl, H, NULL);
-    if (!rc) rc = o->ring_binary(ctx->cs, SPIN_RING_XOR, G, G, t, H, NULL);
-    if (!rc) rc = o->ring_binary(ctx->cs, SPIN_RING_AND, t, Ul, Q, H, NULL);
-    if (!rc) rc = o->ring_binary(ctx->cs, SPIN_RING_XOR, G, G, t, H, NULL);
-    if (!rc) rc = o->ring_binary(ctx->cs, SPIN_RING_AND, P, Uh, Rl, H, NULL);
-    if (!rc) rc = o->ring_binary(ctx->cs, SPIN_RING_AND, t, Ul, Rh, H, NULL);
-    if (!rc) rc = o->ring_binary(ctx->cs, SPIN_RING_XOR, P, P, t, H, NULL);
-    if (!rc) rc = o->ring_binary(ctx->cs, SPIN_RING_XOR, P, P, Q, H, NULL);
-    if (!rc && p0) rc = o->ring_binary(ctx->cs, SPIN_RING_XOR, P, P, UU, H, NULL);
+    if (!rc) rc = o->ring_binary(ctx->compute_state, SPIN_RING_AND, G, Uh, Rh, H, NULL);
+    if (!rc) rc = o->ring_binary(ctx->compute_state, SPIN_RING_AND, t, UU, Rl, H, NULL);
+    if (!rc) rc = o->ring_binary(ctx->compute_state, SPIN_RING_XOR, G, G, t, H, NULL);
+    if (!rc) rc = o->ring_binary(ctx->compute_state, SPIN_RING_AND, t, Ul, Q, H, NULL);
+    if (!rc) rc = o->ring_binary(ctx->compute_state, SPIN_RING_XOR, G, G, t, H, NULL);
+    if (!rc) rc = o->ring_binary(ctx->compute_state, SPIN_RING_AND, P, Uh, Rl, H, NULL);
+    if (!rc) rc = o->ring_binary(ctx->compute_state, SPIN_RING_AND, t, Ul, Rh, H, NULL);
+    if (!rc) rc = o->ring_binary(ctx->compute_state, SPIN_RING_XOR, P, P, t, H, NULL);
+    if (!rc) rc = o->ring_binary(ctx->compute_state, SPIN_RING_XOR, P, P, Q, H, NULL);
+    if (!rc && p0) rc = o->ring_binary(ctx->compute_state, SPIN_RING_XOR, P, P, UU, H, NULL);
     /* group 31 (position 31): bit 62 alone, g = u r, p = u ^ r */
-    if (!rc) rc = o->ring_binary(ctx->cs, SPIN_RING_AND, G + 31 * W, Ul + 31 * W, Rl + 31 * W, W, NULL);
-    if (!rc) rc = o->copy_d2d(ctx->cs, P + 31 * W, Rl + 31 * W, W * 8, NULL);
-    if (!rc && p0) rc = o->ring_binary(ctx->cs, SPIN_RING_XOR, P + 31 * W, P + 31 * W, Ul + 31 * W, W, NULL);
+    if (!rc) rc = o->ring_binary(ctx->compute_state, SPIN_RING_AND, G + 31 * W, Ul + 31 * W, Rl + 31 * W, W, NULL);
+    if (!rc) rc = o->copy_d2d(ctx->compute_state, P + 31 * W, Rl + 31 * W, W * 8, NULL);
+    if (!rc && p0) rc = o->ring_binary(ctx->compute_state, SPIN_RING_XOR, P + 31 * W, P + 31 * W, Ul + 31 * W, W, NULL);
     /* levels 2..6: (G, P)[k] = (G, P)[h + k] o (G, P)[k], k < h */
     size_t h = 16;
     for (int s = 0; s < SPIN_CMP_LEVELS && !rc; s++, h /= 2) {
-        rc = spin_and_run(ctx, tr, s, P + h * W, G, P + W, z);
-        if (!rc) rc = o->ring_binary(ctx->cs, SPIN_RING_XOR, G, G + h * W, z, h * W, NULL);
-        if (!rc && h > 1) rc = o->copy_d2d(ctx->cs, P + W, z + h * W, (h - 1) * W * 8, NULL);
+        rc = spin_mpc_and_run(ctx, tr, s, P + h * W, G, P + W, z);
+        if (!rc) rc = o->ring_binary(ctx->compute_state, SPIN_RING_XOR, G, G + h * W, z, h * W, NULL);
+        if (!rc && h > 1) rc = o->copy_d2d(ctx->compute_state, P + W, z + h * W, (h - 1) * W * 8, NULL);
     }
     /* msb = borrow ^ r_63 ^ c_63 */
-    if (!rc) rc = o->ring_binary(ctx->cs, SPIN_RING_XOR, out, G, Rh + 31 * W, W, NULL);
-    if (!rc && p0) rc = o->ring_binary(ctx->cs, SPIN_RING_XOR, out, out, C63, W, NULL);
-    if (!rc) rc = o->stream_sync(ctx->cs, NULL);
+    if (!rc) rc = o->ring_binary(ctx->compute_state, SPIN_RING_XOR, out, G, Rh + 31 * W, W, NULL);
+    if (!rc && p0) rc = o->ring_binary(ctx->compute_state, SPIN_RING_XOR, out, out, C63, W, NULL);
+    if (!rc) rc = o->stream_sync(ctx->compute_state, NULL);
 done:
-    spin_buf_release(ctx, pub);
-    spin_buf_release(ctx, G);
-    spin_buf_release(ctx, P);
-    spin_buf_release(ctx, z);
-    spin_buf_release(ctx, t);
+    spin_mpc_buf_release(ctx, pub);
+    spin_mpc_buf_release(ctx, G);
+    spin_mpc_buf_release(ctx, P);
+    spin_mpc_buf_release(ctx, z);
+    spin_mpc_buf_release(ctx, t);
     return rc;
 }
 
@@ -369,25 +369,25 @@ int spin_xor_and(spin_ctx_t *ctx, const uint64_t *x, const uint64_t *y, size_t w
     }
     if (!words) return 0;
     if (!x || !y || !z) return SPIN_ERR_INVAL;
-    const spin_compute_ops_t *o = ctx->c;
+    const spin_compute_ops_t *o = ctx->compute;
     spin_and_req_t tr;
     size_t nt = 0;
     uint64_t *dx = NULL, *dy = NULL, *dz = NULL;
-    int rc = spin_buf_alloc(ctx, words, &dx);
-    if (!rc) rc = spin_buf_alloc(ctx, words, &dy);
-    if (!rc) rc = spin_buf_alloc(ctx, words, &dz);
-    if (!rc) rc = o->copy_h2d(ctx->cs, dx, x, words * 8, NULL);
-    if (!rc) rc = o->copy_h2d(ctx->cs, dy, y, words * 8, NULL);
+    int rc = spin_mpc_buf_alloc(ctx, words, &dx);
+    if (!rc) rc = spin_mpc_buf_alloc(ctx, words, &dy);
+    if (!rc) rc = spin_mpc_buf_alloc(ctx, words, &dz);
+    if (!rc) rc = o->copy_h2d(ctx->compute_state, dx, x, words * 8, NULL);
+    if (!rc) rc = o->copy_h2d(ctx->compute_state, dy, y, words * 8, NULL);
     if (rc) goto done;
-    rc = spin_and_request(ctx, 1, &words, &nt, &tr);
+    rc = spin_mpc_and_request(ctx, 1, &words, &nt, &tr);
     if (rc) goto done;
-    rc = spin_and_run(ctx, &tr, 0, dx, dy, NULL, dz);
-    spin_and_release(ctx, &tr);
-    if (!rc) rc = o->copy_d2h(ctx->cs, z, dz, words * 8, NULL);
-    if (!rc) rc = o->stream_sync(ctx->cs, NULL);
+    rc = spin_mpc_and_run(ctx, &tr, 0, dx, dy, NULL, dz);
+    spin_mpc_and_release(ctx, &tr);
+    if (!rc) rc = o->copy_d2h(ctx->compute_state, z, dz, words * 8, NULL);
+    if (!rc) rc = o->stream_sync(ctx->compute_state, NULL);
 done:
-    spin_buf_release(ctx, dx);
-    spin_buf_release(ctx, dy);
-    spin_buf_release(ctx, dz);
+    spin_mpc_buf_release(ctx, dx);
+    spin_mpc_buf_release(ctx, dy);
+    spin_mpc_buf_release(ctx, dz);
     return rc;
 }

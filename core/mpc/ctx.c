@@ -1,6 +1,6 @@
 /* ctx.c - the MPC context: configuration, connection, seed agreement. */
 #include "config.h"
-#include "mpc_internal.h"
+#include "mpc/mpc_internal.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -29,7 +29,7 @@ static int parse_int(const char *s, long lo, long hi, long *out)
     return 0;
 }
 
-int spin_ctx_random_key(spin_ctx_t *ctx, spin_prg_key_t *key)
+int spin_mpc_ctx_random_key(spin_ctx_t *ctx, spin_prg_key_t *key)
 {
     if (ctx->fixed) {
         /* Deterministic: AES-CTR of the fixed seed, one block per key. */
@@ -39,13 +39,13 @@ int spin_ctx_random_key(spin_ctx_t *ctx, spin_prg_key_t *key)
         memcpy(&nonce, ctx->fixed_seed + 16, 8);
         uint64_t w[2];
         uint64_t *dev;
-        int rc = spin_buf_alloc(ctx, 2, &dev);
+        int rc = spin_mpc_buf_alloc(ctx, 2, &dev);
         if (rc) return rc;
-        rc = ctx->c->prg_fill(ctx->cs, &k, nonce ^ (uint64_t)ctx->party << 48,
+        rc = ctx->compute->prg_fill(ctx->compute_state, &k, nonce ^ (uint64_t)ctx->party << 48,
                               2 * ctx->local_counter++, dev, 2, NULL);
-        if (!rc) rc = ctx->c->copy_d2h(ctx->cs, w, dev, sizeof w, NULL);
-        if (!rc) rc = ctx->c->stream_sync(ctx->cs, NULL);
-        spin_buf_release(ctx, dev);
+        if (!rc) rc = ctx->compute->copy_d2h(ctx->compute_state, w, dev, sizeof w, NULL);
+        if (!rc) rc = ctx->compute->stream_sync(ctx->compute_state, NULL);
+        spin_mpc_buf_release(ctx, dev);
         if (rc) return rc;
         memcpy(key->key, w, 16);
         return 0;
@@ -125,26 +125,26 @@ static int read_peers(spin_ctx_t *ctx, const char *path, char ***eps, int *count
 /* Exchange configurations with every peer and compare them field by field. */
 static int check_config(spin_ctx_t *ctx)
 {
-    uint64_t mine[4] = {CFG_MAGIC, (uint64_t)ctx->n, ctx->f, SPIN_ABI_MAJOR * 1000 + SPIN_ABI_MINOR};
+    uint64_t mine[4] = {CFG_MAGIC, (uint64_t)ctx->nparties, ctx->frac_bits, SPIN_ABI_MAJOR * 1000 + SPIN_ABI_MINOR};
     uint64_t theirs[SPIN_MAX_PARTIES + 1][4];
     spin_request_t *rq[2 * (SPIN_MAX_PARTIES + 1)];
     int nr = 0, rc = 0;
-    int total = ctx->n + 1;
+    int total = ctx->nparties + 1;
     for (int p = 0; p < total && !rc; p++) {
         if (p == ctx->party) continue;
-        rc = ctx->t->isend(ctx->comm, p, TAG_SETUP_CFG, mine, sizeof mine, &rq[nr]);
+        rc = ctx->transport->isend(ctx->comm, p, TAG_SETUP_CFG, mine, sizeof mine, &rq[nr]);
         if (!rc) nr++;
-        if (!rc) rc = ctx->t->irecv(ctx->comm, p, TAG_SETUP_CFG, theirs[p], sizeof theirs[p], &rq[nr]);
+        if (!rc) rc = ctx->transport->irecv(ctx->comm, p, TAG_SETUP_CFG, theirs[p], sizeof theirs[p], &rq[nr]);
         if (!rc) nr++;
     }
     for (int i = 0; i < nr; i++) {
-        int r = ctx->t->wait(ctx->comm, rq[i]);
+        int r = ctx->transport->wait(ctx->comm, rq[i]);
         if (!rc) rc = r;
     }
     if (rc) return rc;
     for (int p = 0; p < total; p++) {
         if (p == ctx->party) continue;
-        const char *who = p == ctx->n ? "the dealer" : "party";
+        const char *who = p == ctx->nparties ? "the dealer" : "party";
         if (theirs[p][0] != CFG_MAGIC) {
             MPC_ERR(ctx, "%s %d did not send a Spin configuration: is it running another program?", who, p);
             return SPIN_ERR_CONFIG;
@@ -176,22 +176,22 @@ static int agree_keys(spin_ctx_t *ctx)
 {
     int rc = 0;
     if (ctx->dealer) {
-        ctx->party_keys = calloc((size_t)ctx->n, sizeof *ctx->party_keys);
+        ctx->party_keys = calloc((size_t)ctx->nparties, sizeof *ctx->party_keys);
         if (!ctx->party_keys) return SPIN_ERR_NOMEM;
-        for (int p = 0; p < ctx->n && !rc; p++) {
-            rc = spin_ctx_random_key(ctx, &ctx->party_keys[p]);
-            if (!rc) rc = ctx->t->send(ctx->comm, p, TAG_SETUP_DEALER_KEY, &ctx->party_keys[p],
+        for (int p = 0; p < ctx->nparties && !rc; p++) {
+            rc = spin_mpc_ctx_random_key(ctx, &ctx->party_keys[p]);
+            if (!rc) rc = ctx->transport->send(ctx->comm, p, TAG_SETUP_DEALER_KEY, &ctx->party_keys[p],
                                        sizeof(spin_prg_key_t));
         }
         return rc;
     }
-    rc = ctx->t->recv(ctx->comm, ctx->n, TAG_SETUP_DEALER_KEY, &ctx->dealer_key, sizeof ctx->dealer_key);
-    for (int p = ctx->party + 1; p < ctx->n && !rc; p++) {
-        rc = spin_ctx_random_key(ctx, &ctx->pair_key[p]);
-        if (!rc) rc = ctx->t->send(ctx->comm, p, TAG_SETUP_PAIR_KEY, &ctx->pair_key[p], sizeof(spin_prg_key_t));
+    rc = ctx->transport->recv(ctx->comm, ctx->nparties, TAG_SETUP_DEALER_KEY, &ctx->dealer_key, sizeof ctx->dealer_key);
+    for (int p = ctx->party + 1; p < ctx->nparties && !rc; p++) {
+        rc = spin_mpc_ctx_random_key(ctx, &ctx->pair_key[p]);
+        if (!rc) rc = ctx->transport->send(ctx->comm, p, TAG_SETUP_PAIR_KEY, &ctx->pair_key[p], sizeof(spin_prg_key_t));
     }
     for (int p = 0; p < ctx->party && !rc; p++)
-        rc = ctx->t->recv(ctx->comm, p, TAG_SETUP_PAIR_KEY, &ctx->pair_key[p], sizeof(spin_prg_key_t));
+        rc = ctx->transport->recv(ctx->comm, p, TAG_SETUP_PAIR_KEY, &ctx->pair_key[p], sizeof(spin_prg_key_t));
     return rc;
 }
 
@@ -291,7 +291,7 @@ int spin_ctx_open(const spin_ctx_opts_t *o, spin_ctx_t **out)
         goto fail;
     }
     ctx->party = party;
-    ctx->n = n;
+    ctx->nparties = n;
     ctx->dealer = party == n;
 
     unsigned f = o->frac_bits;
@@ -312,7 +312,7 @@ int spin_ctx_open(const spin_ctx_opts_t *o, spin_ctx_t **out)
         rc = SPIN_ERR_CONFIG;
         goto fail;
     }
-    ctx->f = f;
+    ctx->frac_bits = f;
     ctx->timeout_ms = o->timeout_ms;
     if (o->fixed_seed) {
         ctx->fixed = 1;
@@ -321,14 +321,14 @@ int spin_ctx_open(const spin_ctx_opts_t *o, spin_ctx_t **out)
                                           "predictable (tests only)", party);
     }
 
-    rc = spin_runtime_compute(ctx->rt, &ctx->cb);
+    rc = spin_runtime_compute(ctx->rt, &ctx->compute_backend);
     if (rc) goto fail;
-    rc = spin_runtime_transport(ctx->rt, &ctx->tb);
+    rc = spin_runtime_transport(ctx->rt, &ctx->transport_backend);
     if (rc) goto fail;
-    ctx->c = ctx->cb.ops;
-    ctx->cs = ctx->cb.state;
-    ctx->t = ctx->tb.ops;
-    ctx->host_mem = !(ctx->cb.desc->caps & SPIN_CAP_COMPUTE_DEVICE_MEM);
+    ctx->compute = ctx->compute_backend.ops;
+    ctx->compute_state = ctx->compute_backend.state;
+    ctx->transport = ctx->transport_backend.ops;
+    ctx->host_mem = !(ctx->compute_backend.desc->caps & SPIN_CAP_COMPUTE_DEVICE_MEM);
 
     spin_transport_cfg_t tc;
     memset(&tc, 0, sizeof tc);
@@ -340,11 +340,11 @@ int spin_ctx_open(const spin_ctx_opts_t *o, spin_ctx_t **out)
     tc.key_dir = o->key_dir ? o->key_dir : env_str(ctx, ro, "SPIN_KEY_DIR");
     tc.fingerprint = fingerprint();
     /* ABI 1.1: the compute backend, so a transport can take its memory */
-    tc.compute_name = ctx->cb.desc->name;
-    tc.compute_caps = ctx->cb.desc->caps;
-    tc.compute_ops = ctx->c;
-    tc.compute_state = ctx->cs;
-    rc = ctx->t->open(ctx->tb.state, &tc, &ctx->comm);
+    tc.compute_name = ctx->compute_backend.desc->name;
+    tc.compute_caps = ctx->compute_backend.desc->caps;
+    tc.compute_ops = ctx->compute;
+    tc.compute_state = ctx->compute_state;
+    rc = ctx->transport->open(ctx->transport_backend.state, &tc, &ctx->comm);
     if (rc) {
         MPC_ERR(ctx, "%s %d: cannot connect to the other parties: %s", ctx->dealer ? "dealer" : "party",
                 party, spin_strerror(rc));
@@ -353,7 +353,7 @@ int spin_ctx_open(const spin_ctx_opts_t *o, spin_ctx_t **out)
     }
     if (!ctx->host_mem)
         spin_log(ctx->log, SPIN_LOG_INFO, "%s %d: openings and dealer corrections %s", ctx->dealer ? "dealer" : "party",
-                 party, spin_dev_direct(ctx) ? "go between device memory and the transport directly (the "
+                 party, spin_mpc_dev_direct(ctx) ? "go between device memory and the transport directly (the "
                  "transport takes device memory)" : "are staged through host memory (the transport's "
                  "communicator takes host memory only)");
     rc = check_config(ctx);
@@ -370,7 +370,7 @@ fail:
         for (int i = 0; i < neps; i++) free(eps[i]);
         free(eps);
     }
-    if (ctx->comm) ctx->t->close(ctx->comm);
+    if (ctx->comm) ctx->transport->close(ctx->comm);
     ctx->comm = NULL;
     spin_runtime_close(ctx->rt);
     free(ctx->party_keys);
@@ -385,9 +385,9 @@ void spin_ctx_close(spin_ctx_t *ctx)
         dealer_req_t bye;
         memset(&bye, 0, sizeof bye);
         bye.kind = REQ_BYE;
-        spin_dealer_request(ctx, &bye);
+        spin_mpc_dealer_request(ctx, &bye);
     }
-    if (ctx->comm) ctx->t->close(ctx->comm);
+    if (ctx->comm) ctx->transport->close(ctx->comm);
     spin_runtime_close(ctx->rt);
     free(ctx->party_keys);
     memset(ctx, 0, sizeof *ctx); /* wipe keys */
@@ -395,19 +395,19 @@ void spin_ctx_close(spin_ctx_t *ctx)
 }
 
 int spin_ctx_party(const spin_ctx_t *ctx) { return ctx->party; }
-int spin_ctx_nparties(const spin_ctx_t *ctx) { return ctx->n; }
+int spin_ctx_nparties(const spin_ctx_t *ctx) { return ctx->nparties; }
 int spin_ctx_is_dealer(const spin_ctx_t *ctx) { return ctx->dealer; }
-unsigned spin_ctx_frac_bits(const spin_ctx_t *ctx) { return ctx->f; }
+unsigned spin_ctx_frac_bits(const spin_ctx_t *ctx) { return ctx->frac_bits; }
 const spin_logger_t *spin_ctx_logger(const spin_ctx_t *ctx) { return ctx->log; }
 
 int spin_ctx_stats(const spin_ctx_t *ctx, int peer, spin_comm_stats_t *out)
 {
-    if (!ctx || !out || peer < -1 || peer > ctx->n || peer == ctx->party) return SPIN_ERR_INVAL;
+    if (!ctx || !out || peer < -1 || peer > ctx->nparties || peer == ctx->party) return SPIN_ERR_INVAL;
     memset(out, 0, sizeof *out);
-    for (int p = 0; p <= ctx->n; p++) {
+    for (int p = 0; p <= ctx->nparties; p++) {
         if (p == ctx->party || (peer >= 0 && p != peer)) continue;
         spin_transport_stats_t s;
-        int rc = ctx->t->stats(ctx->comm, p, &s);
+        int rc = ctx->transport->stats(ctx->comm, p, &s);
         if (rc) return rc;
         out->bytes_sent += s.bytes_sent;
         out->bytes_recv += s.bytes_recv;

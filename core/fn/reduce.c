@@ -21,7 +21,7 @@
  * in front) and keeps each group's maximum.  im2col (kernel g x 1, stride g)
  * gives col [g][q*I]: candidate j of every group contiguous.
  *   g = 2: one comparison b = [x0 >= x1] with the fused exact product
- *          b * (x0 - x1) (spin_cmp_words); max = x1 + b (x0 - x1).  7 rounds.
+ *          b * (x0 - x1) (spin_mpc_cmp_words); max = x1 + b (x0 - x1).  7 rounds.
  *   g >= 3: all g(g-1)/2 pairs of a group in one comparison batch (pairs of
  *          one distance d = j - i are one contiguous block col[0..g-d) -
  *          col[d..g)); candidate i beats j iff x_i > x_j or x_i = x_j and
@@ -48,7 +48,7 @@
  * equal maxima.
  */
 #include "config.h"
-#include "mpc_internal.h"
+#include "mpc/mpc_internal.h"
 
 #include <spin/reduce.h>
 
@@ -254,15 +254,15 @@ static void perm_geom(size_t outer, size_t m, size_t inner, spin_conv_geom_t *G)
 /* z = 1 - x (integer shares), n words. */
 static int one_minus(spin_ctx_t *ctx, uint64_t *z, const uint64_t *x, size_t n)
 {
-    const spin_compute_ops_t *o = ctx->c;
-    int rc = o->ring_unary(ctx->cs, SPIN_RING_NEG, z, x, n, NULL);
-    if (!rc && ctx->party == 0) rc = o->ring_scalar(ctx->cs, SPIN_RING_ADD_S, z, z, 1, n, NULL);
+    const spin_compute_ops_t *o = ctx->compute;
+    int rc = o->ring_unary(ctx->compute_state, SPIN_RING_NEG, z, x, n, NULL);
+    if (!rc && ctx->party == 0) rc = o->ring_scalar(ctx->compute_state, SPIN_RING_ADD_S, z, z, 1, n, NULL);
     return rc;
 }
 
 static int copyw(spin_ctx_t *ctx, uint64_t *dst, const uint64_t *src, size_t n)
 {
-    return n ? ctx->c->copy_d2d(ctx->cs, dst, src, n * 8, NULL) : 0;
+    return n ? ctx->compute->copy_d2d(ctx->compute_state, dst, src, n * 8, NULL) : 0;
 }
 
 /* Offset (in pairs of one group) of the block of distance d. */
@@ -275,62 +275,62 @@ static size_t dist_off(size_t g, size_t d)
 /* One level: cur [L][I] -> next [q][I]; lv->w set when want_w. */
 static int level_run(spin_ctx_t *ctx, level_t *lv, const uint64_t *cur, uint64_t *next, int want_w)
 {
-    const spin_compute_ops_t *o = ctx->c;
+    const spin_compute_ops_t *o = ctx->compute;
     const size_t g = lv->g, n = lv->q * lv->I, B = g * n;
     spin_conv_geom_t G;
     level_geom(lv, &G);
     uint64_t *col = NULL, *D = NULL, *C = NULL, *V = NULL, *BV = NULL, *F = NULL;
     uint64_t *X = NULL, *Y = NULL, *Z = NULL, *s = NULL, *w = NULL;
-    int rc = spin_buf_alloc(ctx, B, &col);
-    if (!rc) rc = o->im2col(ctx->cs, &G, col, cur, NULL);
+    int rc = spin_mpc_buf_alloc(ctx, B, &col);
+    if (!rc) rc = o->im2col(ctx->compute_state, &G, col, cur, NULL);
     if (rc) goto done;
     if (g == 2) {
-        rc = spin_buf_alloc(ctx, n, &D);
-        if (!rc) rc = spin_buf_alloc(ctx, n, &BV);
-        if (!rc && want_w) rc = spin_buf_alloc(ctx, 2 * n, &w);
-        if (!rc) rc = o->ring_binary(ctx->cs, SPIN_RING_SUB, D, col, col + n, n, NULL);
-        if (!rc) rc = spin_cmp_words(ctx, D, n, 0, w, D, BV);
-        if (!rc) rc = o->ring_binary(ctx->cs, SPIN_RING_ADD, next, col + n, BV, n, NULL);
+        rc = spin_mpc_buf_alloc(ctx, n, &D);
+        if (!rc) rc = spin_mpc_buf_alloc(ctx, n, &BV);
+        if (!rc && want_w) rc = spin_mpc_buf_alloc(ctx, 2 * n, &w);
+        if (!rc) rc = o->ring_binary(ctx->compute_state, SPIN_RING_SUB, D, col, col + n, n, NULL);
+        if (!rc) rc = spin_mpc_cmp_words(ctx, D, n, 0, w, D, BV);
+        if (!rc) rc = o->ring_binary(ctx->compute_state, SPIN_RING_ADD, next, col + n, BV, n, NULL);
         if (!rc && want_w) rc = one_minus(ctx, w + n, w, n);
         goto done;
     }
     const int fused = group_fused(g);
     const size_t P = g * (g - 1) / 2;
-    rc = spin_buf_alloc(ctx, P * n, &D);
-    if (!rc) rc = spin_buf_alloc(ctx, P * n, &C);
+    rc = spin_mpc_buf_alloc(ctx, P * n, &D);
+    if (!rc) rc = spin_mpc_buf_alloc(ctx, P * n, &C);
     for (size_t d = 1; d < g && !rc; d++)
-        rc = o->ring_binary(ctx->cs, SPIN_RING_SUB, D + dist_off(g, d) * n, col, col + d * n, (g - d) * n, NULL);
+        rc = o->ring_binary(ctx->compute_state, SPIN_RING_SUB, D + dist_off(g, d) * n, col, col + d * n, (g - d) * n, NULL);
     if (!rc && fused) {
         /* products bit * x_i on distance 1 (i beats i+1) and, for the last
          * candidate, on the pair (0, g-1): (1 - bit) x_{g-1} */
-        rc = spin_buf_alloc(ctx, P * n, &V);
-        if (!rc) rc = spin_buf_alloc(ctx, P * n, &BV);
-        if (!rc) rc = o->mem_zero(ctx->cs, V, P * n * 8, NULL);
+        rc = spin_mpc_buf_alloc(ctx, P * n, &V);
+        if (!rc) rc = spin_mpc_buf_alloc(ctx, P * n, &BV);
+        if (!rc) rc = o->mem_zero(ctx->compute_state, V, P * n * 8, NULL);
         if (!rc) rc = copyw(ctx, V, col, (g - 1) * n);
         if (!rc) rc = copyw(ctx, V + dist_off(g, g - 1) * n, col + (g - 1) * n, n);
     }
-    if (!rc) rc = o->stream_sync(ctx->cs, NULL);
-    if (!rc) rc = spin_cmp_words(ctx, D, P * n, 0, C, V, BV);
+    if (!rc) rc = o->stream_sync(ctx->compute_state, NULL);
+    if (!rc) rc = spin_mpc_cmp_words(ctx, D, P * n, 0, C, V, BV);
     if (rc) goto done;
-    spin_buf_release(ctx, D);
-    spin_buf_release(ctx, V);
+    spin_mpc_buf_release(ctx, D);
+    spin_mpc_buf_release(ctx, V);
     D = V = NULL;
     /* slots: slot of distance d holds, for every candidate i, the bit
      * "i beats (i + d) mod g" */
     size_t cnt = g - 1 - (size_t)fused;
-    rc = spin_buf_alloc(ctx, cnt * B, &F);
+    rc = spin_mpc_buf_alloc(ctx, cnt * B, &F);
     for (size_t d = 1 + (size_t)fused, k = 0; d < g && !rc; d++, k++) {
         uint64_t *dst = F + k * B;
         rc = copyw(ctx, dst, C + dist_off(g, d) * n, (g - d) * n);
         if (!rc) rc = one_minus(ctx, dst + (g - d) * n, C + dist_off(g, g - d) * n, d * n);
     }
-    if (!rc) rc = spin_buf_alloc(ctx, B, &s);
+    if (!rc) rc = spin_mpc_buf_alloc(ctx, B, &s);
     int hasw = 0;
-    if (!rc && want_w) rc = spin_buf_alloc(ctx, B, &w);
+    if (!rc && want_w) rc = spin_mpc_buf_alloc(ctx, B, &w);
     if (rc) goto done;
     if (fused) {
         rc = copyw(ctx, s, BV, (g - 1) * n);
-        if (!rc) rc = o->ring_binary(ctx->cs, SPIN_RING_SUB, s + (g - 1) * n, col + (g - 1) * n,
+        if (!rc) rc = o->ring_binary(ctx->compute_state, SPIN_RING_SUB, s + (g - 1) * n, col + (g - 1) * n,
                                      BV + dist_off(g, g - 1) * n, n, NULL);
         if (!rc && want_w) {
             rc = copyw(ctx, w, C, (g - 1) * n);
@@ -340,13 +340,13 @@ static int level_run(spin_ctx_t *ctx, level_t *lv, const uint64_t *cur, uint64_t
     } else {
         rc = copyw(ctx, s, col, B);
     }
-    spin_buf_release(ctx, C);
-    spin_buf_release(ctx, BV);
+    spin_mpc_buf_release(ctx, C);
+    spin_mpc_buf_release(ctx, BV);
     C = BV = NULL;
     size_t maxm = cnt / 2 + 2;
-    if (!rc) rc = spin_buf_alloc(ctx, maxm * B, &X);
-    if (!rc) rc = spin_buf_alloc(ctx, maxm * B, &Y);
-    if (!rc) rc = spin_buf_alloc(ctx, maxm * B, &Z);
+    if (!rc) rc = spin_mpc_buf_alloc(ctx, maxm * B, &X);
+    if (!rc) rc = spin_mpc_buf_alloc(ctx, maxm * B, &Y);
+    if (!rc) rc = spin_mpc_buf_alloc(ctx, maxm * B, &Z);
     /* product tree: each round pairs the slots; an odd slot multiplies the
      * value track s (and the one-hot track w) */
     while (cnt && !rc) {
@@ -371,28 +371,28 @@ static int level_run(spin_ctx_t *ctx, level_t *lv, const uint64_t *cur, uint64_t
                 }
             }
         }
-        if (!rc) rc = o->stream_sync(ctx->cs, NULL);
-        if (!rc) rc = spin_mul_words(ctx, X, Y, m * B, Z);
+        if (!rc) rc = o->stream_sync(ctx->compute_state, NULL);
+        if (!rc) rc = spin_mpc_mul_words(ctx, X, Y, m * B, Z);
         if (!rc) rc = copyw(ctx, F, Z, h * B);
         if (!rc && odd) rc = copyw(ctx, s, Z + h * B, B);
         if (!rc && wprod) rc = copyw(ctx, w, Z + (h + 1) * B, B);
         cnt = h;
     }
-    if (!rc) rc = o->sum_axis(ctx->cs, SPIN_DT_U64, next, s, 1, g, n, 0, NULL);
+    if (!rc) rc = o->sum_axis(ctx->compute_state, SPIN_DT_U64, next, s, 1, g, n, 0, NULL);
 done:
-    if (!rc) rc = o->stream_sync(ctx->cs, NULL);
-    spin_buf_release(ctx, col);
-    spin_buf_release(ctx, D);
-    spin_buf_release(ctx, C);
-    spin_buf_release(ctx, V);
-    spin_buf_release(ctx, BV);
-    spin_buf_release(ctx, F);
-    spin_buf_release(ctx, X);
-    spin_buf_release(ctx, Y);
-    spin_buf_release(ctx, Z);
-    spin_buf_release(ctx, s);
+    if (!rc) rc = o->stream_sync(ctx->compute_state, NULL);
+    spin_mpc_buf_release(ctx, col);
+    spin_mpc_buf_release(ctx, D);
+    spin_mpc_buf_release(ctx, C);
+    spin_mpc_buf_release(ctx, V);
+    spin_mpc_buf_release(ctx, BV);
+    spin_mpc_buf_release(ctx, F);
+    spin_mpc_buf_release(ctx, X);
+    spin_mpc_buf_release(ctx, Y);
+    spin_mpc_buf_release(ctx, Z);
+    spin_mpc_buf_release(ctx, s);
     if (rc || !want_w) {
-        spin_buf_release(ctx, w);
+        spin_mpc_buf_release(ctx, w);
         w = NULL;
     }
     lv->w = w;
@@ -403,14 +403,14 @@ done:
  * onehot, the integer one-hot [L][I] of the first maximum. */
 static int max_engine(spin_ctx_t *ctx, const uint64_t *X, size_t L, size_t I, uint64_t *out, uint64_t *onehot)
 {
-    const spin_compute_ops_t *o = ctx->c;
+    const spin_compute_ops_t *o = ctx->compute;
     const int want_w = onehot != NULL;
     if (!I) return 0;
     if (L == 1) {
         int rc = copyw(ctx, out, X, I);
-        if (!rc && want_w) rc = o->mem_zero(ctx->cs, onehot, I * 8, NULL);
-        if (!rc && want_w && ctx->party == 0) rc = o->ring_scalar(ctx->cs, SPIN_RING_ADD_S, onehot, onehot, 1, I, NULL);
-        if (!rc) rc = o->stream_sync(ctx->cs, NULL);
+        if (!rc && want_w) rc = o->mem_zero(ctx->compute_state, onehot, I * 8, NULL);
+        if (!rc && want_w && ctx->party == 0) rc = o->ring_scalar(ctx->compute_state, SPIN_RING_ADD_S, onehot, onehot, 1, I, NULL);
+        if (!rc) rc = o->stream_sync(ctx->compute_state, NULL);
         return rc;
     }
     size_t gs[MAX_LEVELS];
@@ -433,57 +433,57 @@ static int max_engine(spin_ctx_t *ctx, const uint64_t *X, size_t L, size_t I, ui
         uint64_t *next = out;
         if (k + 1 < nlev) {
             next = NULL;
-            rc = spin_buf_alloc(ctx, v->q * I, &next);
+            rc = spin_mpc_buf_alloc(ctx, v->q * I, &next);
         }
         if (!rc) rc = level_run(ctx, v, cur, next, want_w);
-        spin_buf_release(ctx, owned);
+        spin_mpc_buf_release(ctx, owned);
         owned = next != out ? next : NULL;
         cur = next;
         Lk = v->q;
     }
-    spin_buf_release(ctx, owned);
+    spin_mpc_buf_release(ctx, owned);
     if (!rc && Lk != 1) rc = SPIN_ERR_INTERNAL;
     /* argmax: every level's one-hot expanded to the candidates (a group's
      * entry replicated over its members, padding dropped by col2im), then
      * the product of the nlev factors in ceil(log2 nlev) rounds */
     const size_t LI = L * I;
     uint64_t *Fa = NULL;
-    if (!rc && want_w) rc = spin_buf_alloc(ctx, (size_t)nlev * LI, &Fa);
+    if (!rc && want_w) rc = spin_mpc_buf_alloc(ctx, (size_t)nlev * LI, &Fa);
     for (k = 0; k < nlev && !rc && want_w; k++) {
         spin_conv_geom_t G;
         level_geom(&lv[k], &G);
         /* tmp: level k's one-hot in the coordinates of level j's input,
          * for j = k, k-1, ..., 0 (level 0's goes straight into Fa) */
         uint64_t *tmp = k == 0 ? Fa : NULL;
-        if (!tmp) rc = spin_buf_alloc(ctx, lv[k].L * I, &tmp);
-        if (!rc) rc = o->col2im(ctx->cs, SPIN_DT_U64, &G, tmp, lv[k].w, NULL);
+        if (!tmp) rc = spin_mpc_buf_alloc(ctx, lv[k].L * I, &tmp);
+        if (!rc) rc = o->col2im(ctx->compute_state, SPIN_DT_U64, &G, tmp, lv[k].w, NULL);
         for (int j = k - 1; j >= 0 && !rc; j--) {
             size_t n = lv[j].q * I;
             uint64_t *dst = j == 0 ? Fa + (size_t)k * LI : NULL;
-            rc = spin_buf_alloc(ctx, lv[j].g * n, &rep);
+            rc = spin_mpc_buf_alloc(ctx, lv[j].g * n, &rep);
             for (size_t t = 0; t < lv[j].g && !rc; t++) rc = copyw(ctx, rep + t * n, tmp, n);
-            if (!rc && !dst) rc = spin_buf_alloc(ctx, lv[j].L * I, &dst);
+            if (!rc && !dst) rc = spin_mpc_buf_alloc(ctx, lv[j].L * I, &dst);
             level_geom(&lv[j], &G);
-            if (!rc) rc = o->col2im(ctx->cs, SPIN_DT_U64, &G, dst, rep, NULL);
-            spin_buf_release(ctx, rep);
+            if (!rc) rc = o->col2im(ctx->compute_state, SPIN_DT_U64, &G, dst, rep, NULL);
+            spin_mpc_buf_release(ctx, rep);
             rep = NULL;
-            spin_buf_release(ctx, tmp);
+            spin_mpc_buf_release(ctx, tmp);
             tmp = dst;
         }
-        if (tmp != Fa + (size_t)k * LI) spin_buf_release(ctx, tmp);
+        if (tmp != Fa + (size_t)k * LI) spin_mpc_buf_release(ctx, tmp);
     }
     size_t cnt = (size_t)nlev;
     while (!rc && want_w && cnt > 1) {
         size_t h = cnt / 2;
-        rc = o->stream_sync(ctx->cs, NULL);
-        if (!rc) rc = spin_mul_words(ctx, Fa, Fa + h * LI, h * LI, Fa);
+        rc = o->stream_sync(ctx->compute_state, NULL);
+        if (!rc) rc = spin_mpc_mul_words(ctx, Fa, Fa + h * LI, h * LI, Fa);
         if (!rc && (cnt & 1)) rc = copyw(ctx, Fa + h * LI, Fa + (cnt - 1) * LI, LI);
         cnt = h + (cnt & 1);
     }
     if (!rc && want_w) rc = copyw(ctx, onehot, Fa, LI);
-    if (!rc) rc = o->stream_sync(ctx->cs, NULL);
-    spin_buf_release(ctx, Fa);
-    for (k = 0; k < nlev; k++) spin_buf_release(ctx, lv[k].w);
+    if (!rc) rc = o->stream_sync(ctx->compute_state, NULL);
+    spin_mpc_buf_release(ctx, Fa);
+    for (k = 0; k < nlev; k++) spin_mpc_buf_release(ctx, lv[k].w);
     return rc;
 }
 
@@ -491,7 +491,7 @@ static int max_engine(spin_ctx_t *ctx, const uint64_t *X, size_t L, size_t I, ui
 
 int spin_max(spin_ctx_t *ctx, const spin_tensor_t *a, int axis, spin_tensor_t **out, spin_tensor_t **argmax)
 {
-    int rc = spin_check_party(ctx, "max");
+    int rc = spin_mpc_check_party(ctx, "max");
     if (rc) return rc;
     if (!a || !out) {
         MPC_ERR(ctx, "max: NULL tensor or result pointer");
@@ -509,7 +509,7 @@ int spin_max(spin_ctx_t *ctx, const spin_tensor_t *a, int axis, spin_tensor_t **
         MPC_ERR(ctx, "max: the axis %d is empty (no maximum)", axis);
         return SPIN_ERR_INVAL;
     }
-    const spin_compute_ops_t *o = ctx->c;
+    const spin_compute_ops_t *o = ctx->compute;
     size_t outer = 1, inner = 1, oshape[SPIN_MAX_DIMS];
     for (int d = 0; d < axis; d++) outer *= a->shape[d];
     for (int d = axis + 1; d < a->ndim; d++) inner *= a->shape[d];
@@ -519,29 +519,29 @@ int spin_max(spin_ctx_t *ctx, const spin_tensor_t *a, int axis, spin_tensor_t **
     spin_tensor_t *r = NULL, *am = NULL, *dense = NULL;
     int owned = 0;
     uint64_t *X = NULL, *oh = NULL;
-    rc = spin_tensor_new_like(ctx, a->ndim - 1, oshape, &r);
-    if (!rc && argmax) rc = spin_tensor_new_like(ctx, a->ndim, a->shape, &am);
+    rc = spin_mpc_tensor_new_like(ctx, a->ndim - 1, oshape, &r);
+    if (!rc && argmax) rc = spin_mpc_tensor_new_like(ctx, a->ndim, a->shape, &am);
     if (rc || !n) goto done;
     spin_conv_geom_t T;
     perm_geom(outer, m, inner, &T);
-    rc = spin_tensor_dense(a, &dense, &owned);
-    if (!rc) rc = spin_buf_alloc(ctx, n, &X);
-    if (!rc && argmax) rc = spin_buf_alloc(ctx, n, &oh);
-    if (!rc) rc = o->im2col(ctx->cs, &T, X, spin_tensor_data(dense), NULL);
-    if (!rc && ctx->party == 0) rc = o->ring_scalar(ctx->cs, SPIN_RING_ADD_S, X, X, SHIFT, n, NULL);
-    if (!rc) rc = o->stream_sync(ctx->cs, NULL);
-    if (!rc) rc = max_engine(ctx, X, m, I, spin_tensor_data(r), oh);
+    rc = spin_mpc_tensor_dense(a, &dense, &owned);
+    if (!rc) rc = spin_mpc_buf_alloc(ctx, n, &X);
+    if (!rc && argmax) rc = spin_mpc_buf_alloc(ctx, n, &oh);
+    if (!rc) rc = o->im2col(ctx->compute_state, &T, X, spin_mpc_tensor_data(dense), NULL);
+    if (!rc && ctx->party == 0) rc = o->ring_scalar(ctx->compute_state, SPIN_RING_ADD_S, X, X, SHIFT, n, NULL);
+    if (!rc) rc = o->stream_sync(ctx->compute_state, NULL);
+    if (!rc) rc = max_engine(ctx, X, m, I, spin_mpc_tensor_data(r), oh);
     if (!rc && ctx->party == 0)
-        rc = o->ring_scalar(ctx->cs, SPIN_RING_SUB_S, spin_tensor_data(r), spin_tensor_data(r), SHIFT, I, NULL);
+        rc = o->ring_scalar(ctx->compute_state, SPIN_RING_SUB_S, spin_mpc_tensor_data(r), spin_mpc_tensor_data(r), SHIFT, I, NULL);
     if (!rc && argmax) {
-        rc = o->col2im(ctx->cs, SPIN_DT_U64, &T, spin_tensor_data(am), oh, NULL);
-        if (!rc) rc = o->ring_scalar(ctx->cs, SPIN_RING_SHL_S, spin_tensor_data(am), spin_tensor_data(am), ctx->f, n, NULL);
+        rc = o->col2im(ctx->compute_state, SPIN_DT_U64, &T, spin_mpc_tensor_data(am), oh, NULL);
+        if (!rc) rc = o->ring_scalar(ctx->compute_state, SPIN_RING_SHL_S, spin_mpc_tensor_data(am), spin_mpc_tensor_data(am), ctx->frac_bits, n, NULL);
     }
-    if (!rc) rc = o->stream_sync(ctx->cs, NULL);
+    if (!rc) rc = o->stream_sync(ctx->compute_state, NULL);
 done:
     if (owned) spin_tensor_free(dense);
-    spin_buf_release(ctx, X);
-    spin_buf_release(ctx, oh);
+    spin_mpc_buf_release(ctx, X);
+    spin_mpc_buf_release(ctx, oh);
     if (rc) {
         spin_tensor_free(r);
         spin_tensor_free(am);
@@ -630,10 +630,10 @@ static int dense_words(spin_ctx_t *ctx, const spin_tensor_t *t, uint64_t **out)
     spin_tensor_t *d;
     int owned;
     size_t n = spin_tensor_numel(t);
-    int rc = spin_tensor_dense(t, &d, &owned);
+    int rc = spin_mpc_tensor_dense(t, &d, &owned);
     if (rc) return rc;
-    rc = spin_buf_alloc(ctx, n, out);
-    if (!rc) rc = copyw(ctx, *out, spin_tensor_data(d), n);
+    rc = spin_mpc_buf_alloc(ctx, n, out);
+    if (!rc) rc = copyw(ctx, *out, spin_mpc_tensor_data(d), n);
     if (owned) spin_tensor_free(d);
     return rc;
 }
@@ -641,39 +641,39 @@ static int dense_words(spin_ctx_t *ctx, const spin_tensor_t *t, uint64_t **out)
 int spin_maxpool2d(spin_ctx_t *ctx, const spin_tensor_t *x, const spin_pool2d_params_t *p, spin_tensor_t **out,
                    spin_tensor_t **mask)
 {
-    int rc = spin_check_party(ctx, "maxpool2d");
+    int rc = spin_mpc_check_party(ctx, "maxpool2d");
     if (!rc) rc = check_x4(ctx, "maxpool2d", x);
     if (rc) return rc;
     if (!out) return SPIN_ERR_INVAL;
     pool_t pl;
     rc = pool_setup(ctx, "maxpool2d", x->shape, p, &pl);
     if (rc) return rc;
-    const spin_compute_ops_t *o = ctx->c;
+    const spin_compute_ops_t *o = ctx->compute;
     size_t oshape[4] = {pl.n, pl.c, pl.oh, pl.ow}, mshape[5] = {pl.K, pl.n, pl.c, pl.oh, pl.ow};
     size_t nx = spin_tensor_numel(x);
     spin_tensor_t *r = NULL, *mk = NULL;
     uint64_t *xs = NULL, *col = NULL, *X = NULL;
-    rc = spin_tensor_new_like(ctx, 4, oshape, &r);
-    if (!rc && mask) rc = spin_tensor_new_like(ctx, 5, mshape, &mk);
+    rc = spin_mpc_tensor_new_like(ctx, 4, oshape, &r);
+    if (!rc && mask) rc = spin_mpc_tensor_new_like(ctx, 5, mshape, &mk);
     if (rc || !pl.M) goto done;
     rc = dense_words(ctx, x, &xs);
-    if (!rc && ctx->party == 0) rc = o->ring_scalar(ctx->cs, SPIN_RING_ADD_S, xs, xs, SHIFT, nx, NULL);
-    if (!rc) rc = spin_buf_alloc(ctx, pl.K * pl.M, &col);
-    if (!rc) rc = spin_buf_alloc(ctx, pl.K * pl.M, &X);
-    if (!rc) rc = o->im2col(ctx->cs, &pl.G, col, xs, NULL);
-    if (!rc) rc = o->im2col(ctx->cs, &pl.T, X, col, NULL);
-    if (!rc) rc = o->stream_sync(ctx->cs, NULL);
-    spin_buf_release(ctx, col);
-    spin_buf_release(ctx, xs);
+    if (!rc && ctx->party == 0) rc = o->ring_scalar(ctx->compute_state, SPIN_RING_ADD_S, xs, xs, SHIFT, nx, NULL);
+    if (!rc) rc = spin_mpc_buf_alloc(ctx, pl.K * pl.M, &col);
+    if (!rc) rc = spin_mpc_buf_alloc(ctx, pl.K * pl.M, &X);
+    if (!rc) rc = o->im2col(ctx->compute_state, &pl.G, col, xs, NULL);
+    if (!rc) rc = o->im2col(ctx->compute_state, &pl.T, X, col, NULL);
+    if (!rc) rc = o->stream_sync(ctx->compute_state, NULL);
+    spin_mpc_buf_release(ctx, col);
+    spin_mpc_buf_release(ctx, xs);
     col = xs = NULL;
-    if (!rc) rc = max_engine(ctx, X, pl.K, pl.M, spin_tensor_data(r), mk ? spin_tensor_data(mk) : NULL);
+    if (!rc) rc = max_engine(ctx, X, pl.K, pl.M, spin_mpc_tensor_data(r), mk ? spin_mpc_tensor_data(mk) : NULL);
     if (!rc && ctx->party == 0)
-        rc = o->ring_scalar(ctx->cs, SPIN_RING_SUB_S, spin_tensor_data(r), spin_tensor_data(r), SHIFT, pl.M, NULL);
-    if (!rc) rc = o->stream_sync(ctx->cs, NULL);
+        rc = o->ring_scalar(ctx->compute_state, SPIN_RING_SUB_S, spin_mpc_tensor_data(r), spin_mpc_tensor_data(r), SHIFT, pl.M, NULL);
+    if (!rc) rc = o->stream_sync(ctx->compute_state, NULL);
 done:
-    spin_buf_release(ctx, xs);
-    spin_buf_release(ctx, col);
-    spin_buf_release(ctx, X);
+    spin_mpc_buf_release(ctx, xs);
+    spin_mpc_buf_release(ctx, col);
+    spin_mpc_buf_release(ctx, X);
     if (rc) {
         spin_tensor_free(r);
         spin_tensor_free(mk);
@@ -688,18 +688,18 @@ done:
 static int scatter_windows(spin_ctx_t *ctx, const pool_t *pl, const uint64_t *Z, spin_tensor_t *dx)
 {
     uint64_t *col = NULL;
-    int rc = spin_buf_alloc(ctx, pl->K * pl->M, &col);
-    if (!rc) rc = ctx->c->col2im(ctx->cs, SPIN_DT_U64, &pl->T, col, Z, NULL);
-    if (!rc) rc = ctx->c->col2im(ctx->cs, SPIN_DT_U64, &pl->G, spin_tensor_data(dx), col, NULL);
-    if (!rc) rc = ctx->c->stream_sync(ctx->cs, NULL);
-    spin_buf_release(ctx, col);
+    int rc = spin_mpc_buf_alloc(ctx, pl->K * pl->M, &col);
+    if (!rc) rc = ctx->compute->col2im(ctx->compute_state, SPIN_DT_U64, &pl->T, col, Z, NULL);
+    if (!rc) rc = ctx->compute->col2im(ctx->compute_state, SPIN_DT_U64, &pl->G, spin_mpc_tensor_data(dx), col, NULL);
+    if (!rc) rc = ctx->compute->stream_sync(ctx->compute_state, NULL);
+    spin_mpc_buf_release(ctx, col);
     return rc;
 }
 
 /* K copies of dy's words side by side: [K][M]. */
 static int replicate(spin_ctx_t *ctx, const uint64_t *v, size_t M, size_t K, uint64_t **out)
 {
-    int rc = spin_buf_alloc(ctx, K * M, out);
+    int rc = spin_mpc_buf_alloc(ctx, K * M, out);
     for (size_t j = 0; j < K && !rc; j++) rc = copyw(ctx, *out + j * M, v, M);
     return rc;
 }
@@ -707,7 +707,7 @@ static int replicate(spin_ctx_t *ctx, const uint64_t *v, size_t M, size_t K, uin
 int spin_maxpool2d_backward(spin_ctx_t *ctx, const spin_tensor_t *dy, const spin_tensor_t *mask,
                             const spin_pool2d_params_t *p, const size_t x_shape[4], spin_tensor_t **out)
 {
-    int rc = spin_check_party(ctx, "maxpool2d_backward");
+    int rc = spin_mpc_check_party(ctx, "maxpool2d_backward");
     if (rc) return rc;
     if (!x_shape || !out) return SPIN_ERR_INVAL;
     pool_t pl;
@@ -726,16 +726,16 @@ int spin_maxpool2d_backward(spin_ctx_t *ctx, const spin_tensor_t *dy, const spin
     rc = spin_tensor_zeros(ctx, 4, x_shape, &dx);
     if (rc || !pl.M) goto done;
     rc = dense_words(ctx, dy, &d);
-    if (!rc) rc = spin_tensor_dense(mask, &md, &mowned);
+    if (!rc) rc = spin_mpc_tensor_dense(mask, &md, &mowned);
     if (!rc) rc = replicate(ctx, d, pl.M, pl.K, &rep);
-    if (!rc) rc = ctx->c->stream_sync(ctx->cs, NULL);
+    if (!rc) rc = ctx->compute->stream_sync(ctx->compute_state, NULL);
     /* integer 0/1 mask times dy: exact */
-    if (!rc) rc = spin_mul_words(ctx, spin_tensor_data(md), rep, pl.K * pl.M, rep);
+    if (!rc) rc = spin_mpc_mul_words(ctx, spin_mpc_tensor_data(md), rep, pl.K * pl.M, rep);
     if (!rc) rc = scatter_windows(ctx, &pl, rep, dx);
 done:
     if (mowned) spin_tensor_free(md);
-    spin_buf_release(ctx, d);
-    spin_buf_release(ctx, rep);
+    spin_mpc_buf_release(ctx, d);
+    spin_mpc_buf_release(ctx, rep);
     if (rc) {
         spin_tensor_free(dx);
         return rc;
@@ -749,18 +749,18 @@ done:
 static int div_public(spin_ctx_t *ctx, uint64_t *x, size_t n, size_t K)
 {
     if (K == 1 || !n) return 0;
-    if (!(K & (K - 1))) return spin_trunc_words(ctx, x, n, clog2(K));
+    if (!(K & (K - 1))) return spin_mpc_trunc_words(ctx, x, n, clog2(K));
     const unsigned d = 31;
     uint64_t c = ((UINT64_C(1) << d) + K / 2) / K;
-    int rc = ctx->c->ring_scalar(ctx->cs, SPIN_RING_MUL_S, x, x, c, n, NULL);
-    if (!rc) rc = ctx->c->stream_sync(ctx->cs, NULL);
-    if (!rc) rc = spin_trunc_words(ctx, x, n, d);
+    int rc = ctx->compute->ring_scalar(ctx->compute_state, SPIN_RING_MUL_S, x, x, c, n, NULL);
+    if (!rc) rc = ctx->compute->stream_sync(ctx->compute_state, NULL);
+    if (!rc) rc = spin_mpc_trunc_words(ctx, x, n, d);
     return rc;
 }
 
 int spin_avgpool2d(spin_ctx_t *ctx, const spin_tensor_t *x, const spin_pool2d_params_t *p, spin_tensor_t **out)
 {
-    int rc = spin_check_party(ctx, "avgpool2d");
+    int rc = spin_mpc_check_party(ctx, "avgpool2d");
     if (!rc) rc = check_x4(ctx, "avgpool2d", x);
     if (rc) return rc;
     if (!out) return SPIN_ERR_INVAL;
@@ -771,17 +771,17 @@ int spin_avgpool2d(spin_ctx_t *ctx, const spin_tensor_t *x, const spin_pool2d_pa
     spin_tensor_t *r = NULL, *dense = NULL;
     int owned = 0;
     uint64_t *col = NULL;
-    rc = spin_tensor_new_like(ctx, 4, oshape, &r);
+    rc = spin_mpc_tensor_new_like(ctx, 4, oshape, &r);
     if (rc || !pl.M) goto done;
-    rc = spin_tensor_dense(x, &dense, &owned);
-    if (!rc) rc = spin_buf_alloc(ctx, pl.K * pl.M, &col);
-    if (!rc) rc = ctx->c->im2col(ctx->cs, &pl.G, col, spin_tensor_data(dense), NULL);
-    if (!rc) rc = ctx->c->sum_axis(ctx->cs, SPIN_DT_U64, spin_tensor_data(r), col, pl.N, pl.K, pl.P, 0, NULL);
-    if (!rc) rc = ctx->c->stream_sync(ctx->cs, NULL);
-    if (!rc) rc = div_public(ctx, spin_tensor_data(r), pl.M, pl.K);
+    rc = spin_mpc_tensor_dense(x, &dense, &owned);
+    if (!rc) rc = spin_mpc_buf_alloc(ctx, pl.K * pl.M, &col);
+    if (!rc) rc = ctx->compute->im2col(ctx->compute_state, &pl.G, col, spin_mpc_tensor_data(dense), NULL);
+    if (!rc) rc = ctx->compute->sum_axis(ctx->compute_state, SPIN_DT_U64, spin_mpc_tensor_data(r), col, pl.N, pl.K, pl.P, 0, NULL);
+    if (!rc) rc = ctx->compute->stream_sync(ctx->compute_state, NULL);
+    if (!rc) rc = div_public(ctx, spin_mpc_tensor_data(r), pl.M, pl.K);
 done:
     if (owned) spin_tensor_free(dense);
-    spin_buf_release(ctx, col);
+    spin_mpc_buf_release(ctx, col);
     if (rc) {
         spin_tensor_free(r);
         return rc;
@@ -793,7 +793,7 @@ done:
 int spin_avgpool2d_backward(spin_ctx_t *ctx, const spin_tensor_t *dy, const spin_pool2d_params_t *p,
                             const size_t x_shape[4], spin_tensor_t **out)
 {
-    int rc = spin_check_party(ctx, "avgpool2d_backward");
+    int rc = spin_mpc_check_party(ctx, "avgpool2d_backward");
     if (rc) return rc;
     if (!x_shape || !out) return SPIN_ERR_INVAL;
     pool_t pl;
@@ -805,13 +805,13 @@ int spin_avgpool2d_backward(spin_ctx_t *ctx, const spin_tensor_t *dy, const spin
     rc = spin_tensor_zeros(ctx, 4, x_shape, &dx);
     if (rc || !pl.M) goto done;
     rc = dense_words(ctx, dy, &d);
-    if (!rc) rc = ctx->c->stream_sync(ctx->cs, NULL);
+    if (!rc) rc = ctx->compute->stream_sync(ctx->compute_state, NULL);
     if (!rc) rc = div_public(ctx, d, pl.M, pl.K);
     if (!rc) rc = replicate(ctx, d, pl.M, pl.K, &rep);
     if (!rc) rc = scatter_windows(ctx, &pl, rep, dx);
 done:
-    spin_buf_release(ctx, d);
-    spin_buf_release(ctx, rep);
+    spin_mpc_buf_release(ctx, d);
+    spin_mpc_buf_release(ctx, rep);
     if (rc) {
         spin_tensor_free(dx);
         return rc;

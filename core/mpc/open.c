@@ -20,21 +20,21 @@
  * in ceil(n / SPIN_CHUNK_WORDS) messages per peer (one for n = 0), one
  * round; to one receiver, 8n bytes from each other party, one round. */
 #include "config.h"
-#include "mpc_internal.h"
+#include "mpc/mpc_internal.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 /* Device memory straight to the transport?  Constant for a context: the
  * compute plugin's memory is device memory and the communicator takes it. */
-int spin_dev_direct(const spin_ctx_t *ctx)
+int spin_mpc_dev_direct(const spin_ctx_t *ctx)
 {
     if (ctx->host_mem || !ctx->comm) return 0;
-    uint64_t caps = ctx->t->comm_caps ? ctx->t->comm_caps(ctx->comm) : ctx->tb.desc->caps;
+    uint64_t caps = ctx->transport->comm_caps ? ctx->transport->comm_caps(ctx->comm) : ctx->transport_backend.desc->caps;
     return (caps & SPIN_CAP_TRANSPORT_DEVICE_MEM) != 0;
 }
 
-void spin_desc_mix(spin_ctx_t *ctx, uint64_t v)
+void spin_mpc_desc_mix(spin_ctx_t *ctx, uint64_t v)
 {
     /* splitmix64 finaliser over (hash ^ v) */
     uint64_t z = (ctx->desc_hash ^ v) + UINT64_C(0x9e3779b97f4a7c15);
@@ -43,12 +43,12 @@ void spin_desc_mix(spin_ctx_t *ctx, uint64_t v)
     ctx->desc_hash = z ^ (z >> 31);
 }
 
-size_t spin_chunks(size_t n)
+size_t spin_mpc_chunks(size_t n)
 {
     return n ? (n + SPIN_CHUNK_WORDS - 1) / SPIN_CHUNK_WORDS : 1;
 }
 
-size_t spin_chunk_len(size_t n, size_t j)
+size_t spin_mpc_chunk_len(size_t n, size_t j)
 {
     size_t off = j * SPIN_CHUNK_WORDS;
     return n - off < SPIN_CHUNK_WORDS ? n - off : SPIN_CHUNK_WORDS;
@@ -59,12 +59,12 @@ static int wait_all(spin_opening_t *op, int rc)
 {
     spin_ctx_t *ctx = op->ctx;
     size_t C = op->chunks;
-    for (int p = 0; p < ctx->n; p++)
+    for (int p = 0; p < ctx->nparties; p++)
         for (size_t j = 0; op->sreq && op->rreq && j < C; j++) {
             spin_request_t **r[2] = {&op->rreq[(size_t)p * C + j], &op->sreq[(size_t)p * C + j]};
             for (int k = 0; k < 2; k++) {
                 if (!*r[k]) continue;
-                int e = ctx->t->wait(ctx->comm, *r[k]);
+                int e = ctx->transport->wait(ctx->comm, *r[k]);
                 *r[k] = NULL;
                 if (e && !rc) {
                     rc = e;
@@ -79,7 +79,7 @@ static int wait_all(spin_opening_t *op, int rc)
 static void release(spin_opening_t *op)
 {
     if (op->hsend_owned) free(op->hsend);
-    if (op->hrecv && spin_dev_direct(op->ctx)) spin_buf_release(op->ctx, op->hrecv);
+    if (op->hrecv && spin_mpc_dev_direct(op->ctx)) spin_mpc_buf_release(op->ctx, op->hrecv);
     else free(op->hrecv);
     free(op->sreq);
     free(op->rreq);
@@ -87,22 +87,22 @@ static void release(spin_opening_t *op)
     op->sreq = op->rreq = NULL;
 }
 
-int spin_open_start(spin_ctx_t *ctx, uint32_t tag, uint64_t *dev, size_t n, int to,
+int spin_mpc_open_start(spin_ctx_t *ctx, uint32_t tag, uint64_t *dev, size_t n, int to,
                     spin_opening_t *op)
 {
     memset(op, 0, sizeof *op);
-    spin_desc_mix(ctx, tag);
-    spin_desc_mix(ctx, n);
-    spin_desc_mix(ctx, (uint64_t)(int64_t)to);
+    spin_mpc_desc_mix(ctx, tag);
+    spin_mpc_desc_mix(ctx, n);
+    spin_mpc_desc_mix(ctx, (uint64_t)(int64_t)to);
     tag = (tag & 0xffffu) | (uint32_t)(ctx->desc_hash >> 48) << 16;
     op->ctx = ctx;
     op->tag = tag;
     op->to = to;
     op->n = n;
     op->dev = dev;
-    op->chunks = spin_chunks(n);
-    size_t C = op->chunks, N = (size_t)ctx->n;
-    int rc = 0, receive = to < 0 || to == ctx->party, direct = spin_dev_direct(ctx);
+    op->chunks = spin_mpc_chunks(n);
+    size_t C = op->chunks, N = (size_t)ctx->nparties;
+    int rc = 0, receive = to < 0 || to == ctx->party, direct = spin_mpc_dev_direct(ctx);
     int staged = !ctx->host_mem && !direct;
     op->sreq = calloc(N * C, sizeof *op->sreq);
     op->rreq = calloc(N * C, sizeof *op->rreq);
@@ -115,11 +115,11 @@ int spin_open_start(spin_ctx_t *ctx, uint32_t tag, uint64_t *dev, size_t n, int 
         if (!op->hsend) goto nomem;
     }
     /* direct: the share must be on the device before the transport reads it */
-    if (direct && to != ctx->party) rc = ctx->c->stream_sync(ctx->cs, NULL);
+    if (direct && to != ctx->party) rc = ctx->compute->stream_sync(ctx->compute_state, NULL);
     if (rc) goto fail;
     if (receive) {
         if (direct) {
-            rc = spin_buf_alloc(ctx, (N - 1) * (n ? n : 1), &op->hrecv); /* device memory */
+            rc = spin_mpc_buf_alloc(ctx, (N - 1) * (n ? n : 1), &op->hrecv); /* device memory */
             if (rc) goto fail;
         } else {
             op->hrecv = malloc((N - 1) * (n ? n * 8 : 1));
@@ -127,24 +127,24 @@ int spin_open_start(spin_ctx_t *ctx, uint32_t tag, uint64_t *dev, size_t n, int 
         if (!op->hrecv) goto nomem;
         /* every receive is posted first, so chunks land where they belong */
         int slot = 0;
-        for (int p = 0; p < ctx->n && !rc; p++) {
+        for (int p = 0; p < ctx->nparties && !rc; p++) {
             if (p == ctx->party) continue;
             for (size_t j = 0; j < C && !rc; j++)
-                rc = ctx->t->irecv(ctx->comm, p, tag, op->hrecv + (size_t)slot * n + j * SPIN_CHUNK_WORDS,
-                                   spin_chunk_len(n, j) * 8, &op->rreq[(size_t)p * C + j]);
+                rc = ctx->transport->irecv(ctx->comm, p, tag, op->hrecv + (size_t)slot * n + j * SPIN_CHUNK_WORDS,
+                                   spin_mpc_chunk_len(n, j) * 8, &op->rreq[(size_t)p * C + j]);
             slot++;
         }
     }
     for (size_t j = 0; j < C && !rc; j++) {
-        size_t off = j * SPIN_CHUNK_WORDS, len = spin_chunk_len(n, j);
+        size_t off = j * SPIN_CHUNK_WORDS, len = spin_mpc_chunk_len(n, j);
         if (staged && len) {
             /* chunk j to the host while chunk j-1 is on the wire */
-            rc = ctx->c->copy_d2h(ctx->cs, op->hsend + off, dev + off, len * 8, NULL);
-            if (!rc) rc = ctx->c->stream_sync(ctx->cs, NULL);
+            rc = ctx->compute->copy_d2h(ctx->compute_state, op->hsend + off, dev + off, len * 8, NULL);
+            if (!rc) rc = ctx->compute->stream_sync(ctx->compute_state, NULL);
         }
-        for (int p = 0; p < ctx->n && !rc; p++) {
+        for (int p = 0; p < ctx->nparties && !rc; p++) {
             if (p == ctx->party || (to >= 0 && to != p)) continue;
-            rc = ctx->t->isend(ctx->comm, p, tag, op->hsend + off, len * 8, &op->sreq[(size_t)p * C + j]);
+            rc = ctx->transport->isend(ctx->comm, p, tag, op->hsend + off, len * 8, &op->sreq[(size_t)p * C + j]);
         }
     }
     if (rc) goto fail;
@@ -159,24 +159,24 @@ fail:
     return rc;
 }
 
-int spin_open_finish_op(spin_opening_t *op, spin_ring_binop_t combine)
+int spin_mpc_open_finish_op(spin_opening_t *op, spin_ring_binop_t combine)
 {
     spin_ctx_t *ctx = op->ctx;
-    size_t n = op->n, C = op->chunks, peers = (size_t)(ctx->n - 1);
-    int rc = 0, direct = spin_dev_direct(ctx), staged = !ctx->host_mem && !direct;
+    size_t n = op->n, C = op->chunks, peers = (size_t)(ctx->nparties - 1);
+    int rc = 0, direct = spin_mpc_dev_direct(ctx), staged = !ctx->host_mem && !direct;
     uint64_t *d = NULL;                  /* device staging: one chunk per peer */
     size_t per = n < SPIN_CHUNK_WORDS ? (n ? n : 1) : SPIN_CHUNK_WORDS;
-    if (op->hrecv && staged) rc = spin_buf_alloc(ctx, peers * per, &d);
+    if (op->hrecv && staged) rc = spin_mpc_buf_alloc(ctx, peers * per, &d);
     for (size_t j = 0; j < C && op->hrecv; j++) {
-        size_t off = j * SPIN_CHUNK_WORDS, len = spin_chunk_len(n, j);
+        size_t off = j * SPIN_CHUNK_WORDS, len = spin_mpc_chunk_len(n, j);
         /* chunk j from every peer (and, with host memory or the direct
          * path, chunk j sent from the very words that the sum will
          * overwrite: zero-copy sends) ... */
-        for (int p = 0; p < ctx->n; p++)
+        for (int p = 0; p < ctx->nparties; p++)
             for (int k = 0; k < (staged ? 1 : 2); k++) {
                 spin_request_t **r = k ? &op->sreq[(size_t)p * C + j] : &op->rreq[(size_t)p * C + j];
                 if (!*r) continue;
-                int e = ctx->t->wait(ctx->comm, *r);
+                int e = ctx->transport->wait(ctx->comm, *r);
                 *r = NULL;
                 if (e && !rc) {
                     rc = e;
@@ -189,20 +189,20 @@ int spin_open_finish_op(spin_opening_t *op, spin_ring_binop_t combine)
         for (size_t s = 0; s < peers && !rc; s++) {
             const uint64_t *src = op->hrecv + s * n + off; /* direct: device memory */
             if (staged) {
-                rc = ctx->c->copy_h2d(ctx->cs, d + s * per, src, len * 8, NULL);
+                rc = ctx->compute->copy_h2d(ctx->compute_state, d + s * per, src, len * 8, NULL);
                 src = d + s * per;
             }
-            if (!rc) rc = ctx->c->ring_binary(ctx->cs, combine, op->dev + off, op->dev + off, src, len, NULL);
+            if (!rc) rc = ctx->compute->ring_binary(ctx->compute_state, combine, op->dev + off, op->dev + off, src, len, NULL);
         }
     }
-    if (!rc && op->hrecv) rc = ctx->c->stream_sync(ctx->cs, NULL);
+    if (!rc && op->hrecv) rc = ctx->compute->stream_sync(ctx->compute_state, NULL);
     rc = wait_all(op, rc);
-    spin_buf_release(ctx, d);
+    spin_mpc_buf_release(ctx, d);
     release(op);
     return rc;
 }
 
-int spin_open_finish(spin_opening_t *op)
+int spin_mpc_open_finish(spin_opening_t *op)
 {
-    return spin_open_finish_op(op, SPIN_RING_ADD);
+    return spin_mpc_open_finish_op(op, SPIN_RING_ADD);
 }

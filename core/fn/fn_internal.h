@@ -37,7 +37,7 @@
 #ifndef SPIN_FN_INTERNAL_H
 #define SPIN_FN_INTERNAL_H
 
-#include "mpc_internal.h"
+#include "mpc/mpc_internal.h"
 
 #include <spin/functions.h>
 
@@ -48,34 +48,34 @@
 
 /* ---- small word helpers ----------------------------------------------------- */
 
-static inline int wcopy(spin_ctx_t *ctx, uint64_t *d, const uint64_t *s, size_t n)
+static inline int fn_words_copy(spin_ctx_t *ctx, uint64_t *d, const uint64_t *s, size_t n)
 {
-    return n ? ctx->c->copy_d2d(ctx->cs, d, s, n * 8, NULL) : 0;
+    return n ? ctx->compute->copy_d2d(ctx->compute_state, d, s, n * 8, NULL) : 0;
 }
-static inline int wbin(spin_ctx_t *ctx, spin_ring_binop_t op, uint64_t *z, const uint64_t *x, const uint64_t *y,
+static inline int fn_words_binary(spin_ctx_t *ctx, spin_ring_binop_t op, uint64_t *z, const uint64_t *x, const uint64_t *y,
                        size_t n)
 {
-    return n ? ctx->c->ring_binary(ctx->cs, op, z, x, y, n, NULL) : 0;
+    return n ? ctx->compute->ring_binary(ctx->compute_state, op, z, x, y, n, NULL) : 0;
 }
-static inline int wsc(spin_ctx_t *ctx, spin_ring_scalarop_t op, uint64_t *z, const uint64_t *x, uint64_t c, size_t n)
+static inline int fn_words_scalar(spin_ctx_t *ctx, spin_ring_scalarop_t op, uint64_t *z, const uint64_t *x, uint64_t c, size_t n)
 {
-    return n ? ctx->c->ring_scalar(ctx->cs, op, z, x, c, n, NULL) : 0;
+    return n ? ctx->compute->ring_scalar(ctx->compute_state, op, z, x, c, n, NULL) : 0;
 }
 /* z += c * x (tmp: n words of scratch) */
-static inline int waxpy(spin_ctx_t *ctx, uint64_t *z, uint64_t c, const uint64_t *x, size_t n, uint64_t *tmp)
+static inline int fn_words_axpy(spin_ctx_t *ctx, uint64_t *z, uint64_t c, const uint64_t *x, size_t n, uint64_t *tmp)
 {
     if (!c) return 0;
-    int rc = wsc(ctx, SPIN_RING_MUL_S, tmp, x, c, n);
-    return rc ? rc : wbin(ctx, SPIN_RING_ADD, z, z, tmp, n);
+    int rc = fn_words_scalar(ctx, SPIN_RING_MUL_S, tmp, x, c, n);
+    return rc ? rc : fn_words_binary(ctx, SPIN_RING_ADD, z, z, tmp, n);
 }
 /* a public constant into shares: party 0 adds it */
-static inline int wconst(spin_ctx_t *ctx, uint64_t *z, uint64_t c, size_t n)
+static inline int fn_words_add_const(spin_ctx_t *ctx, uint64_t *z, uint64_t c, size_t n)
 {
-    return ctx->party == 0 ? wsc(ctx, SPIN_RING_ADD_S, z, z, c, n) : 0;
+    return ctx->party == 0 ? fn_words_scalar(ctx, SPIN_RING_ADD_S, z, z, c, n) : 0;
 }
-static inline int wzero(spin_ctx_t *ctx, uint64_t *z, size_t n)
+static inline int fn_words_zero(spin_ctx_t *ctx, uint64_t *z, size_t n)
 {
-    return n ? ctx->c->mem_zero(ctx->cs, z, n * 8, NULL) : 0;
+    return n ? ctx->compute->mem_zero(ctx->compute_state, z, n * 8, NULL) : 0;
 }
 /* round(v * 2^s) as a ring element */
 static inline uint64_t fx(double v, int s)
@@ -83,12 +83,12 @@ static inline uint64_t fx(double v, int s)
     return (uint64_t)(int64_t)llround(ldexp(v, s));
 }
 /* n words of plugin memory (*p NULL on failure) */
-static inline int walloc(spin_ctx_t *ctx, size_t n, uint64_t **p)
+static inline int fn_words_alloc(spin_ctx_t *ctx, size_t n, uint64_t **p)
 {
     *p = NULL;
-    return spin_buf_alloc(ctx, n, p);
+    return spin_mpc_buf_alloc(ctx, n, p);
 }
-#define WFREE(p) do { spin_buf_release(ctx, (p)); (p) = NULL; } while (0)
+#define FN_WORDS_FREE(p) do { spin_mpc_buf_release(ctx, (p)); (p) = NULL; } while (0)
 
 /* ---- batched products and truncations (fn_common.c) ------------------------- */
 

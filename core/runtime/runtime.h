@@ -3,7 +3,7 @@
 #define SPIN_RUNTIME_H
 
 #include <spin/spin.h>
-#include "loader.h"
+#include "runtime/loader.h"
 
 #define SPIN_MAX_BACKEND_NAMES 16
 

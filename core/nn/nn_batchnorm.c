@@ -32,7 +32,7 @@
  *  g = gamma dy, since sum g = gamma dbeta and sum(g xhat) = gamma dgamma.
  */
 #include "config.h"
-#include "fn_internal.h"
+#include "fn/fn_internal.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -51,8 +51,8 @@ void spin_bn_cache_free(spin_bn_cache_t *c)
 {
     if (!c) return;
     spin_ctx_t *ctx = c->ctx;
-    WFREE(c->xhat);
-    WFREE(c->k);
+    FN_WORDS_FREE(c->xhat);
+    FN_WORDS_FREE(c->k);
     free(c);
 }
 
@@ -60,8 +60,8 @@ void spin_bn_cache_free(spin_bn_cache_t *c)
 static int chan_sum(spin_ctx_t *ctx, uint64_t *S, const uint64_t *X, const size_t *sh, uint64_t *tmp)
 {
     size_t N = sh[0], C = sh[1], HW = sh[2] * sh[3];
-    int rc = ctx->c->sum_axis(ctx->cs, SPIN_DT_U64, tmp, X, 1, N, C * HW, 0, NULL);
-    if (!rc) rc = ctx->c->sum_axis(ctx->cs, SPIN_DT_U64, S, tmp, C, HW, 1, 0, NULL);
+    int rc = ctx->compute->sum_axis(ctx->compute_state, SPIN_DT_U64, tmp, X, 1, N, C * HW, 0, NULL);
+    if (!rc) rc = ctx->compute->sum_axis(ctx->compute_state, SPIN_DT_U64, S, tmp, C, HW, 1, 0, NULL);
     return rc;
 }
 
@@ -70,14 +70,14 @@ static int chan_bcast(spin_ctx_t *ctx, uint64_t *dst, const uint64_t *src, const
 {
     size_t N = sh[0], C = sh[1], HW = sh[2] * sh[3];
     int rc = fn_bcast(ctx, dst, src, C, HW);
-    for (size_t i = 1; i < N && !rc; i++) rc = wcopy(ctx, dst + i * C * HW, dst, C * HW);
+    for (size_t i = 1; i < N && !rc; i++) rc = fn_words_copy(ctx, dst + i * C * HW, dst, C * HW);
     return rc;
 }
 
 static int check_vec(spin_ctx_t *ctx, const spin_tensor_t *t, size_t C, int inplace)
 {
     if (!t) return 0;
-    if (t->ctx != ctx || spin_tensor_numel(t) != C || (inplace && !spin_tensor_is_contiguous(t))) return -1;
+    if (t->ctx != ctx || spin_tensor_numel(t) != C || (inplace && !spin_mpc_tensor_is_contiguous(t))) return -1;
     return 0;
 }
 
@@ -107,8 +107,8 @@ static int check_fwd(spin_ctx_t *ctx, const spin_tensor_t *x, const spin_tensor_
         MPC_ERR(ctx, "%s: eps must be in (0, 1e3], got %g", what, eps);
         return SPIN_ERR_INVAL;
     }
-    if (ctx->f < 8 || ctx->f > 18) {
-        MPC_ERR(ctx, "%s: needs 8 <= f <= 18 (f = %u)", what, ctx->f);
+    if (ctx->frac_bits < 8 || ctx->frac_bits > 18) {
+        MPC_ERR(ctx, "%s: needs 8 <= f <= 18 (f = %u)", what, ctx->frac_bits);
         return SPIN_ERR_INVAL;
     }
     return 0;
@@ -118,7 +118,7 @@ static int check_fwd(spin_ctx_t *ctx, const spin_tensor_t *x, const spin_tensor_
  * factor wmul (as in spin_layernorm): plo, ws, os; -1 if eps is too small. */
 static int rsqrt_params(spin_ctx_t *ctx, double xmin, int K, double wmul, int *plo, int *ws, int *os)
 {
-    int f = (int)ctx->f;
+    int f = (int)ctx->frac_bits;
     *plo = 0;
     while (*plo < K - 8 && ldexp(1.0, *plo + 1) <= xmin) (*plo)++;
     /* the output is at most rmax (X below 2^plo reads as 2^(plo - 1)) */
@@ -143,7 +143,7 @@ int spin_batchnorm2d_forward(spin_ctx_t *ctx, const spin_tensor_t *x, const spin
     size_t sh[4];
     int rc = check_fwd(ctx, x, gamma, beta, running_mean, running_var, eps, y, "batchnorm2d_forward", sh);
     if (rc) return rc;
-    const int f = (int)ctx->f;
+    const int f = (int)ctx->frac_bits;
     size_t N = sh[0], C = sh[1], HW = sh[2] * sh[3], M = N * HW, n = N * C * HW;
     if (M < 2 || !C || !(momentum >= 0 && momentum <= 1) || !running_mean != !running_var) {
         MPC_ERR(ctx, "batchnorm2d_forward: needs N H W >= 2 values per channel (got %zu), momentum in [0, 1] "
@@ -167,52 +167,52 @@ int spin_batchnorm2d_forward(spin_ctx_t *ctx, const spin_tensor_t *x, const spin
     spin_bn_cache_t *cc = NULL;
     uint64_t *X = NULL, *G = NULL, *B = NULL, *S = NULL, *tmp = NULL, *E = NULL, *Q = NULL, *T = NULL, *Tv = NULL,
              *I = NULL, *Ib = NULL, *XH = NULL, *KK = NULL;
-    rc = spin_tensor_new_like(ctx, 4, sh, &r);
+    rc = spin_mpc_tensor_new_like(ctx, 4, sh, &r);
     if (!rc) rc = fn_dense_words(ctx, x, &X);
     if (!rc) rc = fn_dense_words(ctx, gamma, &G);
     if (!rc) rc = fn_dense_words(ctx, beta, &B);
-    if (!rc) rc = walloc(ctx, C, &S);
-    if (!rc) rc = walloc(ctx, C * HW, &tmp);
-    if (!rc) rc = walloc(ctx, n, &E);
-    if (!rc) rc = walloc(ctx, C, &Q);
-    if (!rc) rc = walloc(ctx, C, &T);
-    if (!rc) rc = walloc(ctx, C, &Tv);
-    if (!rc) rc = walloc(ctx, C, &I);
-    if (!rc) rc = walloc(ctx, n, &Ib);
-    if (!rc) rc = walloc(ctx, n, &XH);
-    if (!rc) rc = walloc(ctx, C, &KK);
+    if (!rc) rc = fn_words_alloc(ctx, C, &S);
+    if (!rc) rc = fn_words_alloc(ctx, C * HW, &tmp);
+    if (!rc) rc = fn_words_alloc(ctx, n, &E);
+    if (!rc) rc = fn_words_alloc(ctx, C, &Q);
+    if (!rc) rc = fn_words_alloc(ctx, C, &T);
+    if (!rc) rc = fn_words_alloc(ctx, C, &Tv);
+    if (!rc) rc = fn_words_alloc(ctx, C, &I);
+    if (!rc) rc = fn_words_alloc(ctx, n, &Ib);
+    if (!rc) rc = fn_words_alloc(ctx, n, &XH);
+    if (!rc) rc = fn_words_alloc(ctx, C, &KK);
     if (rc) goto done;
     /* 1: mean (S, scale f) and the running mean (T) */
     rc = chan_sum(ctx, S, X, sh, tmp);
-    if (!rc) rc = wsc(ctx, SPIN_RING_MUL_S, T, S, fx(momentum / (double)M, Pm), C);
-    if (!rc) rc = wsc(ctx, SPIN_RING_MUL_S, S, S, fx(1.0 / (double)M, Pm), C);
-    if (!rc && running_mean) rc = waxpy(ctx, T, fx(1.0 - momentum, Pm), spin_tensor_data(running_mean), C, Tv);
+    if (!rc) rc = fn_words_scalar(ctx, SPIN_RING_MUL_S, T, S, fx(momentum / (double)M, Pm), C);
+    if (!rc) rc = fn_words_scalar(ctx, SPIN_RING_MUL_S, S, S, fx(1.0 / (double)M, Pm), C);
+    if (!rc && running_mean) rc = fn_words_axpy(ctx, T, fx(1.0 - momentum, Pm), spin_mpc_tensor_data(running_mean), C, Tv);
     if (!rc) {
         trn_t t[2] = {{S, C, (unsigned)Pm}, {T, C, (unsigned)Pm}};
         rc = fn_trunc_batch(ctx, t, running_mean ? 2 : 1);
     }
-    if (!rc && running_mean) rc = wcopy(ctx, spin_tensor_data(running_mean), T, C);
+    if (!rc && running_mean) rc = fn_words_copy(ctx, spin_mpc_tensor_data(running_mean), T, C);
     /* 2-3: xc = x - mean (E); Q = sum xc^2 at 2^2f, truncated per channel */
     if (!rc) rc = chan_bcast(ctx, E, S, sh);
-    if (!rc) rc = wbin(ctx, SPIN_RING_SUB, E, X, E, n);
+    if (!rc) rc = fn_words_binary(ctx, SPIN_RING_SUB, E, X, E, n);
     if (!rc) {
         prod_t p = {E, NULL, XH, n};
         rc = fn_beaver_batch(ctx, &p, 1);
     }
     if (!rc) rc = chan_sum(ctx, Q, XH, sh, tmp);
-    if (!rc) rc = wcopy(ctx, T, Q, C);
+    if (!rc) rc = fn_words_copy(ctx, T, Q, C);
     if (!rc) {
         trn_t t[2] = {{Q, C, (unsigned)f}, {T, C, (unsigned)(f - BN_QE)}};
         rc = fn_trunc_batch(ctx, t, 2);
     }
     /* 4-23: inv = sqrt(M) 2^(e/2) rsqrt(2^e M (var + eps)) at scale os */
-    if (!rc) rc = wconst(ctx, T, fx(meps, f + BN_QE), C);
+    if (!rc) rc = fn_words_add_const(ctx, T, fx(meps, f + BN_QE), C);
     if (!rc) rc = fn_rsqrt_core(ctx, T, C, plo, BN_K, sqrt((double)M) * ldexp(1.0, BN_QE / 2), ws, (unsigned)os, I);
     /* 24-25: xhat = xc inv, k = gamma inv (scale f), running var */
     if (!rc) rc = chan_bcast(ctx, Ib, I, sh);
     if (!rc && running_var) {
-        rc = wsc(ctx, SPIN_RING_MUL_S, Tv, Q, fx(momentum / (double)(M - 1), Pv), C);
-        if (!rc) rc = waxpy(ctx, Tv, fx(1.0 - momentum, Pv), spin_tensor_data(running_var), C, T);
+        rc = fn_words_scalar(ctx, SPIN_RING_MUL_S, Tv, Q, fx(momentum / (double)(M - 1), Pv), C);
+        if (!rc) rc = fn_words_axpy(ctx, Tv, fx(1.0 - momentum, Pv), spin_mpc_tensor_data(running_var), C, T);
     }
     if (!rc) {
         prod_t p[2] = {{E, Ib, XH, n}, {G, I, KK, C}};
@@ -222,17 +222,17 @@ int spin_batchnorm2d_forward(spin_ctx_t *ctx, const spin_tensor_t *x, const spin
         trn_t t[3] = {{XH, n, (unsigned)os}, {KK, C, (unsigned)os}, {Tv, C, (unsigned)Pv}};
         rc = fn_trunc_batch(ctx, t, running_var ? 3 : 2);
     }
-    if (!rc && running_var) rc = wcopy(ctx, spin_tensor_data(running_var), Tv, C);
+    if (!rc && running_var) rc = fn_words_copy(ctx, spin_mpc_tensor_data(running_var), Tv, C);
     /* 26-27: y = gamma xhat + beta */
     if (!rc) rc = chan_bcast(ctx, Ib, G, sh);
     if (!rc) {
-        prod_t p = {Ib, XH, spin_tensor_data(r), n};
+        prod_t p = {Ib, XH, spin_mpc_tensor_data(r), n};
         unsigned d = (unsigned)f;
         rc = fn_level(ctx, &p, &d, 1);
     }
     if (!rc) rc = chan_bcast(ctx, Ib, B, sh);
-    if (!rc) rc = wbin(ctx, SPIN_RING_ADD, spin_tensor_data(r), spin_tensor_data(r), Ib, n);
-    if (!rc) rc = ctx->c->stream_sync(ctx->cs, NULL);
+    if (!rc) rc = fn_words_binary(ctx, SPIN_RING_ADD, spin_mpc_tensor_data(r), spin_mpc_tensor_data(r), Ib, n);
+    if (!rc) rc = ctx->compute->stream_sync(ctx->compute_state, NULL);
     if (!rc && cache) {
         cc = calloc(1, sizeof *cc);
         if (!cc) {
@@ -246,19 +246,19 @@ int spin_batchnorm2d_forward(spin_ctx_t *ctx, const spin_tensor_t *x, const spin
         }
     }
 done:
-    WFREE(X);
-    WFREE(G);
-    WFREE(B);
-    WFREE(S);
-    WFREE(tmp);
-    WFREE(E);
-    WFREE(Q);
-    WFREE(T);
-    WFREE(Tv);
-    WFREE(I);
-    WFREE(Ib);
-    WFREE(XH);
-    WFREE(KK);
+    FN_WORDS_FREE(X);
+    FN_WORDS_FREE(G);
+    FN_WORDS_FREE(B);
+    FN_WORDS_FREE(S);
+    FN_WORDS_FREE(tmp);
+    FN_WORDS_FREE(E);
+    FN_WORDS_FREE(Q);
+    FN_WORDS_FREE(T);
+    FN_WORDS_FREE(Tv);
+    FN_WORDS_FREE(I);
+    FN_WORDS_FREE(Ib);
+    FN_WORDS_FREE(XH);
+    FN_WORDS_FREE(KK);
     if (rc) {
         spin_tensor_free(r);
         spin_bn_cache_free(cc);
@@ -280,7 +280,7 @@ int spin_batchnorm2d_eval(spin_ctx_t *ctx, const spin_tensor_t *x, const spin_te
         MPC_ERR(ctx, "batchnorm2d_eval: needs the running statistics");
         return SPIN_ERR_INVAL;
     }
-    const int f = (int)ctx->f;
+    const int f = (int)ctx->frac_bits;
     size_t C = sh[1], n = sh[0] * C * sh[2] * sh[3];
     double ee = ldexp(eps, BN_EVAL_SH);
     int plo, ws, os;
@@ -290,19 +290,19 @@ int spin_batchnorm2d_eval(spin_ctx_t *ctx, const spin_tensor_t *x, const spin_te
     }
     spin_tensor_t *r = NULL;
     uint64_t *X = NULL, *G = NULL, *B = NULL, *V = NULL, *I = NULL, *KK = NULL, *E = NULL, *Kb = NULL;
-    rc = spin_tensor_new_like(ctx, 4, sh, &r);
+    rc = spin_mpc_tensor_new_like(ctx, 4, sh, &r);
     if (!rc) rc = fn_dense_words(ctx, x, &X);
     if (!rc) rc = fn_dense_words(ctx, gamma, &G);
     if (!rc) rc = fn_dense_words(ctx, beta, &B);
     if (!rc) rc = fn_dense_words(ctx, running_var, &V);
-    if (!rc) rc = walloc(ctx, C, &I);
-    if (!rc) rc = walloc(ctx, C, &KK);
-    if (!rc) rc = walloc(ctx, n, &E);
-    if (!rc) rc = walloc(ctx, n, &Kb);
+    if (!rc) rc = fn_words_alloc(ctx, C, &I);
+    if (!rc) rc = fn_words_alloc(ctx, C, &KK);
+    if (!rc) rc = fn_words_alloc(ctx, n, &E);
+    if (!rc) rc = fn_words_alloc(ctx, n, &Kb);
     if (rc) goto done;
     /* inv = 2^(sh/2) rsqrt(2^sh (rv + eps)) at scale os (20 rounds) */
-    rc = wsc(ctx, SPIN_RING_SHL_S, V, V, BN_EVAL_SH, C);
-    if (!rc) rc = wconst(ctx, V, fx(ee, f), C);
+    rc = fn_words_scalar(ctx, SPIN_RING_SHL_S, V, V, BN_EVAL_SH, C);
+    if (!rc) rc = fn_words_add_const(ctx, V, fx(ee, f), C);
     if (!rc) rc = fn_rsqrt_core(ctx, V, C, plo, BN_K, ldexp(1.0, BN_EVAL_SH / 2), ws, (unsigned)os, I);
     /* k = gamma inv at scale os (2 rounds) */
     if (!rc) {
@@ -311,26 +311,26 @@ int spin_batchnorm2d_eval(spin_ctx_t *ctx, const spin_tensor_t *x, const spin_te
         rc = fn_level(ctx, &p, &d, 1);
     }
     /* y = k (x - rm) + beta (2 rounds) */
-    if (!rc) rc = chan_bcast(ctx, E, spin_tensor_data(running_mean), sh);
-    if (!rc) rc = wbin(ctx, SPIN_RING_SUB, E, X, E, n);
+    if (!rc) rc = chan_bcast(ctx, E, spin_mpc_tensor_data(running_mean), sh);
+    if (!rc) rc = fn_words_binary(ctx, SPIN_RING_SUB, E, X, E, n);
     if (!rc) rc = chan_bcast(ctx, Kb, KK, sh);
     if (!rc) {
-        prod_t p = {Kb, E, spin_tensor_data(r), n};
+        prod_t p = {Kb, E, spin_mpc_tensor_data(r), n};
         unsigned d = (unsigned)os;
         rc = fn_level(ctx, &p, &d, 1);
     }
     if (!rc) rc = chan_bcast(ctx, E, B, sh);
-    if (!rc) rc = wbin(ctx, SPIN_RING_ADD, spin_tensor_data(r), spin_tensor_data(r), E, n);
-    if (!rc) rc = ctx->c->stream_sync(ctx->cs, NULL);
+    if (!rc) rc = fn_words_binary(ctx, SPIN_RING_ADD, spin_mpc_tensor_data(r), spin_mpc_tensor_data(r), E, n);
+    if (!rc) rc = ctx->compute->stream_sync(ctx->compute_state, NULL);
 done:
-    WFREE(X);
-    WFREE(G);
-    WFREE(B);
-    WFREE(V);
-    WFREE(I);
-    WFREE(KK);
-    WFREE(E);
-    WFREE(Kb);
+    FN_WORDS_FREE(X);
+    FN_WORDS_FREE(G);
+    FN_WORDS_FREE(B);
+    FN_WORDS_FREE(V);
+    FN_WORDS_FREE(I);
+    FN_WORDS_FREE(KK);
+    FN_WORDS_FREE(E);
+    FN_WORDS_FREE(Kb);
     if (rc) {
         spin_tensor_free(r);
         return rc;
@@ -352,7 +352,7 @@ int spin_batchnorm2d_backward(spin_ctx_t *ctx, const spin_bn_cache_t *cache, con
         MPC_ERR(ctx, "batchnorm2d_backward: needs the forward pass' cache, dy of x's shape, dgamma and dbeta");
         return SPIN_ERR_INVAL;
     }
-    const int f = (int)ctx->f;
+    const int f = (int)ctx->frac_bits;
     const size_t *sh = cache->shape;
     size_t C = sh[1], HW = sh[2] * sh[3], M = sh[0] * HW, n = sh[0] * C * HW;
     /* mdg = dgamma / M from 2^(2f + P1) (|mdg| <= rms(dy) < 2^4), mdy = dbeta
@@ -366,23 +366,23 @@ int spin_batchnorm2d_backward(spin_ctx_t *ctx, const spin_bn_cache_t *cache, con
     spin_tensor_t *tdx = NULL, *tdg = NULL, *tdb = NULL;
     uint64_t *D = NULL, *tmp = NULL, *P = NULL, *KD = NULL, *Z = NULL, *Kb = NULL, *Sg = NULL, *Mg = NULL,
              *Md = NULL, *KM = NULL;
-    int rc = spin_tensor_new_like(ctx, 1, c1, &tdg);
-    if (!rc) rc = spin_tensor_new_like(ctx, 1, c1, &tdb);
-    if (!rc && dx) rc = spin_tensor_new_like(ctx, 4, sh, &tdx);
+    int rc = spin_mpc_tensor_new_like(ctx, 1, c1, &tdg);
+    if (!rc) rc = spin_mpc_tensor_new_like(ctx, 1, c1, &tdb);
+    if (!rc && dx) rc = spin_mpc_tensor_new_like(ctx, 4, sh, &tdx);
     if (!rc) rc = fn_dense_words(ctx, dy, &D);
-    if (!rc) rc = walloc(ctx, C * HW, &tmp);
-    if (!rc) rc = walloc(ctx, n, &P);
-    if (!rc) rc = walloc(ctx, C, &Sg);
+    if (!rc) rc = fn_words_alloc(ctx, C * HW, &tmp);
+    if (!rc) rc = fn_words_alloc(ctx, n, &P);
+    if (!rc) rc = fn_words_alloc(ctx, C, &Sg);
     if (!rc && dx) {
-        rc = walloc(ctx, n, &KD);
-        if (!rc) rc = walloc(ctx, n, &Z);
-        if (!rc) rc = walloc(ctx, n, &Kb);
-        if (!rc) rc = walloc(ctx, C, &Mg);
-        if (!rc) rc = walloc(ctx, C, &Md);
-        if (!rc) rc = walloc(ctx, C, &KM);
+        rc = fn_words_alloc(ctx, n, &KD);
+        if (!rc) rc = fn_words_alloc(ctx, n, &Z);
+        if (!rc) rc = fn_words_alloc(ctx, n, &Kb);
+        if (!rc) rc = fn_words_alloc(ctx, C, &Mg);
+        if (!rc) rc = fn_words_alloc(ctx, C, &Md);
+        if (!rc) rc = fn_words_alloc(ctx, C, &KM);
     }
     if (rc) goto done;
-    uint64_t *db = spin_tensor_data(tdb), *dg = spin_tensor_data(tdg);
+    uint64_t *db = spin_mpc_tensor_data(tdb), *dg = spin_mpc_tensor_data(tdg);
     rc = chan_sum(ctx, db, D, sh, tmp);
     if (!rc && dx) rc = chan_bcast(ctx, Kb, cache->k, sh);
     /* 1: dy xhat (and k dy, k xhat) at 2^2f */
@@ -392,10 +392,10 @@ int spin_batchnorm2d_backward(spin_ctx_t *ctx, const spin_bn_cache_t *cache, con
     }
     /* 2: dgamma, mdg = dgamma / M, mdy = dbeta / M, z = k xhat */
     if (!rc) rc = chan_sum(ctx, Sg, P, sh, tmp);
-    if (!rc) rc = wcopy(ctx, dg, Sg, C);
+    if (!rc) rc = fn_words_copy(ctx, dg, Sg, C);
     if (!rc && dx) {
-        rc = wsc(ctx, SPIN_RING_MUL_S, Mg, Sg, fx(1.0 / (double)M, P1), C);
-        if (!rc) rc = wsc(ctx, SPIN_RING_MUL_S, Md, db, fx(1.0 / (double)M, P2), C);
+        rc = fn_words_scalar(ctx, SPIN_RING_MUL_S, Mg, Sg, fx(1.0 / (double)M, P1), C);
+        if (!rc) rc = fn_words_scalar(ctx, SPIN_RING_MUL_S, Md, db, fx(1.0 / (double)M, P2), C);
     }
     if (!rc) {
         trn_t t[4] = {{dg, C, (unsigned)f}, {Mg, C, (unsigned)P1}, {Md, C, (unsigned)(P2 - f)}, {Z, n, (unsigned)f}};
@@ -408,28 +408,28 @@ int spin_batchnorm2d_backward(spin_ctx_t *ctx, const spin_bn_cache_t *cache, con
             prod_t p[2] = {{Z, Kb, P, n}, {cache->k, Md, KM, C}};
             rc = fn_beaver_batch(ctx, p, 2);
         }
-        if (!rc) rc = wsc(ctx, SPIN_RING_SHL_S, KD, KD, (uint64_t)f, n);
-        if (!rc) rc = wbin(ctx, SPIN_RING_SUB, KD, KD, P, n);
+        if (!rc) rc = fn_words_scalar(ctx, SPIN_RING_SHL_S, KD, KD, (uint64_t)f, n);
+        if (!rc) rc = fn_words_binary(ctx, SPIN_RING_SUB, KD, KD, P, n);
         if (!rc) rc = chan_bcast(ctx, Kb, KM, sh);
-        if (!rc) rc = wbin(ctx, SPIN_RING_SUB, KD, KD, Kb, n);
+        if (!rc) rc = fn_words_binary(ctx, SPIN_RING_SUB, KD, KD, Kb, n);
         if (!rc) {
             trn_t t = {KD, n, (unsigned)(2 * f)};
             rc = fn_trunc_batch(ctx, &t, 1);
         }
-        if (!rc) rc = wcopy(ctx, spin_tensor_data(tdx), KD, n);
+        if (!rc) rc = fn_words_copy(ctx, spin_mpc_tensor_data(tdx), KD, n);
     }
-    if (!rc) rc = ctx->c->stream_sync(ctx->cs, NULL);
+    if (!rc) rc = ctx->compute->stream_sync(ctx->compute_state, NULL);
 done:
-    WFREE(D);
-    WFREE(tmp);
-    WFREE(P);
-    WFREE(KD);
-    WFREE(Z);
-    WFREE(Kb);
-    WFREE(Sg);
-    WFREE(Mg);
-    WFREE(Md);
-    WFREE(KM);
+    FN_WORDS_FREE(D);
+    FN_WORDS_FREE(tmp);
+    FN_WORDS_FREE(P);
+    FN_WORDS_FREE(KD);
+    FN_WORDS_FREE(Z);
+    FN_WORDS_FREE(Kb);
+    FN_WORDS_FREE(Sg);
+    FN_WORDS_FREE(Mg);
+    FN_WORDS_FREE(Md);
+    FN_WORDS_FREE(KM);
     if (rc) {
         spin_tensor_free(tdx);
         spin_tensor_free(tdg);

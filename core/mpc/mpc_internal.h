@@ -40,15 +40,16 @@ struct spin_tensor {
 struct spin_ctx {
     spin_runtime_t *rt;
     const spin_logger_t *log;
-    spin_backend_t cb, tb;
-    const spin_compute_ops_t *c;         /* compute ops */
-    void *cs;                            /* compute state */
-    const spin_transport_ops_t *t;       /* transport ops */
-    void *comm;
+    spin_backend_t compute_backend, transport_backend;
+    const spin_compute_ops_t *compute;   /* compute ops */
+    void *compute_state;
+    const spin_transport_ops_t *transport; /* transport ops */
+    void *comm;                          /* the transport's communicator */
     int host_mem;                        /* plugin memory is host memory */
-    int party, n;                        /* my id; computing parties */
-    int dealer;                          /* 1 if I am the dealer (id n) */
-    unsigned f;
+    int party;                           /* my id: 0..nparties-1, or nparties (dealer) */
+    int nparties;                        /* computing parties (the dealer not counted) */
+    int dealer;                          /* 1 if I am the dealer (id nparties) */
+    unsigned frac_bits;                  /* fixed point: value = integer / 2^frac_bits */
     int timeout_ms;
     spin_prg_key_t dealer_key;           /* party: shared with the dealer */
     spin_prg_key_t *party_keys;          /* dealer: one per party */
@@ -94,18 +95,18 @@ typedef struct dealer_req {
 } dealer_req_t;
 
 /* ---- ctx.c ---- */
-int spin_ctx_random_key(spin_ctx_t *ctx, spin_prg_key_t *key);
+int spin_mpc_ctx_random_key(spin_ctx_t *ctx, spin_prg_key_t *key);
 
 /* ---- buffers (tensor.c) ---- */
-int spin_buf_alloc(spin_ctx_t *ctx, size_t words, uint64_t **p);
-void spin_buf_release(spin_ctx_t *ctx, uint64_t *p);
-int spin_tensor_wrap(spin_ctx_t *ctx, uint64_t *p, int ndim, const size_t *shape, spin_tensor_t **out);
-int spin_tensor_new_like(spin_ctx_t *ctx, int ndim, const size_t *shape, spin_tensor_t **out);
-int spin_tensor_is_contiguous(const spin_tensor_t *t);
+int spin_mpc_buf_alloc(spin_ctx_t *ctx, size_t words, uint64_t **p);
+void spin_mpc_buf_release(spin_ctx_t *ctx, uint64_t *p);
+int spin_mpc_tensor_wrap(spin_ctx_t *ctx, uint64_t *p, int ndim, const size_t *shape, spin_tensor_t **out);
+int spin_mpc_tensor_new_like(spin_ctx_t *ctx, int ndim, const size_t *shape, spin_tensor_t **out);
+int spin_mpc_tensor_is_contiguous(const spin_tensor_t *t);
 /* Pointer to the first element of a contiguous tensor (plugin memory). */
-uint64_t *spin_tensor_data(const spin_tensor_t *t);
+uint64_t *spin_mpc_tensor_data(const spin_tensor_t *t);
 /* A contiguous tensor or a contiguous copy; *owned says whether to free it. */
-int spin_tensor_dense(const spin_tensor_t *t, spin_tensor_t **dense, int *owned);
+int spin_mpc_tensor_dense(const spin_tensor_t *t, spin_tensor_t **dense, int *owned);
 
 /* ---- open.c: batched all-to-all openings, pipelined in chunks ---- */
 /* Every share and every dealer correction travels as chunks of this many
@@ -119,14 +120,14 @@ int spin_tensor_dense(const spin_tensor_t *t, spin_tensor_t **dense, int *owned)
  * and size (e.g. a transposed matmul, another truncation width) fail at
  * the next opening with the transport's "out of step" error naming the
  * peer, instead of computing a wrong answer. */
-void spin_desc_mix(spin_ctx_t *ctx, uint64_t v);
+void spin_mpc_desc_mix(spin_ctx_t *ctx, uint64_t v);
 /* Messages for n words: ceil(n / SPIN_CHUNK_WORDS), one for n = 0. */
 /* Do openings and dealer corrections hand device memory to the transport
  * directly (its communicator has SPIN_CAP_TRANSPORT_DEVICE_MEM)?  open.c */
-int spin_dev_direct(const spin_ctx_t *ctx);
-size_t spin_chunks(size_t n);
+int spin_mpc_dev_direct(const spin_ctx_t *ctx);
+size_t spin_mpc_chunks(size_t n);
 /* Words in chunk j of n words. */
-size_t spin_chunk_len(size_t n, size_t j);
+size_t spin_mpc_chunk_len(size_t n, size_t j);
 
 typedef struct spin_opening {
     spin_ctx_t *ctx;
@@ -140,46 +141,46 @@ typedef struct spin_opening {
     spin_request_t **sreq, **rreq;       /* [party][chunk] */
 } spin_opening_t;
 
-int spin_open_start(spin_ctx_t *ctx, uint32_t tag, uint64_t *dev, size_t n, int to,
+int spin_mpc_open_start(spin_ctx_t *ctx, uint32_t tag, uint64_t *dev, size_t n, int to,
                     spin_opening_t *op);
 /* Combine the shares with `combine` (ADD: arithmetic, XOR: boolean). */
-int spin_open_finish_op(spin_opening_t *op, spin_ring_binop_t combine);
-int spin_open_finish(spin_opening_t *op);
+int spin_mpc_open_finish_op(spin_opening_t *op, spin_ring_binop_t combine);
+int spin_mpc_open_finish(spin_opening_t *op);
 
 /* ---- dealer.c ---- */
-int spin_dealer_request(spin_ctx_t *ctx, const dealer_req_t *rq);
-int spin_dealer_receive(spin_ctx_t *ctx, uint64_t *dev, size_t words);
+int spin_mpc_dealer_request(spin_ctx_t *ctx, const dealer_req_t *rq);
+int spin_mpc_dealer_receive(spin_ctx_t *ctx, uint64_t *dev, size_t words);
 /* Party side of seed compression: my shares of words [off, off+n) of
  * request nonce's stream. */
-int spin_dealer_stream(spin_ctx_t *ctx, uint64_t nonce, uint64_t off, uint64_t *dev, size_t n);
+int spin_mpc_dealer_stream(spin_ctx_t *ctx, uint64_t nonce, uint64_t off, uint64_t *dev, size_t n);
 /* The local evaluation of a bilinear map (parties and dealer). */
-int spin_bilinear_eval(spin_ctx_t *ctx, const bilinear_t *L, uint64_t *c,
+int spin_mpc_bilinear_eval(spin_ctx_t *ctx, const bilinear_t *L, uint64_t *c,
                        const uint64_t *a, const uint64_t *b, int accumulate);
-void spin_bilinear_sizes(bilinear_t *L);
+void spin_mpc_bilinear_sizes(bilinear_t *L);
 /* Matmul of an [ba?, ar, ac] and a [bb?, br, bc] operand (transposes
  * applied, batch 1 broadcast): fills L (kind REQ_MATMUL, sizes not yet
  * computed) and the product's shape; a mismatch is an error naming what. */
-int spin_matmul_geometry(spin_ctx_t *ctx, const char *what, int nda, const size_t *sa, int trans_a, int ndb,
+int spin_mpc_matmul_geometry(spin_ctx_t *ctx, const char *what, int nda, const size_t *sa, int trans_a, int ndb,
                          const size_t *sb, int trans_b, bilinear_t *L, size_t shape[3], int *nd);
-void spin_bilinear_to_req(const bilinear_t *L, dealer_req_t *rq);
-int spin_bilinear_from_req(const dealer_req_t *rq, bilinear_t *L);
+void spin_mpc_bilinear_to_req(const bilinear_t *L, dealer_req_t *rq);
+int spin_mpc_bilinear_from_req(const dealer_req_t *rq, bilinear_t *L);
 /* Static operands (static.c): the request word holding the mask's nonce. */
 #define SPIN_STATIC_MASK_P 19
 
 /* SPIN_ERR_INVAL (with a message naming `what`) on a NULL or dealer context. */
-int spin_check_party(spin_ctx_t *ctx, const char *what);
+int spin_mpc_check_party(spin_ctx_t *ctx, const char *what);
 
 /* ---- beaver.c: word-level helpers (n words of plugin memory) ---- */
 /* Truncate in place by d bits (one round, at most 1 ulp). */
-int spin_trunc_words(spin_ctx_t *ctx, uint64_t *x, size_t n, unsigned d);
+int spin_mpc_trunc_words(spin_ctx_t *ctx, uint64_t *x, size_t n, unsigned d);
 /* Truncation split in two: the dealer request (send it before an opening
  * so the dealer works meanwhile), then the run on n words in place. */
-int spin_trunc_request(spin_ctx_t *ctx, size_t n, unsigned d, uint64_t *nonce);
-int spin_trunc_run(spin_ctx_t *ctx, uint64_t *x, size_t n, unsigned d, uint64_t nonce);
+int spin_mpc_trunc_request(spin_ctx_t *ctx, size_t n, unsigned d, uint64_t *nonce);
+int spin_mpc_trunc_run(spin_ctx_t *ctx, uint64_t *x, size_t n, unsigned d, uint64_t nonce);
 /* z = x * y in the ring, no truncation (one Beaver round); z may alias. */
-int spin_mul_words(spin_ctx_t *ctx, const uint64_t *x, const uint64_t *y, size_t n, uint64_t *z);
+int spin_mpc_mul_words(spin_ctx_t *ctx, const uint64_t *x, const uint64_t *y, size_t n, uint64_t *z);
 /* conv2d without the final truncation: the result is at scale 2^2f. */
-int spin_conv2d_raw(spin_ctx_t *ctx, const spin_tensor_t *x, const spin_tensor_t *w,
+int spin_mpc_conv2d_raw(spin_ctx_t *ctx, const spin_tensor_t *x, const spin_tensor_t *w,
                     const spin_conv2d_params_t *p, spin_tensor_t **out);
 
 /* ---- logging helper ---- */
@@ -207,7 +208,7 @@ enum {
 
 /* REQ_EDABIT, p[0] = n, p[1] = flags.  Stream of party i: r_i in [0, n)
  * (arithmetic; r = sum r_i, no correction), then 64 W words of bit-plane
- * shares in circuit order (plane of bit j at position spin_bits_pos(j)),
+ * shares in circuit order (plane of bit j at position spin_mpc_bits_pos(j)),
  * then with SPIN_EDABIT_PAIRS 32 W words of pair products: position p holds
  * bit(2k+1) & bit(2k) for k = rev5(p), i.e. plane p+32 & plane p.  Parties
  * >= 1 take the bit shares from their stream; party 0 receives them
@@ -222,14 +223,14 @@ enum {
 
 /* Circuit position of bit plane j (0..63): low bits of pairs first, in
  * bit-reversed pair order, then the high bits. */
-unsigned spin_bits_pos(unsigned j);
+unsigned spin_mpc_bits_pos(unsigned j);
 /* Bit-slice n words (plugin memory) into 64 W words of planes in circuit
  * order; complement slices ~x. */
-int spin_bits_slice(spin_ctx_t *ctx, const uint64_t *x, size_t n, int complement, uint64_t *planes);
+int spin_mpc_bits_slice(spin_ctx_t *ctx, const uint64_t *x, size_t n, int complement, uint64_t *planes);
 /* One bit-packed plane (W words) to n words of 0/1. */
-int spin_bits_unpack(spin_ctx_t *ctx, const uint64_t *plane, size_t n, uint64_t *out);
-/* spin_open_finish for XOR shares. */
-int spin_open_xor_finish(spin_opening_t *op);
+int spin_mpc_bits_unpack(spin_ctx_t *ctx, const uint64_t *plane, size_t n, uint64_t *out);
+/* spin_mpc_open_finish for XOR shares. */
+int spin_mpc_open_xor_finish(spin_opening_t *op);
 
 /* An AND request (REQ_AND): p[0] = segments, then (nx, nt) per segment. */
 #define SPIN_AND_MAXSEG 11
@@ -242,29 +243,29 @@ typedef struct spin_and_req {
     size_t cwords;                       /* correction words in all */
     uint64_t *corr;                      /* party 0: corrections, at first run */
 } spin_and_req_t;
-int spin_and_parse(const dealer_req_t *rq, spin_and_req_t *tr);
-int spin_and_request(spin_ctx_t *ctx, int nseg, const size_t *nx, const size_t *nt, spin_and_req_t *tr);
+int spin_mpc_and_parse(const dealer_req_t *rq, spin_and_req_t *tr);
+int spin_mpc_and_request(spin_ctx_t *ctx, int nseg, const size_t *nx, const size_t *nt, spin_and_req_t *tr);
 /* Segment seg: z (nx + nt words) = x & yh (nx words), then the last nt
  * words of x & yt (nt words).  One round. */
-int spin_and_run(spin_ctx_t *ctx, spin_and_req_t *tr, int seg, const uint64_t *x, const uint64_t *yh,
+int spin_mpc_and_run(spin_ctx_t *ctx, spin_and_req_t *tr, int seg, const uint64_t *x, const uint64_t *yh,
                  const uint64_t *yt, uint64_t *z);
-void spin_and_release(spin_ctx_t *ctx, spin_and_req_t *tr);
-int spin_edabit_request(spin_ctx_t *ctx, size_t n, uint64_t *nonce);
-int spin_dabit_request(spin_ctx_t *ctx, size_t n, int with_product, uint64_t *nonce);
+void spin_mpc_and_release(spin_ctx_t *ctx, spin_and_req_t *tr);
+int spin_mpc_edabit_request(spin_ctx_t *ctx, size_t n, uint64_t *nonce);
+int spin_mpc_dabit_request(spin_ctx_t *ctx, size_t n, int with_product, uint64_t *nonce);
 
 /* The comparison circuit: SPIN_CMP_LEVELS AND rounds after the opening. */
 #define SPIN_CMP_LEVELS 5
-int spin_cmp_and_request(spin_ctx_t *ctx, size_t W, spin_and_req_t *tr);
+int spin_mpc_cmp_and_request(spin_ctx_t *ctx, size_t W, spin_and_req_t *tr);
 /* XOR share (W words) of msb(c - r), c public (n words), rb my shares of
  * the edaBit bits and pairs (96 W words). */
-int spin_bool_msb(spin_ctx_t *ctx, const uint64_t *c, size_t n, const uint64_t *rb, spin_and_req_t *tr,
+int spin_mpc_bool_msb(spin_ctx_t *ctx, const uint64_t *c, size_t n, const uint64_t *rb, spin_and_req_t *tr,
                   uint64_t *out);
 
 /* compare.c: for n words x (plugin memory), integer 0/1 shares of
  * [x < 0] (ltz = 1) or [x >= 0] (ltz = 0) into b (NULL: not wanted) and of
  * that bit times v into bv (NULL: not wanted; v is n words).  7 rounds.
  * b and bv must not alias x or v. */
-int spin_cmp_words(spin_ctx_t *ctx, const uint64_t *x, size_t n, int ltz, uint64_t *b, const uint64_t *v,
+int spin_mpc_cmp_words(spin_ctx_t *ctx, const uint64_t *x, size_t n, int ltz, uint64_t *b, const uint64_t *v,
                    uint64_t *bv);
 
 /* Dealer side of REQ_AND, REQ_EDABIT, REQ_DABIT (dealer.c). */

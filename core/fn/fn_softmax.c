@@ -1,7 +1,7 @@
 /* fn_softmax.c - exp, softmax, log-softmax (along any axis) and LayerNorm.
  * See fn_internal.h. */
 #include "config.h"
-#include "fn_internal.h"
+#include "fn/fn_internal.h"
 
 /* ---- exp ---------------------------------------------------------------------------
  * e^x = (e^(x/16))^16.  t = x/16 is x's own ring value read at scale f + 4.
@@ -18,12 +18,12 @@ static const pw_t PW_EXPG = {1, 8, expg_bk, expg_mid, expg_e, expg_c, 0.0, 2.253
 static int w_exp(spin_ctx_t *ctx, const uint64_t *x, size_t n, uint64_t *out, const void *arg)
 {
     (void)arg;
-    int rc = fn_pw_eval(ctx, x, n, ctx->f + 4, &PW_EXPG, 1, 26, 0, out);
+    int rc = fn_pw_eval(ctx, x, n, ctx->frac_bits + 4, &PW_EXPG, 1, 26, 0, out);
     /* squarings: (raw scale, truncate to) 52 -> 26, 52 -> 25, 50 -> 21, 42 -> f */
     static const unsigned to[4] = {26, 25, 21, 0};
     unsigned sc = 26;
     for (int i = 0; i < 4 && !rc; i++) {
-        unsigned tgt = i < 3 ? to[i] : ctx->f;
+        unsigned tgt = i < 3 ? to[i] : ctx->frac_bits;
         prod_t p = {out, NULL, out, n};
         unsigned d = 2 * sc - tgt;
         rc = fn_level(ctx, &p, &d, 1);
@@ -112,16 +112,16 @@ static int sm_front_ex(spin_ctx_t *ctx, spin_tensor_t *t, const uint64_t *X, siz
     size_t n = rows * len;
     int rc = spin_max(ctx, t, t->ndim - 1, &mx, NULL);
     if (!rc) rc = fn_dense_words(ctx, mx, &M);
-    if (!rc) rc = walloc(ctx, n, &Mb);
+    if (!rc) rc = fn_words_alloc(ctx, n, &Mb);
     if (!rc) rc = fn_bcast(ctx, Mb, M, rows, len);
-    if (!rc) rc = wbin(ctx, SPIN_RING_SUB, Z, X, Mb, n);
-    if (!rc && !generic_exp) rc = fn_pw_eval(ctx, Z, n, ctx->f, &PW_EXPN, 0, SM_SS(ctx->f), 0, E);
+    if (!rc) rc = fn_words_binary(ctx, SPIN_RING_SUB, Z, X, Mb, n);
+    if (!rc && !generic_exp) rc = fn_pw_eval(ctx, Z, n, ctx->frac_bits, &PW_EXPN, 0, SM_SS(ctx->frac_bits), 0, E);
     if (!rc && generic_exp) rc = w_exp(ctx, Z, n, E, NULL);
-    if (!rc && generic_exp) rc = wsc(ctx, SPIN_RING_SHL_S, E, E, (uint64_t)(SM_SS(ctx->f) - (int)ctx->f), n);
-    if (!rc) rc = ctx->c->sum_axis(ctx->cs, SPIN_DT_U64, S, E, rows, len, 1, 0, NULL);
+    if (!rc && generic_exp) rc = fn_words_scalar(ctx, SPIN_RING_SHL_S, E, E, (uint64_t)(SM_SS(ctx->frac_bits) - (int)ctx->frac_bits), n);
+    if (!rc) rc = ctx->compute->sum_axis(ctx->compute_state, SPIN_DT_U64, S, E, rows, len, 1, 0, NULL);
     spin_tensor_free(mx);
-    WFREE(M);
-    WFREE(Mb);
+    FN_WORDS_FREE(M);
+    FN_WORDS_FREE(Mb);
     return rc;
 }
 
@@ -150,27 +150,27 @@ static int softmax_words(spin_ctx_t *ctx, spin_tensor_t *t, const uint64_t *X, s
 static int softmax_core(spin_ctx_t *ctx, spin_tensor_t *t, const uint64_t *X, size_t rows, size_t len,
                         int generic_exp, const spin_tensor_t *V, uint64_t *out)
 {
-    int f = (int)ctx->f, ss = SM_SS(f), Lb = sm_lb(len), PN = PN_MAX;
+    int f = (int)ctx->frac_bits, ss = SM_SS(f), Lb = sm_lb(len), PN = PN_MAX;
     int Gm = ss + Lb + 1 + 8, Gw = ss + 2 * Lb + 10;
     size_t n = rows * len;
     uint64_t *Z = NULL, *E = NULL, *S = NULL, *b = NULL, *bx = NULL, *M = NULL, *Y0 = NULL, *Y0W = NULL, *tmp = NULL;
     uint64_t A[3][17], B[3][17];
-    int rc = walloc(ctx, n, &Z);
-    if (!rc) rc = walloc(ctx, n, &E);
-    if (!rc) rc = walloc(ctx, rows, &S);
-    if (!rc) rc = walloc(ctx, (size_t)(Lb ? Lb : 1) * rows, &b);
-    if (!rc) rc = walloc(ctx, (size_t)(Lb ? Lb : 1) * rows, &bx);
-    if (!rc) rc = walloc(ctx, rows, &M);
-    if (!rc) rc = walloc(ctx, rows, &Y0);
-    if (!rc) rc = walloc(ctx, rows, &Y0W);
-    if (!rc) rc = walloc(ctx, rows, &tmp);
+    int rc = fn_words_alloc(ctx, n, &Z);
+    if (!rc) rc = fn_words_alloc(ctx, n, &E);
+    if (!rc) rc = fn_words_alloc(ctx, rows, &S);
+    if (!rc) rc = fn_words_alloc(ctx, (size_t)(Lb ? Lb : 1) * rows, &b);
+    if (!rc) rc = fn_words_alloc(ctx, (size_t)(Lb ? Lb : 1) * rows, &bx);
+    if (!rc) rc = fn_words_alloc(ctx, rows, &M);
+    if (!rc) rc = fn_words_alloc(ctx, rows, &Y0);
+    if (!rc) rc = fn_words_alloc(ctx, rows, &Y0W);
+    if (!rc) rc = fn_words_alloc(ctx, rows, &tmp);
     if (!rc) rc = sm_front_ex(ctx, t, X, rows, len, Z, E, S, generic_exp);
     spin_tensor_t *Et = NULL, *EV = NULL;
     size_t nf = n;
     if (!rc && V) {
         /* E V at scale ss (the matmul truncates V's f bits) */
-        rc = spin_tensor_new_like(ctx, t->ndim, t->shape, &Et);
-        if (!rc) rc = ctx->c->copy_d2d(ctx->cs, spin_tensor_data(Et), E, n * 8, NULL);
+        rc = spin_mpc_tensor_new_like(ctx, t->ndim, t->shape, &Et);
+        if (!rc) rc = ctx->compute->copy_d2d(ctx->compute_state, spin_mpc_tensor_data(Et), E, n * 8, NULL);
         if (!rc) rc = spin_matmul(ctx, Et, 0, V, 0, &EV);
         if (!rc) nf = spin_tensor_numel(EV);
     }
@@ -196,20 +196,20 @@ static int softmax_core(spin_ctx_t *ctx, spin_tensor_t *t, const uint64_t *X, si
         trn_t tr[3] = {{M, rows, (unsigned)(Gm - PN)}, {Y0, rows, (unsigned)(Gm - PN)}, {Y0W, rows, (unsigned)(Gw - PN)}};
         rc = fn_trunc_batch(ctx, tr, 3);
     }
-    if (!rc) rc = fn_recip_tail(ctx, M, Y0, Y0W, rows, EV ? spin_tensor_data(EV) : E, nf, (unsigned)ss, (unsigned)ss, PN,
+    if (!rc) rc = fn_recip_tail(ctx, M, Y0, Y0W, rows, EV ? spin_mpc_tensor_data(EV) : E, nf, (unsigned)ss, (unsigned)ss, PN,
                                 out);
     spin_tensor_free(Et);
     spin_tensor_free(EV);
 done:
-    WFREE(Z);
-    WFREE(E);
-    WFREE(S);
-    WFREE(b);
-    WFREE(bx);
-    WFREE(M);
-    WFREE(Y0);
-    WFREE(Y0W);
-    WFREE(tmp);
+    FN_WORDS_FREE(Z);
+    FN_WORDS_FREE(E);
+    FN_WORDS_FREE(S);
+    FN_WORDS_FREE(b);
+    FN_WORDS_FREE(bx);
+    FN_WORDS_FREE(M);
+    FN_WORDS_FREE(Y0);
+    FN_WORDS_FREE(Y0W);
+    FN_WORDS_FREE(tmp);
     return rc;
 }
 
@@ -221,16 +221,16 @@ static int along_axis(spin_ctx_t *ctx, const spin_tensor_t *a, int axis, spin_te
     int rc = fn_check_args(ctx, a, out, what);
     if (!rc) rc = check_axis(ctx, a, &axis, what);
     if (rc) return rc;
-    if (ctx->f > 18) {
-        MPC_ERR(ctx, "%s: needs f <= 18 (f = %u)", what, ctx->f);
+    if (ctx->frac_bits > 18) {
+        MPC_ERR(ctx, "%s: needs f <= 18 (f = %u)", what, ctx->frac_bits);
         return SPIN_ERR_INVAL;
     }
     spin_tensor_t *t = NULL, *r = NULL, *rt = NULL;
     uint64_t *X = NULL;
     size_t n = spin_tensor_numel(a), len = a->shape[axis];
     rc = axis_last(ctx, a, axis, &t, &X);
-    if (!rc) rc = spin_tensor_new_like(ctx, t->ndim, t->shape, &r);
-    if (!rc && n) rc = fn(ctx, t, X, n / len, len, spin_tensor_data(r));
+    if (!rc) rc = spin_mpc_tensor_new_like(ctx, t->ndim, t->shape, &r);
+    if (!rc && n) rc = fn(ctx, t, X, n / len, len, spin_mpc_tensor_data(r));
     if (!rc && axis != a->ndim - 1) {
         rc = spin_tensor_transpose(r, axis, a->ndim - 1, &rt);
         spin_tensor_t *c = NULL;
@@ -239,9 +239,9 @@ static int along_axis(spin_ctx_t *ctx, const spin_tensor_t *a, int axis, spin_te
         spin_tensor_free(r);
         r = c;
     }
-    if (!rc) rc = ctx->c->stream_sync(ctx->cs, NULL);
+    if (!rc) rc = ctx->compute->stream_sync(ctx->compute_state, NULL);
     spin_tensor_free(t);
-    WFREE(X);
+    FN_WORDS_FREE(X);
     if (rc) {
         spin_tensor_free(r);
         return rc;
@@ -272,7 +272,7 @@ int spin_layernorm(spin_ctx_t *ctx, const spin_tensor_t *a, const spin_tensor_t 
 {
     int rc = fn_check_args(ctx, a, out, "layernorm");
     if (rc) return rc;
-    int f = (int)ctx->f;
+    int f = (int)ctx->frac_bits;
     size_t d = a->ndim ? a->shape[a->ndim - 1] : 0;
     if (a->ndim < 1 || d < 1 || f > 18 || !(eps >= 0) || eps > 1e6 ||
         (gamma && (gamma->ndim != 1 || gamma->shape[0] != d || gamma->ctx != ctx)) ||
@@ -298,64 +298,64 @@ int spin_layernorm(spin_ctx_t *ctx, const spin_tensor_t *a, const spin_tensor_t 
     spin_tensor_t *r = NULL;
     uint64_t *X = NULL, *S = NULL, *S2 = NULL, *D = NULL, *T = NULL, *Gm = NULL, *Bb = NULL, *V = NULL, *R = NULL,
              *Rb = NULL;
-    rc = spin_tensor_new_like(ctx, a->ndim, a->shape, &r);
+    rc = spin_mpc_tensor_new_like(ctx, a->ndim, a->shape, &r);
     if (!rc) rc = fn_dense_words(ctx, a, &X);
-    if (!rc) rc = walloc(ctx, rows, &S);
-    if (!rc) rc = walloc(ctx, rows, &S2);
-    if (!rc) rc = walloc(ctx, n, &D);
-    if (!rc) rc = walloc(ctx, n, &T);
-    if (!rc) rc = walloc(ctx, rows, &V);
-    if (!rc) rc = walloc(ctx, rows, &R);
-    if (!rc) rc = walloc(ctx, n, &Rb);
-    if (!rc && gamma) rc = walloc(ctx, n, &Gm);
+    if (!rc) rc = fn_words_alloc(ctx, rows, &S);
+    if (!rc) rc = fn_words_alloc(ctx, rows, &S2);
+    if (!rc) rc = fn_words_alloc(ctx, n, &D);
+    if (!rc) rc = fn_words_alloc(ctx, n, &T);
+    if (!rc) rc = fn_words_alloc(ctx, rows, &V);
+    if (!rc) rc = fn_words_alloc(ctx, rows, &R);
+    if (!rc) rc = fn_words_alloc(ctx, n, &Rb);
+    if (!rc && gamma) rc = fn_words_alloc(ctx, n, &Gm);
     if (!rc && gamma) {
         uint64_t *g = NULL;
         rc = fn_dense_words(ctx, gamma, &g);
-        for (size_t i = 0; i < rows && !rc; i++) rc = wcopy(ctx, Gm + i * d, g, d);
-        WFREE(g);
+        for (size_t i = 0; i < rows && !rc; i++) rc = fn_words_copy(ctx, Gm + i * d, g, d);
+        FN_WORDS_FREE(g);
     }
     if (!rc && beta) {
         uint64_t *g = NULL;
         rc = fn_dense_words(ctx, beta, &g);
-        if (!rc) rc = walloc(ctx, n, &Bb);
-        for (size_t i = 0; i < rows && !rc; i++) rc = wcopy(ctx, Bb + i * d, g, d);
-        WFREE(g);
+        if (!rc) rc = fn_words_alloc(ctx, n, &Bb);
+        for (size_t i = 0; i < rows && !rc; i++) rc = fn_words_copy(ctx, Bb + i * d, g, d);
+        FN_WORDS_FREE(g);
     }
     if (rc || !n) goto done;
-    rc = ctx->c->sum_axis(ctx->cs, SPIN_DT_U64, S, X, rows, d, 1, 0, NULL);
+    rc = ctx->compute->sum_axis(ctx->compute_state, SPIN_DT_U64, S, X, rows, d, 1, 0, NULL);
     if (!rc) rc = fn_bcast(ctx, T, S, rows, d);
-    if (!rc) rc = wsc(ctx, SPIN_RING_MUL_S, D, X, (uint64_t)d, n);
-    if (!rc) rc = wbin(ctx, SPIN_RING_SUB, D, D, T, n);
+    if (!rc) rc = fn_words_scalar(ctx, SPIN_RING_MUL_S, D, X, (uint64_t)d, n);
+    if (!rc) rc = fn_words_binary(ctx, SPIN_RING_SUB, D, D, T, n);
     if (!rc) {
         prod_t p[3] = {{X, NULL, T, n}, {S, NULL, S2, rows}, {D, Gm, Gm, n}};
         unsigned dd[3] = {(unsigned)f - 8, (unsigned)f - 8, (unsigned)f};
         rc = fn_level(ctx, p, dd, gamma ? 3 : 2);
     }
-    if (!rc) rc = ctx->c->sum_axis(ctx->cs, SPIN_DT_U64, V, T, rows, d, 1, 0, NULL);
-    if (!rc) rc = wsc(ctx, SPIN_RING_MUL_S, V, V, (uint64_t)d, rows);
-    if (!rc) rc = wbin(ctx, SPIN_RING_SUB, V, V, S2, rows);
-    if (!rc) rc = wconst(ctx, V, fx(d3e, f + 8), rows);
+    if (!rc) rc = ctx->compute->sum_axis(ctx->compute_state, SPIN_DT_U64, V, T, rows, d, 1, 0, NULL);
+    if (!rc) rc = fn_words_scalar(ctx, SPIN_RING_MUL_S, V, V, (uint64_t)d, rows);
+    if (!rc) rc = fn_words_binary(ctx, SPIN_RING_SUB, V, V, S2, rows);
+    if (!rc) rc = fn_words_add_const(ctx, V, fx(d3e, f + 8), rows);
     /* V is 256 d^2 (var + eps) read at scale f: rsqrt(V) 16 = rsqrt(var + eps) / d */
     if (!rc) rc = fn_rsqrt_core(ctx, V, rows, plo, LN_K, 16.0, ws, (unsigned)os, R);
     if (!rc) rc = fn_bcast(ctx, Rb, R, rows, d);
     if (!rc) {
-        prod_t p = {gamma ? Gm : D, Rb, spin_tensor_data(r), n};
+        prod_t p = {gamma ? Gm : D, Rb, spin_mpc_tensor_data(r), n};
         unsigned dd = (unsigned)os;
         rc = fn_level(ctx, &p, &dd, 1);
     }
-    if (!rc && beta) rc = wbin(ctx, SPIN_RING_ADD, spin_tensor_data(r), spin_tensor_data(r), Bb, n);
-    if (!rc) rc = ctx->c->stream_sync(ctx->cs, NULL);
+    if (!rc && beta) rc = fn_words_binary(ctx, SPIN_RING_ADD, spin_mpc_tensor_data(r), spin_mpc_tensor_data(r), Bb, n);
+    if (!rc) rc = ctx->compute->stream_sync(ctx->compute_state, NULL);
 done:
-    WFREE(X);
-    WFREE(S);
-    WFREE(S2);
-    WFREE(D);
-    WFREE(T);
-    WFREE(Gm);
-    WFREE(Bb);
-    WFREE(V);
-    WFREE(R);
-    WFREE(Rb);
+    FN_WORDS_FREE(X);
+    FN_WORDS_FREE(S);
+    FN_WORDS_FREE(S2);
+    FN_WORDS_FREE(D);
+    FN_WORDS_FREE(T);
+    FN_WORDS_FREE(Gm);
+    FN_WORDS_FREE(Bb);
+    FN_WORDS_FREE(V);
+    FN_WORDS_FREE(R);
+    FN_WORDS_FREE(Rb);
     if (rc) {
         spin_tensor_free(r);
         return rc;
@@ -379,20 +379,20 @@ static int log_softmax_words(spin_ctx_t *ctx, spin_tensor_t *t, const uint64_t *
                              uint64_t *out)
 {
     const double ln2 = 0.69314718055994531;
-    int f = (int)ctx->f, ss = SM_SS(f), Lb = sm_lb(len);
+    int f = (int)ctx->frac_bits, ss = SM_SS(f), Lb = sm_lb(len);
     int G = ss + Lb - 1 > LN_P ? ss + Lb - 1 : LN_P;
     size_t n = rows * len;
-    if (len == 1) return wzero(ctx, out, n);
+    if (len == 1) return fn_words_zero(ctx, out, n);
     uint64_t *Z = NULL, *E = NULL, *S = NULL, *b = NULL, *bx = NULL, *U = NULL, *V = NULL, *C = NULL, *tmp = NULL,
              *Lr = NULL;
     uint64_t A[3][17], B0[17], Bu[17];
-    int rc = walloc(ctx, n, &Z);
-    if (!rc) rc = walloc(ctx, n, &E);
-    if (!rc) rc = walloc(ctx, n, &Lr);
-    if (!rc) rc = walloc(ctx, (size_t)Lb * rows, &b);
-    if (!rc) rc = walloc(ctx, (size_t)Lb * rows, &bx);
+    int rc = fn_words_alloc(ctx, n, &Z);
+    if (!rc) rc = fn_words_alloc(ctx, n, &E);
+    if (!rc) rc = fn_words_alloc(ctx, n, &Lr);
+    if (!rc) rc = fn_words_alloc(ctx, (size_t)Lb * rows, &b);
+    if (!rc) rc = fn_words_alloc(ctx, (size_t)Lb * rows, &bx);
     uint64_t **bufs[] = {&S, &U, &V, &C, &tmp};
-    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0] && !rc; i++) rc = walloc(ctx, rows, bufs[i]);
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0] && !rc; i++) rc = fn_words_alloc(ctx, rows, bufs[i]);
     if (!rc) rc = sm_front(ctx, t, X, rows, len, Z, E, S);
     if (!rc) rc = fn_lead_bits(ctx, S, rows, ss + 1, Lb, 1, b, bx);
     if (rc) goto done;
@@ -413,16 +413,16 @@ static int log_softmax_words(spin_ctx_t *ctx, spin_tensor_t *t, const uint64_t *
         trn_t tr = {V, rows, (unsigned)(LN_S - f)};
         rc = fn_trunc_batch(ctx, &tr, 1);
     }
-    if (!rc) rc = wbin(ctx, SPIN_RING_ADD, V, V, C, rows);
+    if (!rc) rc = fn_words_binary(ctx, SPIN_RING_ADD, V, V, C, rows);
     if (!rc) rc = fn_bcast(ctx, Lr, V, rows, len);
-    if (!rc) rc = wbin(ctx, SPIN_RING_SUB, out, Z, Lr, n);
+    if (!rc) rc = fn_words_binary(ctx, SPIN_RING_SUB, out, Z, Lr, n);
 done:
-    WFREE(Z);
-    WFREE(E);
-    WFREE(Lr);
-    WFREE(b);
-    WFREE(bx);
-    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) WFREE(*bufs[i]);
+    FN_WORDS_FREE(Z);
+    FN_WORDS_FREE(E);
+    FN_WORDS_FREE(Lr);
+    FN_WORDS_FREE(b);
+    FN_WORDS_FREE(bx);
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) FN_WORDS_FREE(*bufs[i]);
     return rc;
 }
 
@@ -444,8 +444,8 @@ int spin_attention_softmax(spin_ctx_t *ctx, const spin_tensor_t *S, const spin_t
         MPC_ERR(ctx, "attention_softmax: S must be [b,] T x L and V [b,] L x dv with the same b and L");
         return SPIN_ERR_INVAL;
     }
-    if (ctx->f > 18) {
-        MPC_ERR(ctx, "attention_softmax: needs f <= 18 (f = %u)", ctx->f);
+    if (ctx->frac_bits > 18) {
+        MPC_ERR(ctx, "attention_softmax: needs f <= 18 (f = %u)", ctx->frac_bits);
         return SPIN_ERR_INVAL;
     }
     spin_attn_opts_t def = {1, 1};
@@ -456,12 +456,12 @@ int spin_attention_softmax(spin_ctx_t *ctx, const spin_tensor_t *S, const spin_t
         spin_tensor_t *t = NULL, *P = NULL;
         uint64_t *X = NULL;
         rc = axis_last(ctx, S, nd - 1, &t, &X);
-        if (!rc) rc = spin_tensor_new_like(ctx, t->ndim, t->shape, &P);
-        if (!rc) rc = softmax_core(ctx, t, X, rows, len, !o->nonpos_exp, NULL, spin_tensor_data(P));
+        if (!rc) rc = spin_mpc_tensor_new_like(ctx, t->ndim, t->shape, &P);
+        if (!rc) rc = softmax_core(ctx, t, X, rows, len, !o->nonpos_exp, NULL, spin_mpc_tensor_data(P));
         if (!rc) rc = spin_matmul(ctx, P, 0, V, 0, out);
         spin_tensor_free(t);
         spin_tensor_free(P);
-        WFREE(X);
+        FN_WORDS_FREE(X);
         return rc;
     }
     spin_tensor_t *t = NULL, *r = NULL;
@@ -470,11 +470,11 @@ int spin_attention_softmax(spin_ctx_t *ctx, const spin_tensor_t *S, const spin_t
     for (int i = 0; i < nd; i++) shape[i] = S->shape[i];
     shape[nd - 1] = V->shape[nd - 1];
     rc = axis_last(ctx, S, nd - 1, &t, &X);
-    if (!rc) rc = spin_tensor_new_like(ctx, nd, shape, &r);
-    if (!rc) rc = softmax_core(ctx, t, X, rows, len, !o->nonpos_exp, V, spin_tensor_data(r));
-    if (!rc) rc = ctx->c->stream_sync(ctx->cs, NULL);
+    if (!rc) rc = spin_mpc_tensor_new_like(ctx, nd, shape, &r);
+    if (!rc) rc = softmax_core(ctx, t, X, rows, len, !o->nonpos_exp, V, spin_mpc_tensor_data(r));
+    if (!rc) rc = ctx->compute->stream_sync(ctx->compute_state, NULL);
     spin_tensor_free(t);
-    WFREE(X);
+    FN_WORDS_FREE(X);
     if (rc) {
         spin_tensor_free(r);
         return rc;

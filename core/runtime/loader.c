@@ -11,7 +11,7 @@
  *     recorded as shadowed.
  */
 #include "config.h"
-#include "loader.h"
+#include "runtime/loader.h"
 
 #include <dirent.h>
 #include <dlfcn.h>

@@ -4,7 +4,7 @@
  * against public powers of two, then functions of the position linear in
  * the bits).  See fn_internal.h. */
 #include "config.h"
-#include "fn_internal.h"
+#include "fn/fn_internal.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -20,11 +20,11 @@ static int req_bilinear(spin_ctx_t *ctx, req_kind_t kind, size_t m, uint64_t *no
     memset(&L, 0, sizeof L);
     L.kind = kind;
     L.m = m;
-    spin_bilinear_sizes(&L);
+    spin_mpc_bilinear_sizes(&L);
     dealer_req_t rq;
-    spin_bilinear_to_req(&L, &rq);
+    spin_mpc_bilinear_to_req(&L, &rq);
     rq.nonce = *nonce = ctx->req_nonce++;
-    return spin_dealer_request(ctx, &rq);
+    return spin_mpc_dealer_request(ctx, &rq);
 }
 
 int fn_beaver_batch(spin_ctx_t *ctx, const prod_t *p, int k)
@@ -43,38 +43,38 @@ int fn_beaver_batch(spin_ctx_t *ctx, const prod_t *p, int k)
     uint64_t *ef = NULL, *a = NULL, *b = NULL, *c = NULL, *t = NULL;
     size_t big = 0;
     for (int i = 0; i < k; i++) big = p[i].n > big ? p[i].n : big;
-    rc = walloc(ctx, ns + 2 * nm, &ef);
-    if (!rc) rc = walloc(ctx, ns + nm, &a);
-    if (!rc) rc = walloc(ctx, nm, &b);
-    if (!rc) rc = walloc(ctx, ns + nm, &c);
-    if (!rc) rc = walloc(ctx, 2 * big, &t);
-    if (!rc && ns) rc = spin_dealer_stream(ctx, nonce_s, 0, a, ns);
-    if (!rc && nm) rc = spin_dealer_stream(ctx, nonce_m, 0, a + ns, nm);
-    if (!rc && nm) rc = spin_dealer_stream(ctx, nonce_m, nm, b, nm);
+    rc = fn_words_alloc(ctx, ns + 2 * nm, &ef);
+    if (!rc) rc = fn_words_alloc(ctx, ns + nm, &a);
+    if (!rc) rc = fn_words_alloc(ctx, nm, &b);
+    if (!rc) rc = fn_words_alloc(ctx, ns + nm, &c);
+    if (!rc) rc = fn_words_alloc(ctx, 2 * big, &t);
+    if (!rc && ns) rc = spin_mpc_dealer_stream(ctx, nonce_s, 0, a, ns);
+    if (!rc && nm) rc = spin_mpc_dealer_stream(ctx, nonce_m, 0, a + ns, nm);
+    if (!rc && nm) rc = spin_mpc_dealer_stream(ctx, nonce_m, nm, b, nm);
     size_t os = 0, om = 0;
     for (int i = 0; i < k && !rc; i++) {
         size_t n = p[i].n;
         if (p[i].y) {
-            rc = wbin(ctx, SPIN_RING_SUB, ef + ns + om, p[i].x, a + ns + om, n);
-            if (!rc) rc = wbin(ctx, SPIN_RING_SUB, ef + ns + nm + om, p[i].y, b + om, n);
+            rc = fn_words_binary(ctx, SPIN_RING_SUB, ef + ns + om, p[i].x, a + ns + om, n);
+            if (!rc) rc = fn_words_binary(ctx, SPIN_RING_SUB, ef + ns + nm + om, p[i].y, b + om, n);
             om += n;
         } else {
-            rc = wbin(ctx, SPIN_RING_SUB, ef + os, p[i].x, a + os, n);
+            rc = fn_words_binary(ctx, SPIN_RING_SUB, ef + os, p[i].x, a + os, n);
             os += n;
         }
     }
-    if (!rc) rc = ctx->c->stream_sync(ctx->cs, NULL);
+    if (!rc) rc = ctx->compute->stream_sync(ctx->compute_state, NULL);
     spin_opening_t op;
-    if (!rc) rc = spin_open_start(ctx, TAG_FN_BEAVER, ef, ns + 2 * nm, -1, &op);
+    if (!rc) rc = spin_mpc_open_start(ctx, TAG_FN_BEAVER, ef, ns + 2 * nm, -1, &op);
     if (rc) goto done;
     if (p0) {
-        if (ns) rc = spin_dealer_receive(ctx, c, ns);
-        if (!rc && nm) rc = spin_dealer_receive(ctx, c + ns, nm);
+        if (ns) rc = spin_mpc_dealer_receive(ctx, c, ns);
+        if (!rc && nm) rc = spin_mpc_dealer_receive(ctx, c + ns, nm);
     } else {
-        if (ns) rc = spin_dealer_stream(ctx, nonce_s, ns, c, ns);
-        if (!rc && nm) rc = spin_dealer_stream(ctx, nonce_m, 2 * nm, c + ns, nm);
+        if (ns) rc = spin_mpc_dealer_stream(ctx, nonce_s, ns, c, ns);
+        if (!rc && nm) rc = spin_mpc_dealer_stream(ctx, nonce_m, 2 * nm, c + ns, nm);
     }
-    int rc2 = spin_open_finish(&op);
+    int rc2 = spin_mpc_open_finish(&op);
     if (!rc) rc = rc2;
     os = om = 0;
     for (int i = 0; i < k && !rc; i++) {
@@ -83,29 +83,29 @@ int fn_beaver_batch(spin_ctx_t *ctx, const prod_t *p, int k)
         if (p[i].y) {
             const uint64_t *e = ef + ns + om, *f = ef + ns + nm + om;
             /* z = C + E (B + [p0] F) + A F */
-            rc = p0 ? wbin(ctx, SPIN_RING_ADD, t1, b + om, f, n) : wcopy(ctx, t1, b + om, n);
-            if (!rc) rc = wbin(ctx, SPIN_RING_MUL, t1, t1, e, n);
-            if (!rc) rc = wbin(ctx, SPIN_RING_MUL, t2, a + ns + om, f, n);
-            if (!rc) rc = wbin(ctx, SPIN_RING_ADD, t1, t1, t2, n);
-            if (!rc) rc = wbin(ctx, SPIN_RING_ADD, p[i].z, t1, c + ns + om, n);
+            rc = p0 ? fn_words_binary(ctx, SPIN_RING_ADD, t1, b + om, f, n) : fn_words_copy(ctx, t1, b + om, n);
+            if (!rc) rc = fn_words_binary(ctx, SPIN_RING_MUL, t1, t1, e, n);
+            if (!rc) rc = fn_words_binary(ctx, SPIN_RING_MUL, t2, a + ns + om, f, n);
+            if (!rc) rc = fn_words_binary(ctx, SPIN_RING_ADD, t1, t1, t2, n);
+            if (!rc) rc = fn_words_binary(ctx, SPIN_RING_ADD, p[i].z, t1, c + ns + om, n);
             om += n;
         } else {
             const uint64_t *e = ef + os;
             /* z = C + E (2 A + [p0] E) */
-            rc = wsc(ctx, SPIN_RING_MUL_S, t1, a + os, 2, n);
-            if (!rc && p0) rc = wbin(ctx, SPIN_RING_ADD, t1, t1, e, n);
-            if (!rc) rc = wbin(ctx, SPIN_RING_MUL, t1, t1, e, n);
-            if (!rc) rc = wbin(ctx, SPIN_RING_ADD, p[i].z, t1, c + os, n);
+            rc = fn_words_scalar(ctx, SPIN_RING_MUL_S, t1, a + os, 2, n);
+            if (!rc && p0) rc = fn_words_binary(ctx, SPIN_RING_ADD, t1, t1, e, n);
+            if (!rc) rc = fn_words_binary(ctx, SPIN_RING_MUL, t1, t1, e, n);
+            if (!rc) rc = fn_words_binary(ctx, SPIN_RING_ADD, p[i].z, t1, c + os, n);
             os += n;
         }
     }
-    if (!rc) rc = ctx->c->stream_sync(ctx->cs, NULL);
+    if (!rc) rc = ctx->compute->stream_sync(ctx->compute_state, NULL);
 done:
-    WFREE(ef);
-    WFREE(a);
-    WFREE(b);
-    WFREE(c);
-    WFREE(t);
+    FN_WORDS_FREE(ef);
+    FN_WORDS_FREE(a);
+    FN_WORDS_FREE(b);
+    FN_WORDS_FREE(c);
+    FN_WORDS_FREE(t);
     return rc;
 }
 
@@ -126,36 +126,36 @@ int fn_trunc_batch(spin_ctx_t *ctx, const trn_t *t, int k)
         rq.nonce = nonce[i] = ctx->req_nonce++;
         rq.p[0] = t[i].n;
         rq.p[1] = t[i].d;
-        rc = spin_dealer_request(ctx, &rq);
+        rc = spin_mpc_dealer_request(ctx, &rq);
         N += t[i].n;
         big = t[i].n > big ? t[i].n : big;
     }
     if (rc || !N) return rc;
     int p0 = ctx->party == 0;
     uint64_t *c = NULL, *hm = NULL, *tm = NULL;
-    rc = walloc(ctx, N, &c);
-    if (!rc) rc = walloc(ctx, 2 * N, &hm);
-    if (!rc) rc = walloc(ctx, big, &tm);
+    rc = fn_words_alloc(ctx, N, &c);
+    if (!rc) rc = fn_words_alloc(ctx, 2 * N, &hm);
+    if (!rc) rc = fn_words_alloc(ctx, big, &tm);
     size_t off = 0;
     for (int i = 0; i < k && !rc; i++) {
         if (!t[i].d || !t[i].n) continue;
-        rc = spin_dealer_stream(ctx, nonce[i], 0, c + off, t[i].n);
-        if (!rc) rc = wbin(ctx, SPIN_RING_ADD, c + off, c + off, t[i].x, t[i].n);
-        if (!rc && p0) rc = wsc(ctx, SPIN_RING_ADD_S, c + off, c + off, R1 << 62, t[i].n);
+        rc = spin_mpc_dealer_stream(ctx, nonce[i], 0, c + off, t[i].n);
+        if (!rc) rc = fn_words_binary(ctx, SPIN_RING_ADD, c + off, c + off, t[i].x, t[i].n);
+        if (!rc && p0) rc = fn_words_scalar(ctx, SPIN_RING_ADD_S, c + off, c + off, R1 << 62, t[i].n);
         off += t[i].n;
     }
-    if (!rc) rc = ctx->c->stream_sync(ctx->cs, NULL);
+    if (!rc) rc = ctx->compute->stream_sync(ctx->compute_state, NULL);
     spin_opening_t op;
-    if (!rc) rc = spin_open_start(ctx, TAG_FN_TRUNC, c, N, -1, &op);
+    if (!rc) rc = spin_mpc_open_start(ctx, TAG_FN_TRUNC, c, N, -1, &op);
     if (rc) goto done;
     off = 0;
     for (int i = 0; i < k && !rc; i++) {
         if (!t[i].d || !t[i].n) continue;
-        if (p0) rc = spin_dealer_receive(ctx, hm + 2 * off, 2 * t[i].n);
-        else rc = spin_dealer_stream(ctx, nonce[i], t[i].n, hm + 2 * off, 2 * t[i].n);
+        if (p0) rc = spin_mpc_dealer_receive(ctx, hm + 2 * off, 2 * t[i].n);
+        else rc = spin_mpc_dealer_stream(ctx, nonce[i], t[i].n, hm + 2 * off, 2 * t[i].n);
         off += t[i].n;
     }
-    int rc2 = spin_open_finish(&op);
+    int rc2 = spin_mpc_open_finish(&op);
     if (!rc) rc = rc2;
     off = 0;
     for (int i = 0; i < k && !rc; i++) {
@@ -164,23 +164,23 @@ int fn_trunc_batch(spin_ctx_t *ctx, const trn_t *t, int k)
         if (!d || !n) continue;
         uint64_t *cc = c + off, *h = hm + 2 * off, *x = t[i].x;
         /* x = ((1 - msb(c)) msb(r) << (64 - d)) - (r >> d) [+ (c >> d) - 2^(62-d) on party 0] */
-        rc = wsc(ctx, SPIN_RING_SHR_S, tm, cc, 63, n);
-        if (!rc) rc = wsc(ctx, SPIN_RING_RSUB_S, tm, tm, 1, n);
-        if (!rc) rc = wbin(ctx, SPIN_RING_MUL, tm, tm, h + n, n);
-        if (!rc) rc = wsc(ctx, SPIN_RING_SHL_S, tm, tm, 64 - d, n);
-        if (!rc) rc = wbin(ctx, SPIN_RING_SUB, x, tm, h, n);
+        rc = fn_words_scalar(ctx, SPIN_RING_SHR_S, tm, cc, 63, n);
+        if (!rc) rc = fn_words_scalar(ctx, SPIN_RING_RSUB_S, tm, tm, 1, n);
+        if (!rc) rc = fn_words_binary(ctx, SPIN_RING_MUL, tm, tm, h + n, n);
+        if (!rc) rc = fn_words_scalar(ctx, SPIN_RING_SHL_S, tm, tm, 64 - d, n);
+        if (!rc) rc = fn_words_binary(ctx, SPIN_RING_SUB, x, tm, h, n);
         if (!rc && p0) {
-            rc = wsc(ctx, SPIN_RING_SHR_S, cc, cc, d, n);
-            if (!rc) rc = wbin(ctx, SPIN_RING_ADD, x, x, cc, n);
-            if (!rc) rc = wsc(ctx, SPIN_RING_SUB_S, x, x, R1 << (62 - d), n);
+            rc = fn_words_scalar(ctx, SPIN_RING_SHR_S, cc, cc, d, n);
+            if (!rc) rc = fn_words_binary(ctx, SPIN_RING_ADD, x, x, cc, n);
+            if (!rc) rc = fn_words_scalar(ctx, SPIN_RING_SUB_S, x, x, R1 << (62 - d), n);
         }
         off += n;
     }
-    if (!rc) rc = ctx->c->stream_sync(ctx->cs, NULL);
+    if (!rc) rc = ctx->compute->stream_sync(ctx->compute_state, NULL);
 done:
-    WFREE(c);
-    WFREE(hm);
-    WFREE(tm);
+    FN_WORDS_FREE(c);
+    FN_WORDS_FREE(hm);
+    FN_WORDS_FREE(tm);
     return rc;
 }
 
@@ -226,12 +226,12 @@ int fn_dense_words(spin_ctx_t *ctx, const spin_tensor_t *a, uint64_t **out)
     int owned;
     size_t n = spin_tensor_numel(a);
     *out = NULL;
-    int rc = spin_tensor_dense(a, &d, &owned);
+    int rc = spin_mpc_tensor_dense(a, &d, &owned);
     if (rc) return rc;
-    rc = spin_buf_alloc(ctx, n, out);
-    if (!rc) rc = wcopy(ctx, *out, spin_tensor_data(d), n);
+    rc = spin_mpc_buf_alloc(ctx, n, out);
+    if (!rc) rc = fn_words_copy(ctx, *out, spin_mpc_tensor_data(d), n);
     if (owned) spin_tensor_free(d);
-    if (rc) WFREE(*out);
+    if (rc) FN_WORDS_FREE(*out);
     return rc;
 }
 
@@ -243,11 +243,11 @@ int fn_unary(spin_ctx_t *ctx, const spin_tensor_t *a, spin_tensor_t **out, const
     spin_tensor_t *r = NULL;
     uint64_t *x = NULL;
     size_t n = spin_tensor_numel(a);
-    rc = spin_tensor_new_like(ctx, a->ndim, a->shape, &r);
+    rc = spin_mpc_tensor_new_like(ctx, a->ndim, a->shape, &r);
     if (!rc) rc = fn_dense_words(ctx, a, &x);
-    if (!rc && n) rc = fn(ctx, x, n, spin_tensor_data(r), arg);
-    if (!rc) rc = ctx->c->stream_sync(ctx->cs, NULL);
-    WFREE(x);
+    if (!rc && n) rc = fn(ctx, x, n, spin_mpc_tensor_data(r), arg);
+    if (!rc) rc = ctx->compute->stream_sync(ctx->compute_state, NULL);
+    FN_WORDS_FREE(x);
     if (rc) {
         spin_tensor_free(r);
         return rc;
@@ -282,20 +282,20 @@ int fn_lead_bits_e(spin_ctx_t *ctx, const uint64_t *X, size_t n, const int *ex, 
 {
     size_t tot = (size_t)sides * (size_t)np * n;
     uint64_t *D = NULL, *V = NULL;
-    int rc = walloc(ctx, tot, &D);
-    if (!rc) rc = walloc(ctx, tot, &V);
+    int rc = fn_words_alloc(ctx, tot, &D);
+    if (!rc) rc = fn_words_alloc(ctx, tot, &V);
     for (int s = 0; s < sides && !rc; s++)
         for (int p = 0; p < np && !rc; p++) {
             size_t o = ((size_t)s * (size_t)np + (size_t)p) * n;
             if (ex[p] < 0 || ex[p] > 62) { rc = SPIN_ERR_INTERNAL; break; }
-            rc = s ? wsc(ctx, SPIN_RING_MUL_S, D + o, X, (uint64_t)-1, n) : wcopy(ctx, D + o, X, n);
-            if (!rc) rc = wconst(ctx, D + o, (uint64_t)0 - (R1 << ex[p]), n);
-            if (!rc) rc = wcopy(ctx, V + o, X, n);
+            rc = s ? fn_words_scalar(ctx, SPIN_RING_MUL_S, D + o, X, (uint64_t)-1, n) : fn_words_copy(ctx, D + o, X, n);
+            if (!rc) rc = fn_words_add_const(ctx, D + o, (uint64_t)0 - (R1 << ex[p]), n);
+            if (!rc) rc = fn_words_copy(ctx, V + o, X, n);
         }
-    if (!rc) rc = ctx->c->stream_sync(ctx->cs, NULL);
-    if (!rc) rc = spin_cmp_words(ctx, D, tot, 0, b, V, bx);
-    WFREE(D);
-    WFREE(V);
+    if (!rc) rc = ctx->compute->stream_sync(ctx->compute_state, NULL);
+    if (!rc) rc = spin_mpc_cmp_words(ctx, D, tot, 0, b, V, bx);
+    FN_WORDS_FREE(D);
+    FN_WORDS_FREE(V);
     return rc;
 }
 
@@ -306,16 +306,16 @@ int fn_lead_bits_e(spin_ctx_t *ctx, const uint64_t *X, size_t n, const int *ex, 
 int fn_poslin(spin_ctx_t *ctx, const uint64_t *X, size_t n, const uint64_t *b, const uint64_t *bx, int np,
               int sides, const uint64_t *A, const uint64_t *B, uint64_t *out, uint64_t *tmp)
 {
-    int rc = wzero(ctx, out, n);
-    if (!rc) rc = wconst(ctx, out, A[0], n);
-    if (!rc) rc = waxpy(ctx, out, B[0], X, n, tmp);
+    int rc = fn_words_zero(ctx, out, n);
+    if (!rc) rc = fn_words_add_const(ctx, out, A[0], n);
+    if (!rc) rc = fn_words_axpy(ctx, out, B[0], X, n, tmp);
     for (int s = 0; s < sides && !rc; s++) {
         const uint64_t *As = A + (size_t)s * (size_t)(np + 1), *Bs = B + (size_t)s * (size_t)(np + 1);
         for (int p = 0; p < np && !rc; p++) {
             size_t o = ((size_t)s * (size_t)np + (size_t)p) * n;
             uint64_t a0 = p ? As[p] : A[0], b0 = p ? Bs[p] : B[0];
-            rc = waxpy(ctx, out, As[p + 1] - a0, b + o, n, tmp);
-            if (!rc) rc = waxpy(ctx, out, Bs[p + 1] - b0, bx + o, n, tmp);
+            rc = fn_words_axpy(ctx, out, As[p + 1] - a0, b + o, n, tmp);
+            if (!rc) rc = fn_words_axpy(ctx, out, Bs[p + 1] - b0, bx + o, n, tmp);
         }
     }
     return rc;
@@ -325,10 +325,10 @@ int fn_poslin(spin_ctx_t *ctx, const uint64_t *X, size_t n, const uint64_t *b, c
 int fn_bcast(spin_ctx_t *ctx, uint64_t *dst, const uint64_t *src, size_t rows, size_t per)
 {
     int rc = 0;
-    if (per == 1) return wcopy(ctx, dst, src, rows);
+    if (per == 1) return fn_words_copy(ctx, dst, src, rows);
     for (size_t r = 0; r < rows && !rc; r++) {
-        rc = wcopy(ctx, dst + r * per, src + r, 1);
-        for (size_t k = 1; k < per && !rc; k *= 2) rc = wcopy(ctx, dst + r * per + k, dst + r * per, k < per - k ? k : per - k);
+        rc = fn_words_copy(ctx, dst + r * per, src + r, 1);
+        for (size_t k = 1; k < per && !rc; k *= 2) rc = fn_words_copy(ctx, dst + r * per + k, dst + r * per, k < per - k ? k : per - k);
     }
     return rc;
 }

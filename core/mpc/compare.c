@@ -22,7 +22,7 @@
  * parties work; party 0 receives their corrections in that order.
  */
 #include "config.h"
-#include "mpc_internal.h"
+#include "mpc/mpc_internal.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -41,92 +41,92 @@ static int cmp_request(spin_ctx_t *ctx, size_t n, int prod, cmp_plan_t *pl)
     pl->n = n;
     pl->W = SPIN_BITS_W(n);
     pl->prod = prod;
-    int rc = spin_edabit_request(ctx, n, &pl->ne);
-    if (!rc) rc = spin_cmp_and_request(ctx, pl->W, &pl->tr);
-    if (!rc) rc = spin_dabit_request(ctx, n, prod, &pl->nd);
+    int rc = spin_mpc_edabit_request(ctx, n, &pl->ne);
+    if (!rc) rc = spin_mpc_cmp_and_request(ctx, pl->W, &pl->tr);
+    if (!rc) rc = spin_mpc_dabit_request(ctx, n, prod, &pl->nd);
     return rc;
 }
 
-int spin_cmp_words(spin_ctx_t *ctx, const uint64_t *x, size_t n, int ltz, uint64_t *b, const uint64_t *v,
+int spin_mpc_cmp_words(spin_ctx_t *ctx, const uint64_t *x, size_t n, int ltz, uint64_t *b, const uint64_t *v,
                    uint64_t *bv)
 {
     if (!n) return 0;
     if (bv && !v) return SPIN_ERR_INVAL;
-    const spin_compute_ops_t *o = ctx->c;
+    const spin_compute_ops_t *o = ctx->compute;
     int p0 = ctx->party == 0, prod = bv != NULL;
     cmp_plan_t pl;
     int rc = cmp_request(ctx, n, prod, &pl);
     if (rc) return rc;
     size_t W = pl.W, no = prod ? 2 * n : n;
     uint64_t *cd = NULL, *rb = NULL, *bits = NULL, *rho = NULL, *ra = NULL, *e = NULL, *t = NULL, *s = NULL;
-    rc = spin_buf_alloc(ctx, no, &cd);
-    if (!rc) rc = spin_buf_alloc(ctx, 96 * W, &rb);
-    if (!rc) rc = spin_buf_alloc(ctx, W, &bits);
-    if (!rc) rc = spin_buf_alloc(ctx, W, &rho);
-    if (!rc) rc = spin_buf_alloc(ctx, prod ? 2 * n : n, &ra);
-    if (!rc) rc = spin_buf_alloc(ctx, n, &e);
-    if (!rc) rc = spin_buf_alloc(ctx, n, &t);
-    if (!rc) rc = spin_buf_alloc(ctx, n, &s);
+    rc = spin_mpc_buf_alloc(ctx, no, &cd);
+    if (!rc) rc = spin_mpc_buf_alloc(ctx, 96 * W, &rb);
+    if (!rc) rc = spin_mpc_buf_alloc(ctx, W, &bits);
+    if (!rc) rc = spin_mpc_buf_alloc(ctx, W, &rho);
+    if (!rc) rc = spin_mpc_buf_alloc(ctx, prod ? 2 * n : n, &ra);
+    if (!rc) rc = spin_mpc_buf_alloc(ctx, n, &e);
+    if (!rc) rc = spin_mpc_buf_alloc(ctx, n, &t);
+    if (!rc) rc = spin_mpc_buf_alloc(ctx, n, &s);
     if (rc) goto done;
     /* round 1: c = x + r, d = v - a */
-    rc = spin_dealer_stream(ctx, pl.ne, 0, cd, n);
-    if (!rc) rc = o->ring_binary(ctx->cs, SPIN_RING_ADD, cd, cd, x, n, NULL);
-    if (!rc && prod) rc = spin_dealer_stream(ctx, pl.nd, W + n, cd + n, n);
-    if (!rc && prod) rc = o->ring_binary(ctx->cs, SPIN_RING_SUB, cd + n, v, cd + n, n, NULL);
-    if (!rc) rc = o->stream_sync(ctx->cs, NULL);
+    rc = spin_mpc_dealer_stream(ctx, pl.ne, 0, cd, n);
+    if (!rc) rc = o->ring_binary(ctx->compute_state, SPIN_RING_ADD, cd, cd, x, n, NULL);
+    if (!rc && prod) rc = spin_mpc_dealer_stream(ctx, pl.nd, W + n, cd + n, n);
+    if (!rc && prod) rc = o->ring_binary(ctx->compute_state, SPIN_RING_SUB, cd + n, v, cd + n, n, NULL);
+    if (!rc) rc = o->stream_sync(ctx->compute_state, NULL);
     spin_opening_t op;
-    if (!rc) rc = spin_open_start(ctx, TAG_CMP_MASK, cd, no, -1, &op);
+    if (!rc) rc = spin_mpc_open_start(ctx, TAG_CMP_MASK, cd, no, -1, &op);
     if (rc) goto done;
-    if (p0) rc = spin_dealer_receive(ctx, rb, 96 * W);
-    else rc = spin_dealer_stream(ctx, pl.ne, n, rb, 96 * W);
-    int rc2 = spin_open_finish(&op);
+    if (p0) rc = spin_mpc_dealer_receive(ctx, rb, 96 * W);
+    else rc = spin_mpc_dealer_stream(ctx, pl.ne, n, rb, 96 * W);
+    int rc2 = spin_mpc_open_finish(&op);
     if (!rc) rc = rc2;
     /* rounds 2..6: XOR shares of msb(x); DReLU = NOT msb */
-    if (!rc) rc = spin_bool_msb(ctx, cd, n, rb, &pl.tr, bits);
-    if (!rc && !ltz && p0) rc = o->ring_unary(ctx->cs, SPIN_RING_NOT, bits, bits, W, NULL);
+    if (!rc) rc = spin_mpc_bool_msb(ctx, cd, n, rb, &pl.tr, bits);
+    if (!rc && !ltz && p0) rc = o->ring_unary(ctx->compute_state, SPIN_RING_NOT, bits, bits, W, NULL);
     /* round 7: e = bits ^ rho */
-    if (!rc) rc = spin_dealer_stream(ctx, pl.nd, 0, rho, W);
-    if (!rc) rc = o->ring_binary(ctx->cs, SPIN_RING_XOR, bits, bits, rho, W, NULL);
-    if (!rc) rc = o->stream_sync(ctx->cs, NULL);
-    if (!rc) rc = spin_open_start(ctx, TAG_CMP_B2A, bits, W, -1, &op);
+    if (!rc) rc = spin_mpc_dealer_stream(ctx, pl.nd, 0, rho, W);
+    if (!rc) rc = o->ring_binary(ctx->compute_state, SPIN_RING_XOR, bits, bits, rho, W, NULL);
+    if (!rc) rc = o->stream_sync(ctx->compute_state, NULL);
+    if (!rc) rc = spin_mpc_open_start(ctx, TAG_CMP_B2A, bits, W, -1, &op);
     if (rc) goto done;
     /* my arithmetic rho (and a rho) while e travels */
     if (p0) {
-        rc = spin_dealer_receive(ctx, ra, prod ? 2 * n : n);
+        rc = spin_mpc_dealer_receive(ctx, ra, prod ? 2 * n : n);
     } else {
-        rc = spin_dealer_stream(ctx, pl.nd, W, ra, n);
-        if (!rc && prod) rc = spin_dealer_stream(ctx, pl.nd, W + 2 * n, ra + n, n);
+        rc = spin_mpc_dealer_stream(ctx, pl.nd, W, ra, n);
+        if (!rc && prod) rc = spin_mpc_dealer_stream(ctx, pl.nd, W + 2 * n, ra + n, n);
     }
-    rc2 = spin_open_xor_finish(&op);
+    rc2 = spin_mpc_open_xor_finish(&op);
     if (!rc) rc = rc2;
-    if (!rc) rc = spin_bits_unpack(ctx, bits, n, e);
+    if (!rc) rc = spin_mpc_bits_unpack(ctx, bits, n, e);
     /* t = 1 - 2e (public) */
-    if (!rc) rc = o->ring_scalar(ctx->cs, SPIN_RING_MUL_S, t, e, 2, n, NULL);
-    if (!rc) rc = o->ring_scalar(ctx->cs, SPIN_RING_RSUB_S, t, t, 1, n, NULL);
+    if (!rc) rc = o->ring_scalar(ctx->compute_state, SPIN_RING_MUL_S, t, e, 2, n, NULL);
+    if (!rc) rc = o->ring_scalar(ctx->compute_state, SPIN_RING_RSUB_S, t, t, 1, n, NULL);
     if (!rc && b) {
-        rc = o->ring_binary(ctx->cs, SPIN_RING_MUL, s, ra, t, n, NULL);
-        if (!rc && p0) rc = o->ring_binary(ctx->cs, SPIN_RING_ADD, s, s, e, n, NULL);
-        if (!rc) rc = o->copy_d2d(ctx->cs, b, s, n * 8, NULL);
+        rc = o->ring_binary(ctx->compute_state, SPIN_RING_MUL, s, ra, t, n, NULL);
+        if (!rc && p0) rc = o->ring_binary(ctx->compute_state, SPIN_RING_ADD, s, s, e, n, NULL);
+        if (!rc) rc = o->copy_d2d(ctx->compute_state, b, s, n * 8, NULL);
     }
     if (!rc && prod) {
         /* rho v = rho d + a rho;  b v = e v + t (rho v) */
-        rc = o->ring_binary(ctx->cs, SPIN_RING_MUL, s, ra, cd + n, n, NULL);
-        if (!rc) rc = o->ring_binary(ctx->cs, SPIN_RING_ADD, s, s, ra + n, n, NULL);
-        if (!rc) rc = o->ring_binary(ctx->cs, SPIN_RING_MUL, s, s, t, n, NULL);
-        if (!rc) rc = o->ring_binary(ctx->cs, SPIN_RING_MUL, t, e, v, n, NULL);
-        if (!rc) rc = o->ring_binary(ctx->cs, SPIN_RING_ADD, bv, s, t, n, NULL);
+        rc = o->ring_binary(ctx->compute_state, SPIN_RING_MUL, s, ra, cd + n, n, NULL);
+        if (!rc) rc = o->ring_binary(ctx->compute_state, SPIN_RING_ADD, s, s, ra + n, n, NULL);
+        if (!rc) rc = o->ring_binary(ctx->compute_state, SPIN_RING_MUL, s, s, t, n, NULL);
+        if (!rc) rc = o->ring_binary(ctx->compute_state, SPIN_RING_MUL, t, e, v, n, NULL);
+        if (!rc) rc = o->ring_binary(ctx->compute_state, SPIN_RING_ADD, bv, s, t, n, NULL);
     }
-    if (!rc) rc = o->stream_sync(ctx->cs, NULL);
+    if (!rc) rc = o->stream_sync(ctx->compute_state, NULL);
 done:
-    spin_and_release(ctx, &pl.tr);
-    spin_buf_release(ctx, cd);
-    spin_buf_release(ctx, rb);
-    spin_buf_release(ctx, bits);
-    spin_buf_release(ctx, rho);
-    spin_buf_release(ctx, ra);
-    spin_buf_release(ctx, e);
-    spin_buf_release(ctx, t);
-    spin_buf_release(ctx, s);
+    spin_mpc_and_release(ctx, &pl.tr);
+    spin_mpc_buf_release(ctx, cd);
+    spin_mpc_buf_release(ctx, rb);
+    spin_mpc_buf_release(ctx, bits);
+    spin_mpc_buf_release(ctx, rho);
+    spin_mpc_buf_release(ctx, ra);
+    spin_mpc_buf_release(ctx, e);
+    spin_mpc_buf_release(ctx, t);
+    spin_mpc_buf_release(ctx, s);
     return rc;
 }
 
@@ -140,7 +140,7 @@ static int same_shape(const spin_tensor_t *a, const spin_tensor_t *b)
 /* Integer 0/1 shares (n words) to fixed-point 0/1 in place. */
 static int bits_to_fixed(spin_ctx_t *ctx, uint64_t *b, size_t n)
 {
-    return ctx->c->ring_scalar(ctx->cs, SPIN_RING_SHL_S, b, b, ctx->f, n, NULL);
+    return ctx->compute->ring_scalar(ctx->compute_state, SPIN_RING_SHL_S, b, b, ctx->frac_bits, n, NULL);
 }
 
 /* A dense copy of a's words in fresh plugin memory (n words). */
@@ -149,10 +149,10 @@ static int dense_words(spin_ctx_t *ctx, const spin_tensor_t *a, uint64_t **out)
     spin_tensor_t *d;
     int owned;
     size_t n = spin_tensor_numel(a);
-    int rc = spin_tensor_dense(a, &d, &owned);
+    int rc = spin_mpc_tensor_dense(a, &d, &owned);
     if (rc) return rc;
-    rc = spin_buf_alloc(ctx, n, out);
-    if (!rc) rc = ctx->c->copy_d2d(ctx->cs, *out, spin_tensor_data(d), n * 8, NULL);
+    rc = spin_mpc_buf_alloc(ctx, n, out);
+    if (!rc) rc = ctx->compute->copy_d2d(ctx->compute_state, *out, spin_mpc_tensor_data(d), n * 8, NULL);
     if (owned) spin_tensor_free(d);
     return rc;
 }
@@ -160,17 +160,17 @@ static int dense_words(spin_ctx_t *ctx, const spin_tensor_t *a, uint64_t **out)
 /* sign-type result of x (a new tensor of a's shape). */
 static int sign_op(spin_ctx_t *ctx, const spin_tensor_t *a, int ltz, const char *what, spin_tensor_t **out)
 {
-    int rc = spin_check_party(ctx, what);
+    int rc = spin_mpc_check_party(ctx, what);
     if (rc) return rc;
     spin_tensor_t *r = NULL;
     uint64_t *x = NULL;
     size_t n = spin_tensor_numel(a);
-    rc = spin_tensor_new_like(ctx, a->ndim, a->shape, &r);
+    rc = spin_mpc_tensor_new_like(ctx, a->ndim, a->shape, &r);
     if (!rc) rc = dense_words(ctx, a, &x);
-    if (!rc) rc = spin_cmp_words(ctx, x, n, ltz, spin_tensor_data(r), NULL, NULL);
-    if (!rc) rc = bits_to_fixed(ctx, spin_tensor_data(r), n);
-    if (!rc) rc = ctx->c->stream_sync(ctx->cs, NULL);
-    spin_buf_release(ctx, x);
+    if (!rc) rc = spin_mpc_cmp_words(ctx, x, n, ltz, spin_mpc_tensor_data(r), NULL, NULL);
+    if (!rc) rc = bits_to_fixed(ctx, spin_mpc_tensor_data(r), n);
+    if (!rc) rc = ctx->compute->stream_sync(ctx->compute_state, NULL);
+    spin_mpc_buf_release(ctx, x);
     if (rc) {
         spin_tensor_free(r);
         return rc;
@@ -191,18 +191,18 @@ int spin_drelu(spin_ctx_t *ctx, const spin_tensor_t *a, spin_tensor_t **out)
 
 int spin_relu(spin_ctx_t *ctx, const spin_tensor_t *a, spin_tensor_t **out, spin_tensor_t **mask)
 {
-    int rc = spin_check_party(ctx, "relu");
+    int rc = spin_mpc_check_party(ctx, "relu");
     if (rc) return rc;
     spin_tensor_t *r = NULL, *m = NULL;
     uint64_t *x = NULL;
     size_t n = spin_tensor_numel(a);
-    rc = spin_tensor_new_like(ctx, a->ndim, a->shape, &r);
-    if (!rc && mask) rc = spin_tensor_new_like(ctx, a->ndim, a->shape, &m);
+    rc = spin_mpc_tensor_new_like(ctx, a->ndim, a->shape, &r);
+    if (!rc && mask) rc = spin_mpc_tensor_new_like(ctx, a->ndim, a->shape, &m);
     if (!rc) rc = dense_words(ctx, a, &x);
-    if (!rc) rc = spin_cmp_words(ctx, x, n, 0, m ? spin_tensor_data(m) : NULL, x, spin_tensor_data(r));
-    if (!rc && m) rc = bits_to_fixed(ctx, spin_tensor_data(m), n);
-    if (!rc) rc = ctx->c->stream_sync(ctx->cs, NULL);
-    spin_buf_release(ctx, x);
+    if (!rc) rc = spin_mpc_cmp_words(ctx, x, n, 0, m ? spin_mpc_tensor_data(m) : NULL, x, spin_mpc_tensor_data(r));
+    if (!rc && m) rc = bits_to_fixed(ctx, spin_mpc_tensor_data(m), n);
+    if (!rc) rc = ctx->compute->stream_sync(ctx->compute_state, NULL);
+    spin_mpc_buf_release(ctx, x);
     if (rc) {
         spin_tensor_free(r);
         spin_tensor_free(m);
@@ -237,7 +237,7 @@ static int diff_words(spin_ctx_t *ctx, const spin_tensor_t *a, const spin_tensor
 static int cmp_any(spin_ctx_t *ctx, spin_cmp_op_t op, const spin_tensor_t *a, const spin_tensor_t *bt,
                    const double *bc, spin_tensor_t **out)
 {
-    int rc = spin_check_party(ctx, "cmp");
+    int rc = spin_mpc_check_party(ctx, "cmp");
     if (rc) return rc;
     if ((bt && !same_shape(a, bt)) || (!bt && !bc)) {
         MPC_ERR(ctx, "cmp: the operands have different shapes (or no public operand was given)");
@@ -247,44 +247,44 @@ static int cmp_any(spin_ctx_t *ctx, spin_cmp_op_t op, const spin_tensor_t *a, co
         MPC_ERR(ctx, "cmp: unknown comparison %d (use SPIN_CMP_LT, _LE, _GT, _GE or _EQ)", (int)op);
         return SPIN_ERR_INVAL;
     }
-    const spin_compute_ops_t *o = ctx->c;
+    const spin_compute_ops_t *o = ctx->compute;
     size_t n = spin_tensor_numel(a);
     spin_tensor_t *r = NULL;
     uint64_t *d = NULL, *x2 = NULL, *b2 = NULL;
-    rc = spin_tensor_new_like(ctx, a->ndim, a->shape, &r);
+    rc = spin_mpc_tensor_new_like(ctx, a->ndim, a->shape, &r);
     if (!rc) rc = diff_words(ctx, a, bt, bc, &d);
     if (rc) goto done;
-    uint64_t *res = spin_tensor_data(r);
+    uint64_t *res = spin_mpc_tensor_data(r);
     switch (op) {
     case SPIN_CMP_LT: /* a - b < 0 */
-        rc = spin_cmp_words(ctx, d, n, 1, res, NULL, NULL);
+        rc = spin_mpc_cmp_words(ctx, d, n, 1, res, NULL, NULL);
         break;
     case SPIN_CMP_GE:
-        rc = spin_cmp_words(ctx, d, n, 0, res, NULL, NULL);
+        rc = spin_mpc_cmp_words(ctx, d, n, 0, res, NULL, NULL);
         break;
     case SPIN_CMP_GT: /* b - a < 0 */
     case SPIN_CMP_LE:
-        rc = o->ring_unary(ctx->cs, SPIN_RING_NEG, d, d, n, NULL);
-        if (!rc) rc = spin_cmp_words(ctx, d, n, op == SPIN_CMP_GT, res, NULL, NULL);
+        rc = o->ring_unary(ctx->compute_state, SPIN_RING_NEG, d, d, n, NULL);
+        if (!rc) rc = spin_mpc_cmp_words(ctx, d, n, op == SPIN_CMP_GT, res, NULL, NULL);
         break;
     case SPIN_CMP_EQ:
         /* 1 - [d < 0] - [-d < 0], both in one circuit */
-        rc = spin_buf_alloc(ctx, 2 * n, &x2);
-        if (!rc) rc = spin_buf_alloc(ctx, 2 * n, &b2);
-        if (!rc) rc = o->copy_d2d(ctx->cs, x2, d, n * 8, NULL);
-        if (!rc) rc = o->ring_unary(ctx->cs, SPIN_RING_NEG, x2 + n, d, n, NULL);
-        if (!rc) rc = spin_cmp_words(ctx, x2, 2 * n, 1, b2, NULL, NULL);
-        if (!rc) rc = o->ring_binary(ctx->cs, SPIN_RING_ADD, res, b2, b2 + n, n, NULL);
-        if (!rc) rc = o->ring_unary(ctx->cs, SPIN_RING_NEG, res, res, n, NULL);
-        if (!rc && ctx->party == 0) rc = o->ring_scalar(ctx->cs, SPIN_RING_ADD_S, res, res, 1, n, NULL);
+        rc = spin_mpc_buf_alloc(ctx, 2 * n, &x2);
+        if (!rc) rc = spin_mpc_buf_alloc(ctx, 2 * n, &b2);
+        if (!rc) rc = o->copy_d2d(ctx->compute_state, x2, d, n * 8, NULL);
+        if (!rc) rc = o->ring_unary(ctx->compute_state, SPIN_RING_NEG, x2 + n, d, n, NULL);
+        if (!rc) rc = spin_mpc_cmp_words(ctx, x2, 2 * n, 1, b2, NULL, NULL);
+        if (!rc) rc = o->ring_binary(ctx->compute_state, SPIN_RING_ADD, res, b2, b2 + n, n, NULL);
+        if (!rc) rc = o->ring_unary(ctx->compute_state, SPIN_RING_NEG, res, res, n, NULL);
+        if (!rc && ctx->party == 0) rc = o->ring_scalar(ctx->compute_state, SPIN_RING_ADD_S, res, res, 1, n, NULL);
         break;
     }
     if (!rc) rc = bits_to_fixed(ctx, res, n);
-    if (!rc) rc = o->stream_sync(ctx->cs, NULL);
+    if (!rc) rc = o->stream_sync(ctx->compute_state, NULL);
 done:
-    spin_buf_release(ctx, d);
-    spin_buf_release(ctx, x2);
-    spin_buf_release(ctx, b2);
+    spin_mpc_buf_release(ctx, d);
+    spin_mpc_buf_release(ctx, x2);
+    spin_mpc_buf_release(ctx, b2);
     if (rc) {
         spin_tensor_free(r);
         return rc;
@@ -310,7 +310,7 @@ int spin_cmp_public(spin_ctx_t *ctx, spin_cmp_op_t op, const spin_tensor_t *a, c
 int spin_select(spin_ctx_t *ctx, const spin_tensor_t *b, const spin_tensor_t *x, const spin_tensor_t *y,
                 spin_tensor_t **out)
 {
-    int rc = spin_check_party(ctx, "select");
+    int rc = spin_mpc_check_party(ctx, "select");
     if (rc) return rc;
     if (!same_shape(b, x) || !same_shape(x, y)) {
         MPC_ERR(ctx, "select: the condition and both operands must have the same shape");
