@@ -38,7 +38,7 @@ extern "C" {
 #endif
 
 #define SPIN_ABI_MAJOR 1
-#define SPIN_ABI_MINOR 1
+#define SPIN_ABI_MINOR 2
 
 /** Name of the one symbol a plugin exports. */
 #define SPIN_PLUGIN_QUERY_SYMBOL "spin_plugin_query"
@@ -345,12 +345,20 @@ typedef struct spin_transport_cfg {
     /** endpoints[i]: where party i listens, e.g. "tcp://10.0.0.2:7100" or
      *  "ipc:///tmp/spin-x/p1".  A party binds its own and connects to others. */
     const char *const *endpoints;
-    int timeout_ms;              /**< a silent peer is an error after this */
+    /** A silent peer is an error after this many ms.  The core resolves it
+     *  (spin_ctx_opts_t.timeout_ms, else SPIN_TIMEOUT seconds, else 60 s) and
+     *  passes a value > 0; a transport treats <= 0 (a test harness, say) as
+     *  60 s and never reads SPIN_TIMEOUT itself. */
+    int timeout_ms;
     /** Directory with key files for authenticated, encrypted links, or NULL.
      *  Layout: party<i>.pub for every party, party<me>.key for my secret. */
     const char *key_dir;
     /** Value every party must agree on (protocol/config fingerprint); a peer
-     *  with another value is refused at connection time, naming it. */
+     *  with another value is refused at connection time, naming it.  The
+     *  core's layout (SPIN_FP_*): bits 0..7 the fractional bits f, bits 8..15
+     *  the computing parties N, bits 16..63 a hash of the Spin version and
+     *  plugin ABI, so one HELLO checks the whole configuration and an error
+     *  can say which part differs.  Transports compare all 64 bits. */
     uint64_t fingerprint;
 
     /* --- ABI 1.1: the context's compute backend.  Read these only when
@@ -365,6 +373,13 @@ typedef struct spin_transport_cfg {
     const spin_compute_ops_t *compute_ops;
     void *compute_state;
 } spin_transport_cfg_t;
+
+/** Fields of spin_transport_cfg_t.fingerprint as the core fills it. */
+#define SPIN_FP_FRAC_BITS(fp)  ((unsigned)((fp) & 0xff))
+#define SPIN_FP_NPARTIES(fp)   ((unsigned)(((fp) >> 8) & 0xff))
+#define SPIN_FP_BUILD(fp)      ((fp) >> 16)
+#define SPIN_FP_MAKE(build, nparties, frac_bits) \
+    (((uint64_t)(build) << 16) | ((uint64_t)((nparties) & 0xff) << 8) | ((uint64_t)(frac_bits) & 0xff))
 
 /** Opaque, plugin-defined request handle for non-blocking operations. */
 typedef struct spin_request spin_request_t;
@@ -433,6 +448,13 @@ typedef struct spin_plugin_desc {
     void (*fini)(void *state);
     const void *ops;             /**< spin_compute_ops_t / spin_transport_ops_t */
     uint32_t ops_size;           /**< sizeof of that ops struct */
+
+    /* --- ABI 1.2 (read only when struct_size >= SPIN_PLUGIN_DESC_SIZE_1_2) */
+    /** Transport: the endpoint schemes it accepts, space-separated without
+     *  "://", e.g. "tcp ipc".  The core picks (or checks) a transport by the
+     *  schemes of the endpoints, so a new scheme needs no core edit.  NULL,
+     *  or a plugin of ABI < 1.2: "tcp ipc".  Compute plugins: NULL. */
+    const char *endpoint_schemes;
     /* Append new fields here only. */
 } spin_plugin_desc_t;
 
@@ -442,6 +464,7 @@ typedef const spin_plugin_desc_t *(*spin_plugin_query_fn)(void);
 #define SPIN_COMPUTE_OPS_SIZE_1_0 (offsetof(spin_compute_ops_t, f64_unary) + sizeof(void (*)(void)))
 #define SPIN_TRANSPORT_OPS_SIZE_1_0 (offsetof(spin_transport_ops_t, stats) + sizeof(void (*)(void)))
 #define SPIN_PLUGIN_DESC_SIZE_1_0 (offsetof(spin_plugin_desc_t, ops_size) + sizeof(uint32_t))
+#define SPIN_PLUGIN_DESC_SIZE_1_2 (offsetof(spin_plugin_desc_t, endpoint_schemes) + sizeof(const char *))
 /** Size of spin_transport_cfg_t in ABI 1.0, and since ABI 1.1 (the compute
  *  backend fields). */
 #define SPIN_TRANSPORT_CFG_SIZE_1_0 (offsetof(spin_transport_cfg_t, fingerprint) + sizeof(uint64_t))
