@@ -17,7 +17,8 @@ static const spin_env_var_t env_table[] = {
     {"SPIN_LOG_LEVEL", "info", "Log verbosity: error, warn, info or debug."},
     {"SPIN_TIMEOUT", "60",
      "Seconds a peer may stay silent before the transport reports an error "
-     "naming it (tcp, sock and rdma plugins); fractions are allowed (0.5). A "
+     "naming it; the core reads it and hands it to every transport as its "
+     "timeout; fractions are allowed (0.5). A "
      "value that is not a positive number of seconds (\"abc\", \"-3\", \"0\") "
      "is ignored with a warning naming it, and the default is used."},
     {"SPIN_PARTY", NULL,
@@ -27,8 +28,9 @@ static const spin_env_var_t env_table[] = {
      "Number of computing parties N (the dealer is extra). Default: lines "
      "of the peers file minus one."},
     {"SPIN_PEERS_FILE", NULL,
-     "File with one endpoint per line (tcp://HOST:PORT or ipc://PATH) for "
-     "parties 0..N-1, then the dealer. spin-run writes one."},
+     "File with one endpoint per line (tcp://HOST:PORT, ipc://PATH or "
+     "rdma://HOST:PORT; the transport chosen must take the scheme) for "
+     "parties 0..N-1, then the dealer; '#' starts a comment. spin-run writes one."},
     {"SPIN_FRAC_BITS", "16",
      "Fixed-point fractional bits f (1..30); every party must use the same."},
     {"SPIN_KEY_DIR", NULL,

@@ -164,6 +164,10 @@ static int check_desc(const spin_logger_t *lg, spin_plugin_rec_t *r,
     r->info.description = d->description ? d->description : "";
     r->info.caps = d->caps;
     r->info.abi_major = d->abi_major;
+    r->schemes = "tcp ipc";
+    if (d->kind == SPIN_PLUGIN_TRANSPORT && d->abi_minor >= 2 && d->struct_size >= SPIN_PLUGIN_DESC_SIZE_1_2 &&
+        d->endpoint_schemes && d->endpoint_schemes[0])
+        r->schemes = d->endpoint_schemes;
     r->info.abi_minor = d->abi_minor;
     (void)lg;
     return 0;

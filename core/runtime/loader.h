@@ -22,6 +22,9 @@ typedef struct spin_plugin_rec {
         spin_transport_ops_t transport;
     } ops;
     void *state;                     /* non-NULL while initialised */
+    /* Transport: endpoint schemes it accepts (ABI 1.2 descriptor field, or
+     * "tcp ipc" for an older plugin or a NULL field). */
+    const char *schemes;
 } spin_plugin_rec_t;
 
 /* Scan every directory of the colon-separated `dirs` (in order) for files

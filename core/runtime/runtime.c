@@ -2,6 +2,8 @@
 #include "config.h"
 #include "runtime/runtime.h"
 
+#include <stdatomic.h>
+
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -241,17 +243,47 @@ const char *spin_runtime_search_path(const spin_runtime_t *rt)
     return rt ? rt->search_path : NULL;
 }
 
-/* Built-in preference for auto-selection: the GPU first; for transports the
- * tcp plugin (it takes every endpoint scheme spin-run writes and key files).
- * rdma (rdma:// endpoints), sock and third-party plugins come after, in
- * search order: name them in SPIN_BACKEND to use them. */
-static int preference(const char *name)
+/* Preference for auto-selection, from capabilities, not names: a compute
+ * plugin with device memory (a GPU) first, then one with the float64
+ * reference; a transport that can authenticate and encrypt its links first.
+ * Ties keep search order.  Transports that do not take the endpoints'
+ * schemes are not candidates at all (scheme_ok). */
+static int preference(const spin_plugin_rec_t *r)
 {
-    static const char *const order[] = {"cuda", "cpu", "tcp"};
-    for (size_t i = 0; i < sizeof order / sizeof order[0]; i++)
-        if (strcmp(name, order[i]) == 0) return (int)i;
-    return 100;
+    uint64_t caps = r->desc->caps;
+    if (r->desc->kind == SPIN_PLUGIN_COMPUTE)
+        return (caps & SPIN_CAP_COMPUTE_DEVICE_MEM) ? 0 : (caps & SPIN_CAP_COMPUTE_F64) ? 1 : 2;
+    return (caps & SPIN_CAP_TRANSPORT_SECURE) ? 0 : 1;
 }
+
+/* Does the space-separated scheme list take endpoint ep ("scheme://...")?
+ * On failure, the scheme it lacks goes into miss. */
+static int scheme_ok(const char *schemes, const char *ep, char *miss, size_t misslen)
+{
+    const char *sep = strstr(ep, "://");
+    size_t len = sep ? (size_t)(sep - ep) : strlen(ep);
+    for (const char *s = schemes; *s;) {
+        while (*s == ' ') s++;
+        size_t w = strcspn(s, " ");
+        if (w && w == len && strncmp(s, ep, len) == 0) return 1;
+        s += w;
+    }
+    snprintf(miss, misslen, "%.*s", (int)(len < 32 ? len : 32), ep);
+    return 0;
+}
+
+/* The first endpoint scheme of eps that r does not take (miss), or 1. */
+static int takes_all(const spin_plugin_rec_t *r, const char *const *eps, int neps, char *miss, size_t misslen)
+{
+    for (int i = 0; i < neps; i++)
+        if (eps[i] && !scheme_ok(r->schemes, eps[i], miss, misslen)) return 0;
+    return 1;
+}
+
+/* Auto-selection is logged at info level once per process and kind (a
+ * benchmark opens hundreds of contexts), at debug level after that: the one
+ * piece of process-wide state in the core, and it only affects logging. */
+static _Atomic int auto_logged[3];
 
 static void fill_backend(spin_runtime_t *rt, int kind, size_t idx)
 {
@@ -265,7 +297,7 @@ static void fill_backend(spin_runtime_t *rt, int kind, size_t idx)
     r->info.selected = 1;
 }
 
-static int select_kind(spin_runtime_t *rt, int kind, spin_backend_t *out)
+static int select_kind(spin_runtime_t *rt, int kind, const char *const *eps, int neps, spin_backend_t *out)
 {
     if (!rt || !out) return SPIN_ERR_INVAL;
     if (rt->selected[kind] >= 0) {
@@ -289,8 +321,8 @@ static int select_kind(spin_runtime_t *rt, int kind, spin_backend_t *out)
         }
         /* Stable sort by preference, then search order. */
         for (size_t i = 1; i < nc; i++)
-            for (size_t j = i; j > 0 && preference(rt->recs[cand[j]].name) <
-                                        preference(rt->recs[cand[j - 1]].name); j--) {
+            for (size_t j = i; j > 0 && preference(&rt->recs[cand[j]]) <
+                                        preference(&rt->recs[cand[j - 1]]); j--) {
                 size_t t = cand[j]; cand[j] = cand[j - 1]; cand[j - 1] = t;
             }
     }
@@ -298,6 +330,14 @@ static int select_kind(spin_runtime_t *rt, int kind, spin_backend_t *out)
     char skipped[1024] = "";
     for (size_t c = 0; c < nc; c++) {
         spin_plugin_rec_t *r = &rt->recs[cand[c]];
+        char miss[40];
+        if (kind == SPIN_PLUGIN_TRANSPORT && !takes_all(r, eps, neps, miss, sizeof miss)) {
+            size_t off = strlen(skipped);
+            snprintf(skipped + off, sizeof skipped - off, "%s%s: does not take %s:// endpoints (takes %s)",
+                     off ? "; " : "", r->name, miss, r->schemes);
+            if (c == 0) first_rc = SPIN_ERR_CONFIG;
+            continue;
+        }
         int rc = spin_loader_init(r, &rt->host);
         if (rc == 0) {
             fill_backend(rt, kind, cand[c]);
@@ -305,7 +345,7 @@ static int select_kind(spin_runtime_t *rt, int kind, spin_backend_t *out)
                 spin_log(&rt->logger, SPIN_LOG_WARN, "using %s plugin %s; skipped: %s",
                          kind_name(kind), r->name, skipped);
             else if (!named)
-                spin_log(&rt->logger, SPIN_LOG_INFO,
+                spin_log(&rt->logger, atomic_exchange(&auto_logged[kind], 1) ? SPIN_LOG_DEBUG : SPIN_LOG_INFO,
                          "auto-selected %s plugin %s (%s)%s%s; set SPIN_BACKEND to choose",
                          kind_name(kind), r->name, r->path, skipped[0] ? "; skipped: " : "",
                          skipped);
@@ -318,7 +358,12 @@ static int select_kind(spin_runtime_t *rt, int kind, spin_backend_t *out)
     }
     char inv[4096] = "";
     inventory(rt, inv, sizeof inv);
-    if (named)
+    if (first_rc == SPIN_ERR_CONFIG && skipped[0])
+        spin_log(&rt->logger, SPIN_LOG_ERROR,
+                 "no %s plugin takes these endpoints (%s)%s%s: name one that does in SPIN_BACKEND, "
+                 "or write the peers file for the transport you use",
+                 kind_name(kind), skipped, named ? "; SPIN_BACKEND=" : "", named ? rt->backend_spec : "");
+    else if (named)
         spin_log(&rt->logger, SPIN_LOG_ERROR,
                  "no %s plugin named in SPIN_BACKEND=\"%s\" could be initialised. Plugins:\n%s",
                  kind_name(kind), rt->backend_spec, inv);
@@ -332,12 +377,18 @@ static int select_kind(spin_runtime_t *rt, int kind, spin_backend_t *out)
 
 int spin_runtime_compute(spin_runtime_t *rt, spin_backend_t *out)
 {
-    return select_kind(rt, SPIN_PLUGIN_COMPUTE, out);
+    return select_kind(rt, SPIN_PLUGIN_COMPUTE, NULL, 0, out);
 }
 
 int spin_runtime_transport(spin_runtime_t *rt, spin_backend_t *out)
 {
-    return select_kind(rt, SPIN_PLUGIN_TRANSPORT, out);
+    return select_kind(rt, SPIN_PLUGIN_TRANSPORT, NULL, 0, out);
+}
+
+int spin_runtime_transport_for(spin_runtime_t *rt, const char *const *endpoints, int n, spin_backend_t *out)
+{
+    if (n < 0 || (n > 0 && !endpoints)) return SPIN_ERR_INVAL;
+    return select_kind(rt, SPIN_PLUGIN_TRANSPORT, endpoints, n, out);
 }
 
 int spin_runtime_probe(spin_runtime_t *rt)

@@ -88,6 +88,12 @@ typedef struct spin_backend {
  *  *out stays valid until spin_runtime_close(). */
 SPIN_API int spin_runtime_compute(spin_runtime_t *rt, spin_backend_t *out);
 SPIN_API int spin_runtime_transport(spin_runtime_t *rt, spin_backend_t *out);
+/** The transport for these n endpoints ("scheme://..."): only a transport
+ *  whose descriptor lists every endpoint's scheme (plugin.h,
+ *  endpoint_schemes) is taken; one named in SPIN_BACKEND that does not is
+ *  an error naming the scheme.  n = 0 is spin_runtime_transport. */
+SPIN_API int spin_runtime_transport_for(spin_runtime_t *rt, const char *const *endpoints, int n,
+                                        spin_backend_t *out);
 
 /* Plugin inventory (for spin-info and error messages). */
 typedef enum spin_plugin_status {
