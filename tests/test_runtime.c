@@ -137,6 +137,56 @@ START_TEST(real_plugins_auto_selected)
 }
 END_TEST
 
+/* A transport is chosen by the endpoints' schemes (its descriptor's
+ * endpoint_schemes), auto-selected or named. */
+static int transport_for(const char *backend, const char *ep, seen_t *s, spin_backend_t *t)
+{
+    spin_runtime_opts_t o;
+    memset(&o, 0, sizeof o);
+    o.struct_size = sizeof o;
+    o.backend = backend;
+    o.no_default_path = 1;
+    spin_logger_t lg = {SPIN_LOG_DEBUG, NULL, sink, s};
+    o.log = &lg;
+    spin_runtime_t *rt;
+    ck_assert_int_eq(spin_runtime_open(&o, &rt), 0);
+    const char *eps[3] = {ep, ep, ep};
+    int rc = spin_runtime_transport_for(rt, eps, 3, t);
+    spin_runtime_close(rt);
+    return rc;
+}
+
+START_TEST(transport_by_endpoint_scheme)
+{
+    if (tu_why_not_built("tcp")[0]) return;
+    seen_t s = {0, "", SPIN_LOG_ERROR};
+    spin_backend_t t;
+    ck_assert_int_eq(transport_for("", "tcp://127.0.0.1:7000", &s, &t), 0);
+    ck_assert_str_eq(t.desc->name, "tcp");   /* secure links first */
+    ck_assert_int_eq(transport_for("", "ipc:///tmp/x/p0", &s, &t), 0);
+    ck_assert_str_eq(t.desc->name, "tcp");
+    /* A scheme no transport takes: an error naming it, whoever is tried. */
+    s.n = 0;
+    ck_assert_int_eq(transport_for("", "foo://h:1", &s, &t), SPIN_ERR_CONFIG);
+    ck_assert_int_eq(s.lv, SPIN_LOG_ERROR);
+    ck_assert_msg(strstr(s.last, "tcp: does not take foo:// endpoints (takes tcp ipc)") != NULL, "%s", s.last);
+    ck_assert_msg(strstr(s.last, "sock: does not take foo:// endpoints") != NULL, "%s", s.last);
+    /* Named in SPIN_BACKEND but not taking the scheme. */
+    ck_assert_int_eq(transport_for("sock", "rdma://h:1", &s, &t), SPIN_ERR_CONFIG);
+    ck_assert_msg(strstr(s.last, "sock: does not take rdma:// endpoints") != NULL, "%s", s.last);
+    ck_assert_msg(strstr(s.last, "SPIN_BACKEND=sock") != NULL, "%s", s.last);
+    /* Bad arguments. */
+    spin_runtime_t *rt;
+    spin_runtime_opts_t o;
+    memset(&o, 0, sizeof o);
+    o.struct_size = sizeof o;
+    o.no_default_path = 1;
+    ck_assert_int_eq(spin_runtime_open(&o, &rt), 0);
+    ck_assert_int_eq(spin_runtime_transport_for(rt, NULL, 2, &t), SPIN_ERR_INVAL);
+    spin_runtime_close(rt);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("runtime");
@@ -148,6 +198,7 @@ int main(void)
     tcase_add_test(tc, caps_names);
     tcase_add_test(tc, injected_environment);
     tcase_add_test(tc, real_plugins_auto_selected);
+    tcase_add_test(tc, transport_by_endpoint_scheme);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
