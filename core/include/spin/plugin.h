@@ -19,10 +19,70 @@
  *   - plugin names are API: never rename one.
  *
  * Conventions: every function returns 0 (SPIN_OK) or a negative SPIN_ERR_*
- * code; outputs are written only on success.  "state" is the pointer that
- * init() produced; each init() call creates an independent instance, so
- * several Spin contexts (parties run as threads, say) can use one plugin file
- * in one process.  Plugins keep no global mutable state.
+ * code; outputs are written only on success (the few exceptions are named
+ * at their op).  "state" is the pointer that init() produced; each init()
+ * call creates an independent instance, so several Spin contexts (parties
+ * run as threads, say) can use one plugin file in one process.  Plugins keep
+ * no global mutable state.  Every slot's comment below says what it does,
+ * whether it is mandatory (and what NULL means if not), which thread may
+ * call it, what it returns on each error, and its edge cases.  The
+ * conformance suites (tests/conformance_compute*.c,
+ * tests/conformance_transport.c) define the contract and run against every
+ * bundled plugin.
+ *
+ * Threading.  The core makes one instance (one init() call) per plugin and
+ * runtime, and spin_ctx_open() opens one runtime per context: parties run as
+ * threads of one process (spin_run_local(), the conformance suites) each
+ * have their own compute instance, transport instance and communicator, so
+ * init() of one plugin file may run on several threads at once.  All calls
+ * on one instance, and on what it made (memory, streams, events, a
+ * communicator, its requests), come from the thread that drives the
+ * context, one call at a time: no two calls on one state or comm are ever
+ * concurrent, and plugins need no locks for that.  Distinct instances are
+ * used concurrently.  A transport may call its context's compute ops
+ * (spin_transport_cfg_t.compute_ops) from inside its own ops: the same
+ * thread.  A plugin may run threads of its own inside a call (OpenMP,
+ * ZeroMQ's I/O thread, CUDA host functions).
+ *
+ * Errors.  Unless a slot's comment says otherwise, a failing op logs the
+ * reason at SPIN_LOG_ERROR through host->log where the problem is found,
+ * naming the op and the value or peer (the conformance suites check for
+ * it), and returns one of:
+ *   SPIN_ERR_INVAL     a bad argument: a NULL pointer with a non-zero size,
+ *                      an unknown op or dtype, a bad shape, geometry or
+ *                      leading dimension, a shift or f above 63, a peer out
+ *                      of range or oneself, a stream or event that is not
+ *                      the plugin's;
+ *   SPIN_ERR_NOMEM     out of host or device memory;
+ *   SPIN_ERR_RANGE     a value outside its documented range (ring_from_f64,
+ *                      prg_fill);
+ *   SPIN_ERR_INTERNAL  a device, driver or library failure, or a bug (the
+ *                      cuda plugin maps CUDA's out-of-memory to
+ *                      SPIN_ERR_NOMEM, invalid-value to SPIN_ERR_INVAL,
+ *                      no-device/no-driver to SPIN_ERR_UNAVAILABLE and every
+ *                      other CUDA error to SPIN_ERR_INTERNAL; the cpu plugin
+ *                      returns it when OpenSSL fails);
+ *   SPIN_ERR_UNAVAILABLE  init(): no such device or driver here;
+ *   SPIN_ERR_NOTSUP    not supported by this plugin or machine (a plugin
+ *                      may return it from a mandatory op it does not
+ *                      implement, as examples/plugin does; such a plugin
+ *                      does not pass the conformance suite);
+ *   SPIN_ERR_CONFIG    a bad setting, endpoint or key file, or a peer
+ *                      configured differently (party count, fingerprint);
+ *   SPIN_ERR_AUTH      a peer's key was refused;
+ *   SPIN_ERR_TIMEOUT   a peer stayed silent for timeout_ms;
+ *   SPIN_ERR_PEER      a peer closed its communicator, exited or reset the
+ *                      link;
+ *   SPIN_ERR_PROTOCOL  a peer is out of step: another tag, length or
+ *                      sequence number than the receive expects, or
+ *                      malformed framing;
+ *   SPIN_ERR_IO        a system call or network operation failed.
+ * An asynchronous compute plugin (SPIN_CAP_COMPUTE_ASYNC) checks the
+ * arguments and queues the work inside the call: a failure of the queued
+ * work is returned by a later call on that stream (stream_sync, event_sync
+ * or a later op), and that work's outputs are undefined.  A transport link
+ * that failed stays failed: every later operation on it returns that
+ * link's code at once.
  */
 #ifndef SPIN_PLUGIN_H
 #define SPIN_PLUGIN_H
@@ -235,87 +295,312 @@ typedef struct spin_dmabuf {
  *  created); cheap enough for every transfer. */
 #define SPIN_DMABUF_QUERY 1u
 
+/*
+ * The compute ops.  Data pointers are plugin memory (from mem_alloc, at any
+ * offset inside an allocation; without SPIN_CAP_COMPUTE_DEVICE_MEM it is
+ * host memory that the caller also reads and writes directly), except
+ * copy_h2d's src and copy_d2h's dst, which are host memory; descriptors
+ * (spin_gemm_t, spin_conv_geom_t, spin_prg_key_t) are host memory, read
+ * during the call only.  Every op that takes a stream s queues its work on
+ * s in order; NULL is the plugin's default stream.  Streams and events
+ * belong to the instance that created them.  Thread, for every op: the
+ * thread that drives the context, one call per instance at a time (see
+ * "Threading" above); distinct instances run concurrently.  The cpu plugin
+ * runs every op inside the call; the cuda plugin (SPIN_CAP_COMPUTE_ASYNC)
+ * queues it and returns.
+ */
 typedef struct spin_compute_ops {
     /* --- memory (all mandatory) ----------------------------------------- */
-    /** Allocate bytes of plugin memory (host or device), aligned to 64. */
+    /** Allocate bytes of plugin memory (host or device), aligned to 64
+     *  bytes, contents undefined, into *ptr (written only on success); free
+     *  it with mem_free.  bytes == 0 gives a valid, distinct pointer.
+     *  Mandatory.  Thread: the context's.
+     *  Returns 0; SPIN_ERR_INVAL if ptr is NULL; SPIN_ERR_NOMEM when memory
+     *  runs out or bytes is too large to allocate; cuda: SPIN_ERR_INTERNAL
+     *  on another device failure. */
     int (*mem_alloc)(void *state, size_t bytes, void **ptr);
-    /** Free memory from mem_alloc; NULL is a no-op. */
+    /** Free memory from this instance's mem_alloc; NULL is a no-op.  The
+     *  free is ordered after the work already queued on the default stream
+     *  (that work may still use ptr); work on other streams that uses ptr
+     *  must have completed, or been ordered before the default stream with
+     *  an event, when mem_free is called.  A pointer not from mem_alloc, or
+     *  freed twice, is undefined (the cuda plugin detects it:
+     *  SPIN_ERR_INVAL).
+     *  Mandatory.  Thread: the context's.
+     *  Returns 0; cuda: SPIN_ERR_INVAL as above, SPIN_ERR_INTERNAL if the
+     *  device fails (the block is then released at once). */
     int (*mem_free)(void *state, void *ptr);
-    /** Host -> plugin memory, ordered on stream s. */
+    /** Copy bytes from host memory src to plugin memory dst, ordered on s.
+     *  Later work on s sees the data.  Keep src unchanged until the copy
+     *  has completed (stream_sync(s), or an event recorded after it); the
+     *  cpu plugin, and the cuda plugin for pageable host memory, have read
+     *  src when the call returns.  bytes == 0 does nothing (the pointers may
+     *  be NULL).  dst and src must not overlap.
+     *  Mandatory.  Thread: the context's.
+     *  Returns 0; SPIN_ERR_INVAL for a NULL pointer with bytes > 0 or a
+     *  stream that is not the plugin's; cuda: SPIN_ERR_INTERNAL (or
+     *  SPIN_ERR_INVAL for a bad address) when the device fails. */
     int (*copy_h2d)(void *state, void *dst, const void *src, size_t bytes,
                     spin_stream_t *s);
-    /** Plugin -> host memory, ordered on stream s. */
+    /** Copy bytes from plugin memory src to host memory dst, ordered on s.
+     *  dst holds the data once the copy has completed (stream_sync(s), or
+     *  event_sync of an event recorded after it); the cpu plugin has
+     *  written it when the call returns, the cuda plugin may write it
+     *  later (by DMA, or from a CUDA host function).  bytes == 0 does
+     *  nothing (the pointers may be NULL).  dst and src must not overlap.
+     *  Mandatory.  Thread: the context's.
+     *  Returns 0; SPIN_ERR_INVAL for a NULL pointer with bytes > 0 or a
+     *  stream that is not the plugin's; cuda: SPIN_ERR_INTERNAL (or
+     *  SPIN_ERR_INVAL for a bad address) when the device fails. */
     int (*copy_d2h)(void *state, void *dst, const void *src, size_t bytes,
                     spin_stream_t *s);
-    /** Plugin -> plugin memory, ordered on stream s (regions may not overlap). */
+    /** Copy bytes of plugin memory from src to dst, ordered on s.  dst ==
+     *  src does nothing; other overlapping regions are undefined (the cpu
+     *  plugin copies as memmove does, the cuda plugin does not).  bytes == 0
+     *  does nothing (the pointers may be NULL).
+     *  Mandatory.  Thread: the context's.
+     *  Returns 0; SPIN_ERR_INVAL for a NULL pointer with bytes > 0 or a
+     *  stream that is not the plugin's; cuda: SPIN_ERR_INTERNAL when the
+     *  device fails. */
     int (*copy_d2d)(void *state, void *dst, const void *src, size_t bytes,
                     spin_stream_t *s);
-    /** Set bytes of plugin memory to 0. */
+    /** Set bytes of plugin memory at dst to 0, ordered on s.  bytes == 0
+     *  does nothing (dst may be NULL).
+     *  Mandatory.  Thread: the context's.
+     *  Returns 0; SPIN_ERR_INVAL for dst NULL with bytes > 0 or a stream
+     *  that is not the plugin's; cuda: SPIN_ERR_INTERNAL when the device
+     *  fails. */
     int (*mem_zero)(void *state, void *dst, size_t bytes, spin_stream_t *s);
 
     /* --- streams and events (all mandatory) ------------------------------ */
+    /** Create a stream in *s (written only on success).  Work on one
+     *  stream runs in order; streams are not ordered with respect to each
+     *  other, the default stream included: order them with events.  With
+     *  SPIN_CAP_COMPUTE_ASYNC the work also runs asynchronously to the host.
+     *  A plugin that runs every op inside the call still returns a real,
+     *  distinct object (the cpu plugin does).
+     *  Mandatory.  Thread: the context's.
+     *  Returns 0; SPIN_ERR_INVAL if s is NULL; SPIN_ERR_NOMEM; cuda:
+     *  SPIN_ERR_INTERNAL when the device fails. */
     int (*stream_create)(void *state, spin_stream_t **s);
+    /** Destroy a stream from stream_create; work already queued on it still
+     *  completes.  NULL (the default stream, never destroyed) does nothing.
+     *  s is invalid afterwards, also when the device reports an error.
+     *  Mandatory.  Thread: the context's.
+     *  Returns 0; SPIN_ERR_INVAL for a pointer that is not one of the
+     *  plugin's streams; cuda: SPIN_ERR_INTERNAL when the device fails. */
     int (*stream_destroy)(void *state, spin_stream_t *s);
-    /** Block the host until all work queued on s has finished. */
+    /** Block the calling thread until all work queued on s (NULL: the
+     *  default stream) has finished.  This is where an asynchronous plugin
+     *  reports a failure of that work.
+     *  Mandatory.  Thread: the context's.
+     *  Returns 0; SPIN_ERR_INVAL for a stream that is not the plugin's;
+     *  cuda: the mapped code of a failure of the queued work (usually
+     *  SPIN_ERR_INTERNAL). */
     int (*stream_sync)(void *state, spin_stream_t *s);
+    /** Create an event in *e (written only on success), not yet recorded:
+     *  event_sync and stream_wait_event on it return at once.
+     *  Mandatory.  Thread: the context's.
+     *  Returns 0; SPIN_ERR_INVAL if e is NULL; SPIN_ERR_NOMEM; cuda:
+     *  SPIN_ERR_INTERNAL when the device fails. */
     int (*event_create)(void *state, spin_event_t **e);
+    /** Destroy an event from event_create; NULL does nothing.  It may be
+     *  destroyed while the work it was recorded after is still running.
+     *  e is invalid afterwards.
+     *  Mandatory.  Thread: the context's.
+     *  Returns 0; SPIN_ERR_INVAL for a pointer that is not one of the
+     *  plugin's events; cuda: SPIN_ERR_INTERNAL when the device fails. */
     int (*event_destroy)(void *state, spin_event_t *e);
-    /** Record e at the current end of stream s. */
+    /** Record e at the current end of stream s (NULL: the default stream):
+     *  e completes when the work queued on s so far has.  Recording it
+     *  again moves it to the new end.
+     *  Mandatory.  Thread: the context's.
+     *  Returns 0; SPIN_ERR_INVAL if e is NULL or not the plugin's, or s is
+     *  not the plugin's; cuda: SPIN_ERR_INTERNAL when the device fails. */
     int (*event_record)(void *state, spin_event_t *e, spin_stream_t *s);
-    /** Make later work on s wait until e has completed. */
+    /** Make later work on s (NULL: the default stream) wait until e (as
+     *  last recorded) has completed; the host does not block.  An event
+     *  never recorded imposes no wait.
+     *  Mandatory.  Thread: the context's.
+     *  Returns 0; SPIN_ERR_INVAL if e is NULL or not the plugin's, or s is
+     *  not the plugin's; cuda: SPIN_ERR_INTERNAL when the device fails. */
     int (*stream_wait_event)(void *state, spin_stream_t *s, spin_event_t *e);
-    /** Block the host until e has completed. */
+    /** Block the calling thread until e (as last recorded) has completed;
+     *  an event never recorded returns at once.
+     *  Mandatory.  Thread: the context's.
+     *  Returns 0; SPIN_ERR_INVAL if e is NULL or not the plugin's; cuda:
+     *  the mapped code of a failure of the work e waits for (usually
+     *  SPIN_ERR_INTERNAL). */
     int (*event_sync)(void *state, spin_event_t *e);
 
     /* --- element-wise ring ops on n contiguous uint64 (mandatory) -------- */
     /* z may alias x or y exactly (in place); partial overlap is undefined. */
+    /** z[i] = x[i] OP y[i] (mod 2^64) for i < n, OP one of
+     *  spin_ring_binop_t, on s.  z may equal x or y, and x may equal y.
+     *  n == 0 does nothing (the pointers may be NULL).
+     *  Mandatory.  Thread: the context's.
+     *  Returns 0; SPIN_ERR_INVAL for an unknown op (also with n == 0), a
+     *  NULL pointer with n > 0 or a stream that is not the plugin's; cuda:
+     *  SPIN_ERR_INTERNAL if the kernel launch fails. */
     int (*ring_binary)(void *state, spin_ring_binop_t op, uint64_t *z,
                        const uint64_t *x, const uint64_t *y, size_t n,
                        spin_stream_t *s);
+    /** z[i] = x[i] OP c for i < n, OP one of spin_ring_scalarop_t (RSUB_S
+     *  is c - x[i]; the shifts take c in [0, 63]), on s.  z may equal x.
+     *  n == 0 does nothing (the pointers may be NULL).
+     *  Mandatory.  Thread: the context's.
+     *  Returns 0; SPIN_ERR_INVAL for an unknown op or a shift by more than
+     *  63 (both also with n == 0), a NULL pointer with n > 0 or a stream
+     *  that is not the plugin's; cuda: SPIN_ERR_INTERNAL if the kernel
+     *  launch fails. */
     int (*ring_scalar)(void *state, spin_ring_scalarop_t op, uint64_t *z,
                        const uint64_t *x, uint64_t c, size_t n,
                        spin_stream_t *s);
+    /** z[i] = OP x[i] for i < n, OP one of spin_ring_unop_t (NEG, NOT,
+     *  COPY), on s.  z may equal x (COPY in place does nothing).  n == 0
+     *  does nothing (the pointers may be NULL).
+     *  Mandatory.  Thread: the context's.
+     *  Returns 0; SPIN_ERR_INVAL for an unknown op (also with n == 0), a
+     *  NULL pointer with n > 0 or a stream that is not the plugin's; cuda:
+     *  SPIN_ERR_INTERNAL if the launch fails. */
     int (*ring_unary)(void *state, spin_ring_unop_t op, uint64_t *z,
                       const uint64_t *x, size_t n, spin_stream_t *s);
 
     /* --- linear algebra and layout (mandatory) --------------------------- */
-    /** 64-bit ring GEMM, see spin_gemm_t. */
+    /** 64-bit ring GEMM, see spin_gemm_t, on s.  m == 0 or n == 0 does
+     *  nothing; k == 0 sets C to 0 (accumulate: leaves it).  stride_c == 0
+     *  with batch > 1 is as if the entries ran in turn (C ends as the last
+     *  entry's product, or, with accumulate, gains every entry's).  A may
+     *  equal B; C must not overlap A or B.  Leading dimensions and NULL
+     *  pointers are checked only for matrices that are not empty.
+     *  Mandatory.  Thread: the context's (the cpu plugin keeps its packing
+     *  buffer in the instance).
+     *  Returns 0; SPIN_ERR_INVAL if g is NULL, batch is 0, lda, ldb or ldc
+     *  is below its minimum, A, B or C is NULL while not empty, the extents
+     *  overflow, or s is not the plugin's; SPIN_ERR_NOMEM (cpu: no packing
+     *  buffer); cuda: SPIN_ERR_INTERNAL (SPIN_ERR_NOMEM) when the device or
+     *  cuBLAS fails (a refused or too large limb GEMM falls back to the
+     *  native kernel, no error). */
     int (*ring_gemm)(void *state, const spin_gemm_t *g, spin_stream_t *s);
-    /** im2col on 8-byte elements (a copy: the same for both dtypes). */
+    /** im2col on 8-byte elements (a copy: the same for both dtypes), see
+     *  spin_conv_geom_t, on s: col gets every element, padding as 0.  The
+     *  geometry is always checked; with no col element (n or c is 0)
+     *  nothing else happens (the pointers may be NULL).  col and x must not
+     *  overlap.
+     *  Mandatory.  Thread: the context's.
+     *  Returns 0; SPIN_ERR_INVAL if g is NULL, kh or kw is 0, a stride or
+     *  dilation is 0, the dilated kernel exceeds the padded input, oh or ow
+     *  disagree with the formula, the sizes overflow, col or x is NULL while
+     *  needed, or s is not the plugin's; cuda: SPIN_ERR_INTERNAL if the
+     *  launch fails. */
     int (*im2col)(void *state, const spin_conv_geom_t *g, void *col,
                   const void *x, spin_stream_t *s);
-    /** col2im (adds; see spin_conv_geom_t) in ring or float arithmetic. */
+    /** col2im (adds; see spin_conv_geom_t) in ring or float arithmetic
+     *  (dt), on s: x is overwritten, not accumulated into.  Geometry and
+     *  NULL rules as im2col; with no x element nothing happens.  x and col
+     *  must not overlap.
+     *  Mandatory.  Thread: the context's.
+     *  Returns 0; SPIN_ERR_INVAL for an unknown dtype and as im2col; cuda:
+     *  SPIN_ERR_INTERNAL if the launch fails. */
     int (*col2im)(void *state, spin_dtype_t dt, const spin_conv_geom_t *g,
                   void *x, const void *col, spin_stream_t *s);
     /** Sum along an axis: x viewed as [outer][len][inner],
-     *  y[o][i] (= or +=) sum_l x[o][l][i]. */
+     *  y[o][i] (= or +=) sum_l x[o][l][i], in ring or float arithmetic (dt),
+     *  on s.  len == 0 sets y to 0 (accumulate: leaves it); outer or inner
+     *  0 does nothing (the pointers may be NULL).  Float sums may be added
+     *  in any order.  y must not overlap x.
+     *  Mandatory.  Thread: the context's.
+     *  Returns 0; SPIN_ERR_INVAL for an unknown dtype (also with nothing to
+     *  do), sizes that overflow, y NULL with outer * inner > 0, x NULL with
+     *  elements to read, or a stream that is not the plugin's; cuda:
+     *  SPIN_ERR_INTERNAL if the launch fails. */
     int (*sum_axis)(void *state, spin_dtype_t dt, void *y, const void *x,
                     size_t outer, size_t len, size_t inner, int accumulate,
                     spin_stream_t *s);
 
     /* --- randomness (mandatory) ------------------------------------------ */
     /** AES-128-CTR stream words [first_word, first_word+n), see
-     *  spin_prg_key_t for the exact layout. */
+     *  spin_prg_key_t for the exact layout, into out (plugin memory), on
+     *  s.  Any nonce; the last word of a stream is 2^64 - 1.  key is read
+     *  during the call.  n == 0 does nothing (out may be NULL).
+     *  Mandatory.  Thread: the context's.
+     *  Returns 0; SPIN_ERR_INVAL if key is NULL, out is NULL with n > 0, or
+     *  s is not the plugin's; SPIN_ERR_RANGE, with nothing written, if the
+     *  words run past 2^64 - 1; SPIN_ERR_INTERNAL if the cipher fails (cpu:
+     *  OpenSSL; out may then be partly written) or the launch fails
+     *  (cuda). */
     int (*prg_fill)(void *state, const spin_prg_key_t *key, uint64_t nonce,
                     uint64_t first_word, uint64_t *out, size_t n,
                     spin_stream_t *s);
 
     /* --- fixed-point conversion (mandatory) ------------------------------ */
     /** z[i] = round_half_away(x[i] * 2^f) as int64 mod 2^64; |x| must be
-     *  below 2^(63-f) (SPIN_ERR_RANGE otherwise, z untouched), NaN likewise. */
+     *  below 2^(63-f) (SPIN_ERR_RANGE otherwise, z untouched), NaN likewise.
+     *  For i < n, f in [0, 63], on s.  Every element is checked before any
+     *  is written, so the call may block until s is idle (the cuda plugin
+     *  synchronises s to return the range error).  z and x must not
+     *  overlap.  n == 0 does nothing (the pointers may be NULL).
+     *  Mandatory.  Thread: the context's.
+     *  Returns 0; SPIN_ERR_INVAL for f > 63 (also with n == 0), a NULL
+     *  pointer with n > 0 or a stream that is not the plugin's;
+     *  SPIN_ERR_RANGE for a value out of range, infinite or NaN (logged with
+     *  the first such index); cuda: SPIN_ERR_INTERNAL when the device
+     *  fails. */
     int (*ring_from_f64)(void *state, uint64_t *z, const double *x, size_t n,
                          unsigned f, spin_stream_t *s);
-    /** z[i] = (int64)x[i] / 2^f. */
+    /** z[i] = (int64)x[i] / 2^f.
+     *  For i < n, f in [0, 63], on s; the value is rounded to the nearest
+     *  double (exact while |x| < 2^53).  z and x must not overlap.  n == 0
+     *  does nothing (the pointers may be NULL).
+     *  Mandatory.  Thread: the context's.
+     *  Returns 0; SPIN_ERR_INVAL for f > 63 (also with n == 0), a NULL
+     *  pointer with n > 0 or a stream that is not the plugin's; cuda:
+     *  SPIN_ERR_INTERNAL if the launch fails. */
     int (*ring_to_f64)(void *state, double *z, const uint64_t *x, size_t n,
                        unsigned f, spin_stream_t *s);
 
     /* --- float64 reference (optional: SPIN_CAP_COMPUTE_F64) -------------- */
+    /* The four are present exactly when the descriptor has
+     * SPIN_CAP_COMPUTE_F64: the loader rejects the bit without all four, the
+     * conformance suite also fails the ops without the bit.  NULL: the
+     * plugin has no float64 reference.  The core never calls them
+     * (spin-bench kernel uses f64_gemm as its baseline).  IEEE double
+     * semantics: NaN and infinities are values like any other, never an
+     * error. */
+    /** IEEE double GEMM, see spin_gemm_t, on s; the shape, aliasing and
+     *  stride_c == 0 rules of ring_gemm.
+     *  Optional (see above).  Thread: the context's.
+     *  Returns 0; SPIN_ERR_INVAL as ring_gemm, and (cpu) for a dimension
+     *  beyond the BLAS integer range; cuda: the mapped code
+     *  (SPIN_ERR_INTERNAL, SPIN_ERR_NOMEM, SPIN_ERR_NOTSUP) when the
+     *  device or cuBLAS fails. */
     int (*f64_gemm)(void *state, const spin_gemm_t *g, spin_stream_t *s);
+    /** z[i] = x[i] OP y[i] for i < n, OP one of spin_f64_binop_t (MAX and
+     *  MIN as fmax and fmin), on s.  Aliasing and n == 0 as ring_binary.
+     *  Optional (see above).  Thread: the context's.
+     *  Returns 0; SPIN_ERR_INVAL for an unknown op, a NULL pointer with
+     *  n > 0 or a stream that is not the plugin's; cuda: SPIN_ERR_INTERNAL
+     *  if the launch fails. */
     int (*f64_binary)(void *state, spin_f64_binop_t op, double *z,
                       const double *x, const double *y, size_t n,
                       spin_stream_t *s);
+    /** z[i] = x[i] OP c for i < n, OP one of spin_f64_scalarop_t (RSUB_S is
+     *  c - x[i], POW_S is pow(x[i], c)), on s.  Aliasing and n == 0 as
+     *  ring_scalar.
+     *  Optional (see above).  Thread: the context's.
+     *  Returns 0; SPIN_ERR_INVAL for an unknown op, a NULL pointer with
+     *  n > 0 or a stream that is not the plugin's; cuda: SPIN_ERR_INTERNAL
+     *  if the launch fails. */
     int (*f64_scalar)(void *state, spin_f64_scalarop_t op, double *z,
                       const double *x, double c, size_t n, spin_stream_t *s);
+    /** z[i] = OP x[i] for i < n, OP one of spin_f64_unop_t (libm functions;
+     *  SIGMOID is 1 / (1 + exp(-x)), RSQRT 1 / sqrt(x), RELU x > 0 ? x : 0),
+     *  on s; the suite accepts a relative difference of 1e-13 from libm.
+     *  Aliasing and n == 0 as ring_unary.
+     *  Optional (see above).  Thread: the context's.
+     *  Returns 0; SPIN_ERR_INVAL for an unknown op, a NULL pointer with
+     *  n > 0 or a stream that is not the plugin's; cuda: SPIN_ERR_INTERNAL
+     *  if the launch fails. */
     int (*f64_unary)(void *state, spin_f64_unop_t op, double *z,
                      const double *x, size_t n, spin_stream_t *s);
 
@@ -327,7 +612,19 @@ typedef struct spin_compute_ops {
      *  a dma-buf (out->fd, for ibv_reg_dmabuf_mr and the like), or returns
      *  SPIN_ERR_NOTSUP (driver or device cannot) with a logged reason.
      *  Transports call it (through spin_transport_cfg_t.compute_ops) on the
-     *  thread that drives the context; the memory stays the caller's. */
+     *  thread that drives the context; the memory stays the caller's.
+     *  A range inside an allocation is fine (bytes == 0 too); each export
+     *  makes a new fd.  The query only reads the plugin's bookkeeping and
+     *  queues no work.  The cpu plugin leaves it NULL; the cuda plugin has
+     *  it (its emulated GPU exports a memfd).
+     *  Thread: the context's (also from inside the transport's ops).
+     *  Returns 0; SPIN_ERR_INVAL, not logged, if ptr or out is NULL,
+     *  out->struct_size is too small, or the range is not this instance's
+     *  memory; SPIN_ERR_NOTSUP when the export is impossible here (logged
+     *  once per instance at info level, then at debug: the transport says
+     *  what it does instead), with out->fd = -1 (the cuda plugin has then
+     *  already filled base, size and id: only fd is meaningful); cuda:
+     *  SPIN_ERR_INTERNAL when the device fails. */
     int (*mem_export_dmabuf)(void *state, const void *ptr, size_t bytes,
                              unsigned flags, spin_dmabuf_t *out);
     /* Append new ops here only. */
@@ -390,26 +687,140 @@ typedef struct spin_transport_stats {
     uint64_t msgs_sent, msgs_recv;
 } spin_transport_stats_t;
 
+/*
+ * The transport ops.  Parties are 0 .. nparties - 1 (the dealer included);
+ * a peer is any party but oneself.  Messages between two parties are
+ * matched in order: the k-th receive posted for a peer gets the k-th
+ * message that peer sent to us, whatever its tag; the tag and the length
+ * are checked, never used to select.  Zero-length messages are messages
+ * (buf may then be NULL, and a receive writes nothing).  Thread, for every
+ * op: the thread that drives the context, one call per communicator at a
+ * time (see "Threading" above); communicators of distinct instances run
+ * concurrently.  Timeouts: a receive fails with SPIN_ERR_TIMEOUT once the
+ * peer has sent nothing for timeout_ms (counted from the later of the
+ * wait's start and the last bytes heard from that peer), a send the peer
+ * does not take likewise (tcp counts from the wait's start); the link is
+ * then failed.  Every link failure is logged naming the peer.  A link
+ * failed by an earlier error (SPIN_ERR_TIMEOUT, SPIN_ERR_PEER, SPIN_ERR_IO,
+ * malformed framing) fails every later operation on it at once with its
+ * code; a receive of another tag or length fails only that receive
+ * (SPIN_ERR_PROTOCOL), but the peers are then out of step.
+ */
 typedef struct spin_transport_ops {
     /** Open my communicator and connect to every peer; returns when all
-     *  links are up (or timeout).  comm is an independent instance. */
+     *  links are up (or timeout).  comm is an independent instance.
+     *  Each party binds endpoints[party] and connects to every lower
+     *  party's endpoint (higher ones connect to it); the handshake checks
+     *  nparties and fingerprint with every peer.  *comm is written only on
+     *  success; close it with close().  cfg and the strings it points to
+     *  are read during the call; the compute backend it names
+     *  (compute_ops, compute_state) stays valid until close.  The core
+     *  opens one communicator per instance.
+     *  Mandatory.  Thread: the context's; opens of distinct instances run
+     *  concurrently (all parties of a spin_run_local() open at once).
+     *  Returns 0; SPIN_ERR_INVAL for a NULL argument, cfg->struct_size below
+     *  SPIN_TRANSPORT_CFG_SIZE_1_0, or a party or party count out of range;
+     *  SPIN_ERR_CONFIG for no endpoint list, a missing or malformed
+     *  endpoint (or one of a scheme the transport does not take), one that
+     *  cannot be listened on, a missing or bad key file, or a peer
+     *  with another nparties or fingerprint (at connection time, not after
+     *  the timeout; the peer reports it too, or times out); SPIN_ERR_NOTSUP,
+     *  at once and logged, when key_dir is set on a transport without
+     *  SPIN_CAP_TRANSPORT_SECURE; SPIN_ERR_AUTH when a key is refused;
+     *  SPIN_ERR_TIMEOUT when a peer has not completed the handshake within
+     *  timeout_ms (naming it); SPIN_ERR_IO for a socket or device failure
+     *  (an endpoint taken by another process, say); SPIN_ERR_NOMEM. */
     int (*open)(void *state, const spin_transport_cfg_t *cfg, void **comm);
-    /** Close; pending requests are cancelled. */
+    /** Close; pending requests are cancelled.
+     *  Close and free the communicator; NULL does nothing.  Requests never
+     *  waited for become invalid, and the transport no longer touches their
+     *  buffers once close returns.  Messages of completed sends still reach
+     *  healthy peers (tcp and rdma linger up to min(timeout_ms, 2 s) for
+     *  them), except after a link failed or with requests still pending:
+     *  then tcp and rdma drop everything at once.  A peer waiting on us then
+     *  gets its earlier messages, then SPIN_ERR_PEER (or SPIN_ERR_TIMEOUT).
+     *  Mandatory.  Thread: the context's; no call on comm may follow, and
+     *  the core closes the comm before fini() of its instance.
+     *  Returns nothing. */
     void (*close)(void *comm);
     /** Blocking send of len bytes to peer with a tag.  Messages between two
-     *  parties arrive in send order; a tag mismatch at recv is an error. */
+     *  parties arrive in send order; a tag mismatch at recv is an error.
+     *  Returns when buf may be reused: possibly before the peer has
+     *  received the message (it was copied or handed to the kernel), or
+     *  only once the peer has posted its receive, so pair blocking sends
+     *  and receives in an order that cannot deadlock (the conformance
+     *  suite: the lower party sends first).  As isend followed by wait.
+     *  Mandatory.  Thread: the context's.
+     *  Returns 0; SPIN_ERR_INVAL for a NULL comm or buf NULL with len > 0
+     *  (not logged), or a peer out of range or oneself (nothing is sent);
+     *  the failed link's code; SPIN_ERR_PEER when the peer is gone;
+     *  SPIN_ERR_TIMEOUT when the peer takes nothing for timeout_ms;
+     *  SPIN_ERR_IO; SPIN_ERR_NOMEM. */
     int (*send)(void *comm, int peer, uint32_t tag, const void *buf, size_t len);
     /** Blocking receive of exactly len bytes from peer with tag; a message
-     *  of another length or tag is SPIN_ERR_PROTOCOL, naming the peer. */
+     *  of another length or tag is SPIN_ERR_PROTOCOL, naming the peer.
+     *  It takes the next message from peer (see the matching rule above);
+     *  on a mismatch that message is consumed and nothing is written to
+     *  buf.  Messages a peer sent before it closed are still delivered.
+     *  As irecv followed by wait.
+     *  Mandatory.  Thread: the context's.
+     *  Returns 0; SPIN_ERR_INVAL for a NULL comm or buf NULL with len > 0
+     *  (not logged), or a peer out of range or oneself; SPIN_ERR_PROTOCOL
+     *  as above; SPIN_ERR_TIMEOUT when the peer sends nothing for
+     *  timeout_ms; SPIN_ERR_PEER when it disconnected (after its earlier
+     *  messages); the failed link's code; SPIN_ERR_IO; SPIN_ERR_NOMEM. */
     int (*recv)(void *comm, int peer, uint32_t tag, void *buf, size_t len);
-    /** Non-blocking forms; buf must stay valid until wait() returns. */
+    /** Non-blocking forms; buf must stay valid until wait() returns.
+     *  isend: post a send of len bytes of buf to peer, and write the request
+     *  to *req (only on success); pass it to wait() exactly once.  buf must
+     *  also stay unchanged until then.  Sends to a peer go out in posting
+     *  order and are counted in stats when posted.  Device memory of
+     *  cfg->compute_ops only where comm_caps (or the descriptor's caps) has
+     *  SPIN_CAP_TRANSPORT_DEVICE_MEM.
+     *  Mandatory.  Thread: the context's.
+     *  Returns 0; SPIN_ERR_INVAL for a NULL comm or req or buf NULL with
+     *  len > 0 (not logged), or a peer out of range or oneself; the failed
+     *  link's code; SPIN_ERR_PEER when the peer is known to be gone;
+     *  SPIN_ERR_IO; SPIN_ERR_NOMEM.  Failures after the post are returned
+     *  by wait(). */
     int (*isend)(void *comm, int peer, uint32_t tag, const void *buf,
                  size_t len, spin_request_t **req);
+    /** Post a receive of exactly len bytes from peer into buf (the next
+     *  message from peer in posting order, see above), and write the
+     *  request to *req (only on success); pass it to wait() exactly once.
+     *  buf must stay valid, and is not to be read, until then.  A message
+     *  that arrived before its receive is kept by the transport meanwhile.
+     *  Mandatory.  Thread: the context's.
+     *  Returns 0; SPIN_ERR_INVAL for a NULL comm or req or buf NULL with
+     *  len > 0 (not logged), or a peer out of range or oneself; the failed
+     *  link's code (sock still delivers messages that arrived whole before
+     *  the failure); SPIN_ERR_NOMEM.  Mismatches and timeouts are returned
+     *  by wait(). */
     int (*irecv)(void *comm, int peer, uint32_t tag, void *buf, size_t len,
                  spin_request_t **req);
-    /** Wait for a request to complete and release it. */
+    /** Wait for a request to complete and release it.
+     *  The request is released also when the wait fails: never wait twice
+     *  or use req afterwards.  Requests may be waited for in any order, and
+     *  every link keeps moving while any wait runs, so posting all requests
+     *  of an exchange before waiting cannot deadlock.  A request whose link
+     *  failed meanwhile completes at once with that link's code.  After a
+     *  failed wait on a send, tcp may still hold buf until close() (it logs
+     *  so).
+     *  Mandatory.  Thread: the context's.
+     *  Returns the request's status: 0; SPIN_ERR_PROTOCOL (receive: another
+     *  tag or length arrived); SPIN_ERR_TIMEOUT (the peer stayed silent, or
+     *  took nothing, for timeout_ms); SPIN_ERR_PEER (it disconnected); the
+     *  failed link's code; SPIN_ERR_IO; SPIN_ERR_INVAL, not logged, for a
+     *  NULL comm or req. */
     int (*wait)(void *comm, spin_request_t *req);
-    /** Counters for one peer. */
+    /** Counters for one peer.
+     *  Copies the counters of the link to peer since open (payload bytes
+     *  and messages, zero-length ones included; sends counted when posted,
+     *  receives when complete) to *out.  peer == my own id gives 0 and zero
+     *  counters; counters stay readable after the link failed.
+     *  Mandatory.  Thread: the context's.
+     *  Returns 0; SPIN_ERR_INVAL, not logged, for a NULL comm or out or a
+     *  peer outside [0, nparties). */
     int (*stats)(void *comm, int peer, spin_transport_stats_t *out);
 
     /* --- ABI 1.1 --------------------------------------------------------- */
@@ -420,7 +831,11 @@ typedef struct spin_transport_ops {
      *  tells them apart, e.g. with mem_export_dmabuf's query), the core
      *  synchronises the compute stream before it posts a send from device
      *  memory, and a device receive holds its data (visible to later work on
-     *  any stream) once wait() has returned.  Constant for the comm's life. */
+     *  any stream) once wait() has returned.  Constant for the comm's life.
+     *  Thread: the context's; the core calls it after open, as often as it
+     *  likes, so it must be cheap.  No errors: 0 means host memory only
+     *  (the rdma plugin returns SPIN_CAP_TRANSPORT_DEVICE_MEM when its
+     *  GPUDirect check at open succeeded; tcp and sock leave it NULL). */
     uint64_t (*comm_caps)(void *comm);
     /* Append new ops here only. */
 } spin_transport_ops_t;
@@ -442,9 +857,32 @@ typedef struct spin_plugin_desc {
      * Create an instance.  On "no such device / driver here" return
      * SPIN_ERR_UNAVAILABLE with a reason in why; on other failures another
      * code, again with a reason.  why is always NUL-terminated by the core.
+     *
+     * The instance goes to *state (written only on success, never NULL
+     * then: the core counts success without a state, and any positive
+     * return, as SPIN_ERR_INTERNAL).  host (and host->log) stays valid
+     * until fini.  why has whylen bytes (512 from the core) and is shown in
+     * spin-info and in selection errors; an unavailable plugin is listed as
+     * such and the test suites skip it.  Other codes: SPIN_ERR_NOMEM,
+     * SPIN_ERR_CONFIG for a bad setting read through host->getenv (a device
+     * index, a ring size), SPIN_ERR_INTERNAL for a device or library
+     * failure.  On failure the plugin releases everything itself: fini is
+     * not called.  Configuration comes from host->getenv only.
+     * Mandatory.  Thread: any; the core keeps at most one instance per
+     * runtime (init runs when the plugin is first selected or probed, and
+     * again only after a failure), and runtimes of different contexts call
+     * it on their own threads, at the same time.
      */
     int (*init)(const spin_plugin_host_t *host, void **state,
                 char *why, size_t whylen);
+    /** Destroy an instance made by init and everything it still holds.
+     *  Called exactly once per successful init, when its runtime closes:
+     *  after the context has closed its communicator, with no other call
+     *  on the instance in flight.  Compute memory still allocated becomes
+     *  invalid (the cuda plugin releases such blocks; the cpu plugin does
+     *  not track them).  The core never passes NULL (the bundled plugins
+     *  accept it anyway).
+     *  Mandatory.  Thread: the one closing the runtime.  Returns nothing. */
     void (*fini)(void *state);
     const void *ops;             /**< spin_compute_ops_t / spin_transport_ops_t */
     uint32_t ops_size;           /**< sizeof of that ops struct */
