@@ -5,7 +5,7 @@
  * Linked with the plugin's host sources (cuda_*.c, built with
  * -DSPIN_CUDA_EMU, which skips the driver probe), this file stands in for
  * the CUDA runtime, cuBLAS and the kernel launchers (cuda_k_*), so that
- * tests/compute-cuda-emu.test runs the compute conformance suite through
+ * plugins/cuda/emu/compute-cuda-emu.test runs the compute conformance suite through
  * the plugin's real argument checks, allocator, staging, stream/event
  * handling and GEMM drivers (limb split, the packed-layout cuBLAS calls
  * with their column-major semantics, K and batch chunking, recombination,
