@@ -74,9 +74,9 @@ static const spin_env_var_t env_table[] = {
     {"OMP_NUM_THREADS", NULL,
      "Threads used by the cpu plugin's kernels (OpenMP); default: all cores."},
     {"TMPDIR", "/tmp",
-     "Where spin-run, spin-bench net and spin_run_local() create the temporary "
-     "directory of their ipc:// endpoints (spin-run uses /tmp if TMPDIR is "
-     "longer than 64 characters, for the socket path limit)."},
+     "Where spin-run, spin-bench net and spin_run_local() create the private "
+     "(0700) temporary directory of their ipc:// endpoints; /tmp is used if "
+     "TMPDIR is relative or longer than 64 characters (the socket path limit)."},
     {"GLIBC_TUNABLES", NULL,
      "Left as it is when set. Unset: spin-run gives the parties and the dealer "
      "glibc.malloc.trim_threshold=256 MiB and mmap_threshold=32 MiB, so large "
