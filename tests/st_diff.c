@@ -1,5 +1,5 @@
 /* st_diff A B TOL - compare two safetensors files tensor by tensor (as
- * doubles, through apps/safetensors.c): both must hold the same names with
+ * doubles, through apps/lib/safetensors.c): both must hold the same names with
  * the same shapes.  Prints, per tensor of A, the largest |a - b| and where
  * it is; exits 0 when every difference is <= TOL, 1 when one is larger, 2
  * on bad arguments or unreadable files (the message names the file and the

@@ -1,4 +1,4 @@
-/* test_idx.c - apps/idx.c: valid IDX files, plain and gzipped; every kind of
+/* test_idx.c - apps/lib/idx.c: valid IDX files, plain and gzipped; every kind of
  * broken file with its error code and message; the dataset checks (counts,
  * label range, dimensions, missing files); the conversions to double; and,
  * when dataset-fashion-mnist is installed, the real training and test sets. */

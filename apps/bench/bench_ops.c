@@ -1,5 +1,6 @@
 /* bench_ops.c - `spin-bench ops`: secure operations with the shapes and
- * input distributions of TARGETS.md, N parties + dealer as threads over the
+ * input distributions of the project's target table (TARGETS.md, kept beside
+ * the repository), N parties + dealer as threads over the
  * real transport (ipc:// by default; --scheme tcp for loopback TCP).
  * Reports the median ms per call after one warm-up, bytes sent by party 0
  * and by all parties (dealer traffic included: party 0's requests; the
@@ -21,7 +22,7 @@
 
 typedef struct ops_run ops_run_t;
 
-/* One TARGETS.md row: inputs, the secure operation and its float64
+/* One row of the target table: inputs, the secure operation and its float64
  * reference.  x [64,128] is N(0,1)*2 (party 0) or, for the positive-input
  * functions, U(0.1,10); the second operand (party 1) is y [64,128] ~ N(0,1)*2
  * or W [128,128] ~ N(0,1)/sqrt(128). */
@@ -307,10 +308,11 @@ int bench_ops_main(const bench_opts_t *o, int argc, char **argv)
             }
         } else if (strcmp(argv[i], "--help") == 0) {
             printf("usage: spin-bench [--json] [--reps N] ops [--parties 2,3] [--op NAME[,NAME...]] [--scheme ipc|tcp]\n"
-                   "The micro-operations of TARGETS.md on x [64,128] ~ N(0,1)*2 (party 0; U(0.1,10) for\n"
-                   "reciprocal, log, sqrt, inv_sqrt), y ~ N(0,1)*2 or W [128,128] ~ N(0,1)/sqrt(128)\n"
-                   "(party 1); max, softmax, layernorm (no affine, eps 1e-5) row-wise; maxpool 2x2 on x\n"
-                   "viewed as [1,1,64,128].  Parties + dealer as threads.  Operations: ");
+                   "The micro-operations of the project's target table (TARGETS.md) on x [64,128] ~\n"
+                   "N(0,1)*2 (party 0; U(0.1,10) for reciprocal, log, sqrt, inv_sqrt), y ~ N(0,1)*2 or\n"
+                   "W [128,128] ~ N(0,1)/sqrt(128) (party 1); max, softmax, layernorm (no affine, eps\n"
+                   "1e-5) row-wise; maxpool 2x2 on x viewed as [1,1,64,128].  Parties + dealer as\n"
+                   "threads.  Operations: ");
             list_ops(stdout);
             return 0;
         } else {

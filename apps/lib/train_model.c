@@ -2,7 +2,8 @@
  *
  * Adaptations to 1x28x28 input (Fashion-MNIST), documented in
  * apps/README.md:
- *  - LeNet as in TARGETS.md, with each ReLU moved after its max-pool
+ *  - LeNet as in the project's target table (TARGETS.md, kept beside the
+ *    repository), with each ReLU moved after its max-pool
  *    (max-pool and ReLU commute exactly; the ReLU then compares 4x fewer
  *    values), and the ReLU after Flatten dropped (its input is already
  *    non-negative).

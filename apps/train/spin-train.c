@@ -223,19 +223,23 @@ static void json_num(char *buf, size_t len, double v)
     else snprintf(buf, len, "null");
 }
 
-static void progress(int tty, int epoch, int epochs, size_t it, size_t nit, double loss, double sps, double eta)
+/* A progress line; "loss X" only when a loss was revealed (have_loss: never
+ * with --loss-every 0). */
+static void progress(int tty, int epoch, int epochs, size_t it, size_t nit, int have_loss, double loss, double sps,
+                     double eta)
 {
+    char lb[32] = "";
+    if (have_loss) snprintf(lb, sizeof lb, " loss %.4f", loss);
     if (tty) {
         int w = 24, done = nit ? (int)((double)w * (double)it / (double)nit) : w;
         char bar[32];
         for (int i = 0; i < w; i++) bar[i] = i < done ? '#' : '.';
         bar[w] = 0;
-        fprintf(stderr, "\repoch %d/%d [%s] %zu/%zu loss %.4f %.1f samples/s ETA %d:%02d   ", epoch, epochs, bar, it,
-                nit, loss, sps, (int)(eta / 60), (int)fmod(eta, 60));
+        fprintf(stderr, "\repoch %d/%d [%s] %zu/%zu%s %.1f samples/s ETA %d:%02d   ", epoch, epochs, bar, it, nit,
+                lb, sps, (int)(eta / 60), (int)fmod(eta, 60));
         fflush(stderr);
     } else {
-        printf("epoch %d/%d batch %zu/%zu loss %.4f %.1f samples/s ETA %.0f s\n", epoch, epochs, it, nit, loss, sps,
-               eta);
+        printf("epoch %d/%d batch %zu/%zu%s %.1f samples/s ETA %.0f s\n", epoch, epochs, it, nit, lb, sps, eta);
         fflush(stdout);
     }
 }
@@ -326,7 +330,8 @@ static int run_party(spin_ctx_t *ctx, run_t *R)
             }
             if (me == 0 && (tty || want || (o->loss_every == 0 && ((it + 1) % 10 == 0 || it + 1 == nit)))) {
                 double el = train_now() - t_ep, sps = (double)((it + 1 - it0) * B) / el;
-                progress(tty, ep + 1, o->epochs, it + 1, nit, last, sps, sps > 0 ? (double)((nit - it - 1) * B) / sps : 0);
+                progress(tty, ep + 1, o->epochs, it + 1, nit, lcount > 0, last, sps,
+                         sps > 0 ? (double)((nit - it - 1) * B) / sps : 0);
             }
             if (o->ckpt_dir && ((it + 1) % (size_t)o->ckpt_every == 0 || it + 1 == nit)) {
                 int ne = it + 1 == nit ? ep + 1 : ep;
@@ -341,8 +346,12 @@ static int run_party(spin_ctx_t *ctx, run_t *R)
         acc = evaluate(e, R, me, &rc);
         if (rc) break;
         if (me == 0) {
-            printf("epoch %d/%d: train loss %.4f, test accuracy %.2f%% (%zu images), %.1f s\n", ep + 1, o->epochs,
-                   lcount ? lsum / lcount : NAN, 100.0 * acc, R->ntest, t_train);
+            /* No loss was revealed (--loss-every 0): none is printed, and
+             * the metrics say null. */
+            char tl[48] = "";
+            if (lcount) snprintf(tl, sizeof tl, "train loss %.4f, ", lsum / lcount);
+            printf("epoch %d/%d: %stest accuracy %.2f%% (%zu images), %.1f s\n", ep + 1, o->epochs, tl, 100.0 * acc,
+                   R->ntest, t_train);
             fflush(stdout);
             if (mf) {
                 char lb[32];
