@@ -713,6 +713,170 @@ static int p_desync_shape(spin_ctx_t *ctx, int party, void *arg)
     return rc;
 }
 
+/* ---- in place, broadcast, raw products (what spin/nn.h is built on) ------ */
+
+/* this party's words of an n-element tensor, decoded at scale 2^-s */
+static int reveal_scaled(spin_ctx_t *ctx, const spin_tensor_t *t, int s, double *out)
+{
+    size_t n = spin_tensor_numel(t);
+    uint64_t *r = malloc((n ? n : 1) * 8);
+    if (!r) return SPIN_ERR_NOMEM;
+    int rc = spin_reveal_ring(ctx, t, -1, r);
+    for (size_t i = 0; !rc && i < n; i++) out[i] = ldexp((double)(int64_t)r[i], -s);
+    free(r);
+    return rc;
+}
+
+static int p_local_inplace(spin_ctx_t *ctx, int party, void *arg)
+{
+    (void)arg;
+    int N = spin_ctx_nparties(ctx), last = N - 1;
+    size_t sh[3] = {2, 3, 4}, s3[1] = {3}, s4[1] = {4}, sz[3] = {1, 4, 3};
+    double *x = gen(24, 41, 2.0), *y = gen(24, 42, 2.0), *v = gen(3, 43, 1.0), *u = gen(4, 44, 1.0),
+           *z = gen(12, 45, 3.0), out[24];
+    spin_tensor_t *tx, *ty, *tv, *tu, *tz, *b, *tt, *xs, *ys, *zt;
+    CHECK_RC(spin_input_f64(ctx, 0, party == 0 ? x : NULL, 3, sh, &tx));
+    CHECK_RC(spin_input_f64(ctx, last, party == last ? y : NULL, 3, sh, &ty));
+    CHECK_RC(spin_input_f64(ctx, last, party == last ? v : NULL, 1, s3, &tv));
+    CHECK_RC(spin_input_f64(ctx, 0, party == 0 ? u : NULL, 1, s4, &tu));
+    CHECK_RC(spin_input_f64(ctx, 0, party == 0 ? z : NULL, 3, sz, &tz));
+    /* accessors: a transpose is not contiguous, a slice of dimension 0 is */
+    CHECK_RC(spin_tensor_transpose(tx, 1, 2, &tt));
+    CHECK_RC(spin_tensor_slice(tx, 0, 1, 1, &xs));
+    CHECK_RC(spin_tensor_slice(ty, 0, 1, 1, &ys));
+    if (spin_tensor_context(tx) != ctx || spin_tensor_context(xs) != ctx || !spin_tensor_is_contiguous(tx) ||
+        spin_tensor_is_contiguous(tt) || !spin_tensor_is_contiguous(xs) || spin_tensor_is_contiguous(NULL))
+        FAILF("tensor_context / tensor_is_contiguous wrong\n");
+    /* broadcast (free, exact): along the middle axis, and along the last
+     * (negative axis) */
+    spin_comm_stats_t s0;
+    CHECK_RC(spin_ctx_stats(ctx, -1, &s0));
+    CHECK_RC(spin_broadcast(ctx, tv, 3, sh, 1, &b));
+    CHECK_RC(cost_is(ctx, "broadcast", &s0, 0, 0, 0));
+    CHECK_RC(spin_reveal_f64(ctx, b, -1, out));
+    for (size_t i = 0; i < 24; i++)
+        if (out[i] != q(v[(i / 4) % 3])) FAILF("broadcast axis 1 [%zu]: %g vs %g\n", i, out[i], q(v[(i / 4) % 3]));
+    spin_tensor_free(b);
+    CHECK_RC(spin_broadcast(ctx, tu, 3, sh, -1, &b));
+    CHECK_RC(spin_reveal_f64(ctx, b, -1, out));
+    for (size_t i = 0; i < 24; i++)
+        if (out[i] != q(u[i % 4])) FAILF("broadcast axis -1 [%zu]: %g vs %g\n", i, out[i], q(u[i % 4]));
+    spin_tensor_free(b);
+    if (spin_broadcast(ctx, tv, 3, sh, 2, &b) != SPIN_ERR_INVAL) FAILF("broadcast accepted 3 values for 4\n");
+    /* in place on a view (free, exact): x[1] += y[1], then -= y[1] twice */
+    CHECK_RC(spin_ctx_stats(ctx, -1, &s0));
+    CHECK_RC(spin_add_inplace(ctx, xs, ys));
+    CHECK_RC(cost_is(ctx, "add_inplace", &s0, 0, 0, 0));
+    CHECK_RC(spin_reveal_f64(ctx, tx, -1, out));
+    for (size_t i = 0; i < 24; i++) {
+        double want = q(x[i]) + (i >= 12 ? q(y[i]) : 0);
+        if (fabs(out[i] - want) > 1e-12) FAILF("add_inplace [%zu]: %g vs %g\n", i, out[i], want);
+    }
+    CHECK_RC(spin_sub_inplace(ctx, xs, ys));
+    CHECK_RC(spin_sub_inplace(ctx, xs, ys));
+    CHECK_RC(spin_reveal_f64(ctx, tx, -1, out));
+    for (size_t i = 0; i < 24; i++) {
+        double want = q(x[i]) - (i >= 12 ? q(y[i]) : 0);
+        if (fabs(out[i] - want) > 1e-12) FAILF("sub_inplace [%zu]: %g vs %g\n", i, out[i], want);
+    }
+    /* copy from a non-contiguous view into x[1] */
+    CHECK_RC(spin_tensor_transpose(tz, 1, 2, &zt));
+    CHECK_RC(spin_copy(ctx, xs, zt));
+    CHECK_RC(spin_reveal_f64(ctx, tx, -1, out));
+    for (size_t i = 0; i < 24; i++) {
+        size_t k = i - 12, want_i = (k % 4) * 3 + k / 4;
+        double want = i < 12 ? q(x[i]) : q(z[want_i]);
+        if (out[i] != want) FAILF("copy [%zu]: %g vs %g\n", i, out[i], want);
+    }
+    /* refused: writing into a non-contiguous view, another shape */
+    spin_tensor_t *tt2;
+    CHECK_RC(spin_tensor_transpose(ty, 1, 2, &tt2));
+    if (spin_add_inplace(ctx, tt, tt2) != SPIN_ERR_INVAL) FAILF("add_inplace wrote into a transpose\n");
+    if (spin_copy(ctx, tx, xs) != SPIN_ERR_INVAL) FAILF("copy accepted another shape\n");
+    spin_tensor_free(tt2);
+    spin_tensor_free(zt);
+    spin_tensor_free(tt);
+    spin_tensor_free(xs);
+    spin_tensor_free(ys);
+    spin_tensor_free(tx);
+    spin_tensor_free(ty);
+    spin_tensor_free(tv);
+    spin_tensor_free(tu);
+    spin_tensor_free(tz);
+    free(x);
+    free(y);
+    free(v);
+    free(u);
+    free(z);
+    return 0;
+}
+
+static int p_raw_products(spin_ctx_t *ctx, int party, void *arg)
+{
+    (void)arg;
+    int N = spin_ctx_nparties(ctx), last = N - 1;
+    uint64_t p0 = party == 0;
+    /* element-wise, no truncation: the ring product of the encodings, at 2^-2f */
+    const size_t n = 1000;
+    size_t sh[2] = {10, 100};
+    double *x = gen(n, 51, 2.0), *y = gen(n, 52, 2.0), *out = malloc(n * sizeof *out);
+    spin_tensor_t *a, *b, *z;
+    CHECK_RC(spin_input_f64(ctx, 0, party == 0 ? x : NULL, 2, sh, &a));
+    CHECK_RC(spin_input_f64(ctx, last, party == last ? y : NULL, 2, sh, &b));
+    spin_comm_stats_t s0;
+    CHECK_RC(spin_ctx_stats(ctx, -1, &s0));
+    CHECK_RC(spin_mul_raw(ctx, a, b, &z));
+    /* 1 round, (N-1) 8 (n + n); party 0: one request, C_0 */
+    CHECK_RC(cost_is(ctx, "mul_raw", &s0, (uint64_t)(N - 1) * 16 * n + p0 * 208,
+                     (uint64_t)(N - 1) * 16 * n + p0 * 8 * n, 1));
+    CHECK_RC(reveal_scaled(ctx, z, 2 * F, out));
+    for (size_t i = 0; i < n; i++)
+        if (out[i] != q(x[i]) * q(y[i])) FAILF("mul_raw[%zu]: %.17g vs %.17g\n", i, out[i], q(x[i]) * q(y[i]));
+    spin_tensor_free(z);
+    /* conv2d without the truncation */
+    conv_t g = {2, 3, 5, 6, 4, 3, 3, 1, 2, 1, 0};
+    size_t oh = (g.h + 2 * g.ph - g.kh) / g.sh + 1, ow = (g.w + 2 * g.pw - g.kw) / g.sw + 1;
+    size_t xs[4] = {g.n, g.c, g.h, g.w}, ws[4] = {g.oc, g.c, g.kh, g.kw};
+    size_t nx = g.n * g.c * g.h * g.w, nw = g.oc * g.c * g.kh * g.kw, ny = g.n * g.oc * oh * ow;
+    double *cx = gen(nx, 53, 1.0), *cw = gen(nw, 54, 0.5), *oy = malloc(ny * sizeof *oy);
+    spin_conv2d_params_t p = {g.sh, g.sw, g.ph, g.pw};
+    spin_tensor_t *tx, *tw, *cy;
+    CHECK_RC(spin_input_f64(ctx, 0, party == 0 ? cx : NULL, 4, xs, &tx));
+    CHECK_RC(spin_input_f64(ctx, last, party == last ? cw : NULL, 4, ws, &tw));
+    CHECK_RC(spin_ctx_stats(ctx, -1, &s0));
+    CHECK_RC(spin_conv2d_raw(ctx, tx, tw, &p, &cy));
+    CHECK_RC(cost_is(ctx, "conv2d_raw", &s0, (uint64_t)(N - 1) * (nx + nw) * 8 + p0 * 208,
+                     (uint64_t)(N - 1) * (nx + nw) * 8 + p0 * 8 * ny, 1));
+    CHECK_RC(reveal_scaled(ctx, cy, 2 * F, oy));
+    for (size_t bb = 0; bb < g.n; bb++)
+        for (size_t o = 0; o < g.oc; o++)
+            for (size_t i = 0; i < oh; i++)
+                for (size_t j = 0; j < ow; j++) {
+                    double s = 0;
+                    for (size_t c = 0; c < g.c; c++)
+                        for (size_t uu = 0; uu < g.kh; uu++)
+                            for (size_t vv = 0; vv < g.kw; vv++) {
+                                long ii = (long)(i * g.sh + uu) - (long)g.ph, jj = (long)(j * g.sw + vv) - (long)g.pw;
+                                s += xat(cx, &g, bb, c, ii, jj) * q(cw[((o * g.c + c) * g.kh + uu) * g.kw + vv]);
+                            }
+                    size_t yi = ((bb * g.oc + o) * oh + i) * ow + j;
+                    /* exact: the ring sum of products of encodings */
+                    if (fabs(oy[yi] - s) > 1e-12) FAILF("conv2d_raw y[%zu]: %.17g vs %.17g\n", yi, oy[yi], s);
+                }
+    spin_tensor_free(cy);
+    spin_tensor_free(tx);
+    spin_tensor_free(tw);
+    spin_tensor_free(a);
+    spin_tensor_free(b);
+    free(x);
+    free(y);
+    free(out);
+    free(cx);
+    free(cw);
+    free(oy);
+    return 0;
+}
+
 /* ---- the test cases ----------------------------------------------------- */
 
 static void run_all_n(spin_party_fn fn, void *arg)
@@ -725,6 +889,10 @@ static void run_all_n(spin_party_fn fn, void *arg)
 }
 
 START_TEST(input_reveal_linear) { run_all_n(p_input_reveal, NULL); }
+END_TEST
+START_TEST(inplace_broadcast_local) { run_all_n(p_local_inplace, NULL); }
+END_TEST
+START_TEST(raw_products) { run_all_n(p_raw_products, NULL); }
 END_TEST
 START_TEST(mul_square_scale) { run_all_n(p_mul, NULL); }
 END_TEST
@@ -916,6 +1084,8 @@ int main(int argc, char **argv)
     TCase *tc = tcase_create("protocols");
     tcase_set_timeout(tc, 600);
     tcase_add_test(tc, input_reveal_linear);
+    tcase_add_test(tc, inplace_broadcast_local);
+    tcase_add_test(tc, raw_products);
     tcase_add_test(tc, mul_square_scale);
     tcase_add_test(tc, matmul_all_forms);
     tcase_add_test(tc, conv_forward_backward);

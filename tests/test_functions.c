@@ -15,6 +15,8 @@
 #include <time.h>
 
 #include <spin/mpc.h>
+#include <spin/functions.h>
+#include <spin/reduce.h>
 #include "testutil.h"
 
 static const char *scheme = "ipc";

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include <spin/mpc.h>
+#include <spin/functions.h>
 #include <spin/nn.h>
 #include "testutil.h"
 
@@ -268,6 +269,174 @@ static int p_bias(spin_ctx_t *ctx, int party, void *arg)
     return 0;
 }
 
+/* got[i] against c x[i] y[i] within 1 ulp (truncation) */
+static int cmp_prod(const char *what, const double *got, const double *x, const double *y, size_t n, double c)
+{
+    for (size_t i = 0; i < n; i++) {
+        double want = c * x[i] * y[i];
+        if (!(fabs(got[i] - want) <= ULP * 1.000001))
+            FAILF("%s[%zu] = %.9g, want %.9g\n", what, i, got[i], want);
+    }
+    return 0;
+}
+
+/* ---- public building blocks of the layers ---------------------------- */
+
+/* cost of one step (peers and dealer together) from the counters s0 */
+static int cost_is(spin_ctx_t *ctx, const char *what, const spin_comm_stats_t *s0, uint64_t sent, uint64_t recv,
+                   uint64_t rounds)
+{
+    spin_comm_stats_t s1;
+    CHECK_RC(spin_ctx_stats(ctx, -1, &s1));
+    if (s1.bytes_sent - s0->bytes_sent != sent || s1.bytes_recv - s0->bytes_recv != recv ||
+        s1.rounds - s0->rounds != rounds)
+        FAILF("party %d, %s: sent %llu, received %llu bytes in %llu rounds; documented %llu, %llu, %llu\n",
+              spin_ctx_party(ctx), what, (unsigned long long)(s1.bytes_sent - s0->bytes_sent),
+              (unsigned long long)(s1.bytes_recv - s0->bytes_recv), (unsigned long long)(s1.rounds - s0->rounds),
+              (unsigned long long)sent, (unsigned long long)recv, (unsigned long long)rounds);
+    return 0;
+}
+
+/* revealed words decoded at scale 2^-sc */
+static int reveal_at(spin_ctx_t *ctx, const spin_tensor_t *t, int sc, double *out)
+{
+    size_t n = spin_tensor_numel(t);
+    uint64_t *r = malloc((n ? n : 1) * 8);
+    if (!r) return SPIN_ERR_NOMEM;
+    int rc = spin_reveal_ring(ctx, t, -1, r);
+    for (size_t i = 0; !rc && i < n; i++) out[i] = ldexp((double)(int64_t)r[i], -sc);
+    free(r);
+    return rc;
+}
+
+/* ReLU with an integer mask; the mask times dy exactly (spin_mul_raw) */
+static int p_relu_int(spin_ctx_t *ctx, int party, void *arg)
+{
+    (void)arg;
+    int N = spin_ctx_nparties(ctx);
+    const size_t n = 300;
+    size_t sh[2] = {3, 100};
+    double *x = gen(n, 61, 4.0), *dy = gen(n, 62, 1.0), out[300], m[300];
+    x[0] = 0;
+    x[1] = -ULP;
+    spin_tensor_t *tx, *tdy, *y, *mask, *dx;
+    CHECK_RC(spin_input_f64(ctx, 0, party == 0 ? x : NULL, 2, sh, &tx));
+    CHECK_RC(spin_input_f64(ctx, N - 1, party == N - 1 ? dy : NULL, 2, sh, &tdy));
+    spin_comm_stats_t s0;
+    CHECK_RC(spin_ctx_stats(ctx, -1, &s0));
+    CHECK_RC(spin_relu_int_mask(ctx, tx, &y, &mask));
+    /* as spin_relu (docs/PROTOCOLS.md): 7 rounds, (N-1) (16n + 712 W); party 0: 3 requests, 8 (153 W + 2n) */
+    uint64_t W = (n + 63) / 64, peers = (uint64_t)(N - 1) * (16 * n + 712 * W);
+    CHECK_RC(cost_is(ctx, "relu_int_mask", &s0, peers + (party == 0 ? 3 * 208 : 0),
+                     peers + (party == 0 ? 8 * (153 * W + 2 * n) : 0), 7));
+    CHECK_RC(spin_reveal_f64(ctx, y, -1, out));
+    CHECK_RC(reveal_at(ctx, mask, 0, m));
+    for (size_t i = 0; i < n; i++) {
+        if (out[i] != (x[i] > 0 ? x[i] : 0)) FAILF("relu_int_mask y[%zu] = %g for x = %g\n", i, out[i], x[i]);
+        if (m[i] != (x[i] >= 0 ? 1.0 : 0.0)) FAILF("relu_int_mask mask[%zu] = %g for x = %g\n", i, m[i], x[i]);
+    }
+    CHECK_RC(spin_mul_raw(ctx, mask, tdy, &dx));
+    CHECK_RC(reveal(ctx, dx, out));
+    for (size_t i = 0; i < n; i++)
+        if (out[i] != (x[i] >= 0 ? dy[i] : 0)) FAILF("mask * dy [%zu] = %g\n", i, out[i]);
+    spin_tensor_free(y);
+    spin_tensor_free(mask);
+    spin_tensor_free(tx);
+    spin_tensor_free(tdy);
+    free(x);
+    free(dy);
+    return 0;
+}
+
+/* batched raw products and truncations, rsqrt with a factor */
+static int p_batch_blocks(spin_ctx_t *ctx, int party, void *arg)
+{
+    (void)arg;
+    int N = spin_ctx_nparties(ctx), last = N - 1;
+    uint64_t p0 = party == 0;
+    size_t s0s[2] = {5, 10}, s1s[1] = {30}, s2s[3] = {2, 2, 5};
+    double *x0 = gen(50, 71, 3.0), *y0 = gen(50, 72, 3.0), *x1 = gen(30, 73, 3.0), *x2 = gen(20, 74, 3.0),
+           *y2 = gen(20, 75, 3.0), out[50];
+    spin_tensor_t *a0, *b0, *a1, *a2, *b2, *z[3] = {NULL, NULL, NULL};
+    CHECK_RC(spin_input_f64(ctx, 0, party == 0 ? x0 : NULL, 2, s0s, &a0));
+    CHECK_RC(spin_input_f64(ctx, last, party == last ? y0 : NULL, 2, s0s, &b0));
+    CHECK_RC(spin_input_f64(ctx, 0, party == 0 ? x1 : NULL, 1, s1s, &a1));
+    CHECK_RC(spin_input_f64(ctx, 0, party == 0 ? x2 : NULL, 3, s2s, &a2));
+    CHECK_RC(spin_input_f64(ctx, last, party == last ? y2 : NULL, 3, s2s, &b2));
+    const spin_tensor_t *a[3] = {a0, a1, a2}, *b[3] = {b0, NULL, b2};
+    spin_comm_stats_t s0;
+    CHECK_RC(spin_ctx_stats(ctx, -1, &s0));
+    CHECK_RC(spin_mul_raw_batch(ctx, 3, a, b, z));
+    /* one round: (N-1) 8 (2 (50 + 20) + 30); party 0: a request per kind, the C_0 of all */
+    uint64_t peers = (uint64_t)(N - 1) * 8 * (2 * 70 + 30);
+    CHECK_RC(cost_is(ctx, "mul_raw_batch", &s0, peers + p0 * 2 * 208, peers + p0 * 8 * 100, 1));
+    /* exact in the ring (2^-2f) */
+    CHECK_RC(reveal_at(ctx, z[0], 2 * F, out));
+    for (size_t i = 0; i < 50; i++)
+        if (out[i] != x0[i] * y0[i]) FAILF("mul_raw_batch product 0 [%zu]\n", i);
+    CHECK_RC(reveal_at(ctx, z[1], 2 * F, out));
+    for (size_t i = 0; i < 30; i++)
+        if (out[i] != x1[i] * x1[i]) FAILF("mul_raw_batch square [%zu]\n", i);
+    /* the three truncated together: by f, f, f + 1 */
+    unsigned d[3] = {F, F, F + 1};
+    CHECK_RC(spin_ctx_stats(ctx, -1, &s0));
+    CHECK_RC(spin_trunc_batch(ctx, 3, z, d));
+    peers = (uint64_t)(N - 1) * 8 * 100;
+    CHECK_RC(cost_is(ctx, "trunc_batch", &s0, peers + p0 * 3 * 208, peers + p0 * 16 * 100, 1));
+    CHECK_RC(spin_reveal_f64(ctx, z[0], -1, out));
+    CHECK_RC(cmp_prod("trunc_batch 0", out, x0, y0, 50, 1.0));
+    CHECK_RC(spin_reveal_f64(ctx, z[1], -1, out));
+    CHECK_RC(cmp_prod("trunc_batch 1", out, x1, x1, 30, 1.0));
+    CHECK_RC(spin_reveal_f64(ctx, z[2], -1, out));
+    CHECK_RC(cmp_prod("trunc_batch 2", out, x2, y2, 20, 0.5));
+    /* nothing to do: no messages; refused: a shift above 62, a non-contiguous tensor */
+    CHECK_RC(spin_ctx_stats(ctx, -1, &s0));
+    CHECK_RC(spin_mul_raw_batch(ctx, 0, NULL, NULL, NULL));
+    CHECK_RC(spin_trunc_batch(ctx, 0, NULL, NULL));
+    CHECK_RC(cost_is(ctx, "empty batches", &s0, 0, 0, 0));
+    unsigned big = 63;
+    if (spin_trunc_batch(ctx, 1, z, &big) != SPIN_ERR_INVAL) FAILF("trunc_batch accepted 63 bits\n");
+    spin_tensor_t *tt;
+    CHECK_RC(spin_tensor_transpose(z[0], 0, 1, &tt));
+    if (spin_trunc_batch(ctx, 1, &tt, d) != SPIN_ERR_INVAL) FAILF("trunc_batch accepted a transpose\n");
+    spin_tensor_free(tt);
+    for (int i = 0; i < 3; i++) spin_tensor_free(z[i]);
+    /* w / sqrt(x) at a higher scale: x in [0.01, 100) */
+    const size_t n = 40;
+    size_t sn[1] = {n};
+    double xv[40], ro[40];
+    for (size_t i = 0; i < n; i++) xv[i] = q(0.01 * pow(10000.0, (double)i / (double)n));
+    unsigned sc = 0, sq = 0;
+    CHECK_RC(spin_rsqrt_scaled(ctx, NULL, 0.01, 3.0, NULL, &sq));
+    spin_tensor_t *tx, *r;
+    CHECK_RC(spin_input_f64(ctx, 0, party == 0 ? xv : NULL, 1, sn, &tx));
+    CHECK_RC(spin_ctx_stats(ctx, -1, &s0));
+    CHECK_RC(spin_rsqrt_scaled(ctx, tx, 0.01, 3.0, &r, &sc));
+    spin_comm_stats_t s1;
+    CHECK_RC(spin_ctx_stats(ctx, -1, &s1));
+    if (s1.rounds - s0.rounds != 20) FAILF("rsqrt_scaled took %llu rounds, documented 20\n",
+                                           (unsigned long long)(s1.rounds - s0.rounds));
+    if (sc != sq || sc < F + 2 || sc > F + 16) FAILF("rsqrt_scaled: scale %u (query %u)\n", sc, sq);
+    CHECK_RC(reveal_at(ctx, r, (int)sc, ro));
+    for (size_t i = 0; i < n; i++) {
+        double want = 3.0 / sqrt(xv[i]);
+        if (!(fabs(ro[i] - want) <= 2e-5 * want + 4 * ULP))
+            FAILF("rsqrt_scaled(%g) = %.9g, want %.9g\n", xv[i], ro[i], want);
+    }
+    if (spin_rsqrt_scaled(ctx, NULL, 1e-6, 100.0, NULL, &sq) != SPIN_ERR_INVAL)
+        FAILF("rsqrt_scaled accepted a factor too large for its range\n");
+    spin_tensor_free(r);
+    spin_tensor_free(tx);
+    spin_tensor_t *all[5] = {a0, b0, a1, a2, b2};
+    for (int i = 0; i < 5; i++) spin_tensor_free(all[i]);
+    free(x0);
+    free(y0);
+    free(x1);
+    free(x2);
+    free(y2);
+    return 0;
+}
+
 static void run_all_n(spin_party_fn fn)
 {
     for (int n = 2; n <= 4; n++) {
@@ -291,6 +460,10 @@ START_TEST(softmax_cross_entropy) { run_all_n(p_xent); }
 END_TEST
 START_TEST(sgd_momentum_weight_decay) { run_all_n(p_sgd); }
 END_TEST
+START_TEST(relu_integer_mask) { run_all_n(p_relu_int); }
+END_TEST
+START_TEST(batched_products_truncations_rsqrt) { run_all_n(p_batch_blocks); }
+END_TEST
 
 int main(void)
 {
@@ -308,6 +481,8 @@ int main(void)
     tcase_add_test(tc, conv_forward_backward);
     tcase_add_test(tc, sgd_momentum_weight_decay);
     tcase_add_test(tc, softmax_cross_entropy);
+    tcase_add_test(tc, relu_integer_mask);
+    tcase_add_test(tc, batched_products_truncations_rsqrt);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include <spin/mpc.h>
+#include <spin/reduce.h>
 #include "testutil.h"
 
 static const char *scheme = "ipc";

@@ -14,7 +14,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <spin/functions.h>
 #include <spin/mpc.h>
+#include <spin/reduce.h>
 
 #include "bench.h"
 

@@ -4,29 +4,29 @@
 
 #include <stddef.h>
 
+#include <spin/launch.h>
+
 /* The library's limit: N computing parties with N + 1 <= 64 endpoints. */
-#define RUN_MAX_PARTIES 63
+#define RUN_MAX_PARTIES SPIN_LAUNCH_MAX_PARTIES
 
 /* ---- peers files and endpoints (run_peers.c) ---------------------------- */
 
-/* Read a peers file: one endpoint per line (tcp://HOST:PORT, ipc://PATH or
- * rdma://HOST:PORT), '#' comments and blank lines ignored.  On success
- * *eps is a NULL-terminated array of *count strings (free with
- * run_free_strv).  On error prints a message naming the file and the line
- * and returns -1. */
-int run_read_peers(const char *path, char ***eps, int *count);
-void run_free_strv(char **v);
+/* Read a peers file (spin_launch_peers_read: one endpoint per line, '#'
+ * comments, blank lines ignored, 3..64 endpoints) and check the address of
+ * the endpoints whose form spin-run knows (tcp://HOST:PORT, rdma://HOST:PORT,
+ * ipc://PATH); other schemes are left to the transport plugins.  On error
+ * prints a message naming the file and the line and returns -1. */
+int run_read_peers(const char *path, spin_launch_peers_t *peers);
 
-/* A private temporary directory (mode 0700) for the peers file and ipc://
- * sockets; dir gets its path (size >= 256).  -1 on error (printed). */
-int run_make_tmpdir(char *dir, size_t size);
-/* Remove every file in dir, then dir itself. */
+/* A private temporary directory (spin_launch_tmpdir; dir[size >= 256])
+ * holding the peers file of a run on this host: n + 1 endpoints (parties
+ * 0..n-1, then the dealer), ipc:// sockets in dir or tcp://127.0.0.1:PORT
+ * with distinct free ports (spin_launch_local_endpoints).  peers_path
+ * [size >= 300] gets the file's path.  -1 on error (printed; nothing is
+ * left behind). */
+int run_make_peers(int n, int tcp, char *dir, size_t dsize, char *peers_path, size_t size);
+/* Remove dir and the sockets and peers file in it (a warning if it stays). */
 void run_remove_tmpdir(const char *dir);
-
-/* n + 1 endpoints (parties 0..n-1, then the dealer): ipc:// sockets in dir,
- * or tcp://127.0.0.1:PORT with distinct free ports.  Writes them to
- * dir/peers and puts that path in peers_path (size >= 300).  -1 on error. */
-int run_make_peers(const char *dir, int n, int tcp, char *peers_path, size_t size);
 
 /* Dealer role of a peers file: open the context as party n and serve until
  * every party has closed.  Returns 0 on success, 1 on error (printed). */

@@ -346,8 +346,7 @@ int run_local(const run_local_opts_t *o)
             snprintf(ps[i].prefix, sizeof ps[i].prefix, "[dealer] ");
         }
     }
-    if (run_make_tmpdir(dir, sizeof dir) || run_make_peers(dir, o->n, o->tcp, peers, sizeof peers)) {
-        run_remove_tmpdir(dir);
+    if (run_make_peers(o->n, o->tcp, dir, sizeof dir, peers, sizeof peers)) {
         free(ps);
         return 1;
     }

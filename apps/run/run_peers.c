@@ -1,17 +1,13 @@
-/* run_peers.c - spin-run: peers files, endpoints, temporary directory, the
- * dealer role and program look-up. */
+/* run_peers.c - spin-run: peers files and endpoints (over spin/launch.h),
+ * the dealer role and program look-up. */
 #include "config.h"
 
-#include <arpa/inet.h>
-#include <dirent.h>
 #include <errno.h>
 #include <limits.h>
 #include <malloc.h>
-#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -19,13 +15,6 @@
 #include <spin/mpc.h>
 
 #include "run.h"
-
-void run_free_strv(char **v)
-{
-    if (!v) return;
-    for (char **p = v; *p; p++) free(*p);
-    free(v);
-}
 
 /* HOST:PORT with a non-empty host (a name, an IPv4 address or [IPv6]) and a
  * decimal port 1..65535. */
@@ -52,97 +41,31 @@ static int valid_host_port(const char *s)
     return v >= 1 && v <= 65535;
 }
 
-static int valid_endpoint(const char *s)
+/* The address forms spin-run knows; NULL if ep is fine (or of a scheme
+ * only a transport plugin knows), else the form it should have. */
+static const char *bad_address(const char *ep)
 {
-    if (!strncmp(s, "tcp://", 6)) return valid_host_port(s + 6);
-    if (!strncmp(s, "rdma://", 7)) return valid_host_port(s + 7);
-    if (!strncmp(s, "ipc://", 6)) {
-        size_t len = strlen(s + 6);
-        return len > 0 && len < sizeof(((struct sockaddr_un *)0)->sun_path);
-    }
-    return 0;
+    if (!strncmp(ep, "tcp://", 6)) return valid_host_port(ep + 6) ? NULL : "tcp://HOST:PORT";
+    if (!strncmp(ep, "rdma://", 7)) return valid_host_port(ep + 7) ? NULL : "rdma://HOST:PORT";
+    if (!strncmp(ep, "ipc://", 6))
+        return strlen(ep + 6) < sizeof(((struct sockaddr_un *)0)->sun_path) ? NULL
+               : "ipc://PATH, with a PATH short enough for a socket: under 108 characters";
+    return NULL;
 }
 
-int run_read_peers(const char *path, char ***eps, int *count)
+int run_read_peers(const char *path, spin_launch_peers_t *peers)
 {
-    FILE *f = fopen(path, "r");
-    if (!f) {
-        fprintf(stderr, "spin-run: cannot open peers file %s: %s\n", path, strerror(errno));
+    char err[1024];
+    if (spin_launch_peers_read(path, peers, err, sizeof err)) {
+        fprintf(stderr, "spin-run: %s\n", err);
         return -1;
     }
-    const int max = RUN_MAX_PARTIES + 1;
-    char **v = calloc((size_t)max + 1, sizeof *v);
-    char *line = NULL;
-    size_t cap = 0;
-    int n = 0, lineno = 0, rc = 0;
-    if (!v) {
-        fprintf(stderr, "spin-run: out of memory\n");
-        fclose(f);
-        return -1;
-    }
-    while (getline(&line, &cap, f) != -1) {
-        lineno++;
-        char *s = line;
-        char *hash = strchr(s, '#');
-        if (hash) *hash = '\0';
-        while (*s == ' ' || *s == '\t') s++;
-        size_t len = strlen(s);
-        while (len && (s[len - 1] == '\n' || s[len - 1] == '\r' || s[len - 1] == ' ' || s[len - 1] == '\t'))
-            s[--len] = '\0';
-        if (!len) continue;
-        if (!valid_endpoint(s)) {
-            fprintf(stderr,
-                    "spin-run: peers file %s, line %d: \"%s\" is not an endpoint "
-                    "(expected tcp://HOST:PORT, ipc://PATH or rdma://HOST:PORT)\n",
-                    path, lineno, s);
-            rc = -1;
-            break;
-        }
-        if (n == max) {
-            fprintf(stderr, "spin-run: peers file %s, line %d: more than %d endpoints "
-                            "(at most %d parties and the dealer)\n",
-                    path, lineno, max, RUN_MAX_PARTIES);
-            rc = -1;
-            break;
-        }
-        v[n] = strdup(s);
-        if (!v[n]) {
-            fprintf(stderr, "spin-run: out of memory\n");
-            rc = -1;
-            break;
-        }
-        n++;
-    }
-    if (!rc && ferror(f)) {
-        fprintf(stderr, "spin-run: cannot read peers file %s: %s\n", path, strerror(errno));
-        rc = -1;
-    }
-    free(line);
-    fclose(f);
-    if (!rc && n < 3) {
-        fprintf(stderr, "spin-run: peers file %s lists %d endpoint%s: it needs one per computing "
-                        "party (at least 2), then the dealer's\n",
-                path, n, n == 1 ? "" : "s");
-        rc = -1;
-    }
-    if (rc) {
-        run_free_strv(v);
-        return -1;
-    }
-    *eps = v;
-    *count = n;
-    return 0;
-}
-
-int run_make_tmpdir(char *dir, size_t size)
-{
-    /* ipc:// paths must fit in sun_path: fall back to /tmp for a long TMPDIR. */
-    const char *tmp = getenv("TMPDIR");
-    if (!tmp || tmp[0] != '/' || strlen(tmp) > 64) tmp = "/tmp";
-    int len = snprintf(dir, size, "%s/spin-run-XXXXXX", tmp);
-    if (len < 0 || (size_t)len >= size) return -1;
-    if (!mkdtemp(dir)) {
-        fprintf(stderr, "spin-run: cannot create a temporary directory in %s: %s\n", tmp, strerror(errno));
+    for (int i = 0; i < peers->count; i++) {
+        const char *want = bad_address(peers->endpoints[i]);
+        if (!want) continue;
+        fprintf(stderr, "spin-run: peers file %s, line %d: \"%s\" is not an endpoint (expected %s)\n",
+                path, peers->lines[i], peers->endpoints[i], want);
+        spin_launch_peers_free(peers);
         return -1;
     }
     return 0;
@@ -150,46 +73,29 @@ int run_make_tmpdir(char *dir, size_t size)
 
 void run_remove_tmpdir(const char *dir)
 {
-    if (!dir || !dir[0]) return;
-    DIR *d = opendir(dir);
-    if (d) {
-        struct dirent *e;
-        char path[PATH_MAX];
-        while ((e = readdir(d))) {
-            if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
-            int len = snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-            if (len > 0 && (size_t)len < sizeof path) unlink(path);
-        }
-        closedir(d);
-    }
-    if (rmdir(dir) != 0 && errno != ENOENT)
-        fprintf(stderr, "spin-run: warning: cannot remove %s: %s\n", dir, strerror(errno));
+    char err[600];
+    if (spin_launch_tmpdir_remove(dir, err, sizeof err)) fprintf(stderr, "spin-run: warning: %s\n", err);
 }
 
-/* n distinct free ports on 127.0.0.1: all sockets stay bound until every
- * port is known, so the kernel cannot hand out one port twice. */
-
-int run_make_peers(const char *dir, int n, int tcp, char *peers_path, size_t size)
+int run_make_peers(int n, int tcp, char *dir, size_t dsize, char *peers_path, size_t size)
 {
-    int ports[RUN_MAX_PARTIES + 1];
-    if (tcp && spin_loopback_ports(n + 1, ports)) {
-        fprintf(stderr, "spin-run: cannot find %d free ports on 127.0.0.1\n", n + 1);
+    char err[1024];
+    spin_launch_peers_t eps;
+    dir[0] = '\0';
+    int rc = spin_launch_tmpdir(NULL, NULL, "spin-run", dir, dsize, err, sizeof err);
+    if (!rc) rc = spin_launch_local_endpoints(tcp ? "tcp" : "ipc", n, dir, &eps, err, sizeof err);
+    if (rc) {
+        fprintf(stderr, "spin-run: %s\n", err);
+        run_remove_tmpdir(dir);
         return -1;
     }
     int len = snprintf(peers_path, size, "%s/peers", dir);
-    if (len < 0 || (size_t)len >= size) return -1;
-    FILE *f = fopen(peers_path, "w");
-    if (!f) {
-        fprintf(stderr, "spin-run: cannot write %s: %s\n", peers_path, strerror(errno));
-        return -1;
-    }
-    for (int i = 0; i <= n; i++) {
-        if (tcp) fprintf(f, "tcp://127.0.0.1:%d\n", ports[i]);
-        else if (i < n) fprintf(f, "ipc://%s/p%d\n", dir, i);
-        else fprintf(f, "ipc://%s/dealer\n", dir);
-    }
-    if (fclose(f) != 0) {
-        fprintf(stderr, "spin-run: cannot write %s: %s\n", peers_path, strerror(errno));
+    rc = len < 0 || (size_t)len >= size ? SPIN_ERR_INVAL
+         : spin_launch_peers_write(peers_path, (const char *const *)eps.endpoints, eps.count, err, sizeof err);
+    spin_launch_peers_free(&eps);
+    if (rc) {
+        fprintf(stderr, "spin-run: %s\n", rc == SPIN_ERR_INVAL ? "temporary directory path too long" : err);
+        run_remove_tmpdir(dir);
         return -1;
     }
     return 0;

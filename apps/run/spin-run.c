@@ -69,24 +69,13 @@ static int bad_usage(const char *fmt, const char *arg)
     return 2;
 }
 
-static int parse_long(const char *s, long lo, long hi, long *out)
-{
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < lo || v > hi) return -1;
-    *out = v;
-    return 0;
-}
-
 /* One party of a peers file: exec PROGRAM (or serve as the dealer). */
 static int run_one(const char *peers_arg, const char *party_arg, int dealer, char **argv)
 {
-    char **eps = NULL;
-    int count = 0;
-    if (run_read_peers(peers_arg, &eps, &count)) return 1;
-    run_free_strv(eps);
-    int n = count - 1;
+    spin_launch_peers_t eps;
+    if (run_read_peers(peers_arg, &eps)) return 1;
+    int n = eps.count - 1;
+    spin_launch_peers_free(&eps);
     char peers[PATH_MAX];
     if (!realpath(peers_arg, peers)) {   /* the program may change directory */
         fprintf(stderr, "spin-run: %s: %s\n", peers_arg, strerror(errno));
@@ -97,29 +86,19 @@ static int run_one(const char *peers_arg, const char *party_arg, int dealer, cha
     long id = -1;
     const char *from = "--party";
     if (party_arg) {
-        if (parse_long(party_arg, 0, n, &id)) {
+        if (spin_launch_parse_int(party_arg, 0, n, &id)) {
             fprintf(stderr, "spin-run: --party %s: not a party id (0..%d; %d is the dealer) for "
                             "the %d parties of %s\n", party_arg, n - 1, n, n, peers_arg);
             return 2;
         }
     } else {
-        static const char *const vars[] = {"SPIN_PARTY", "SLURM_PROCID", "OMPI_COMM_WORLD_RANK", "PMI_RANK"};
-        for (int i = 0; i < 4 && id < 0; i++) {
-            const char *v = getenv(vars[i]);
-            if (!v || !v[0]) continue;
-            from = vars[i];
-            if (parse_long(v, 0, n, &id)) {
-                fprintf(stderr, "spin-run: %s=\"%s\" is not a party id (0..%d; %d is the dealer) "
-                                "for the %d parties of %s\n", vars[i], v, n - 1, n, n, peers_arg);
-                return 1;
-            }
-        }
-        if (id < 0) {
-            fprintf(stderr, "spin-run: no party id for %s: pass --party I, set SPIN_PARTY, or start "
-                            "spin-run under srun or mpirun (SLURM_PROCID, OMPI_COMM_WORLD_RANK or "
-                            "PMI_RANK)\n", peers_arg);
+        char err[512];
+        int party;
+        if (spin_launch_party(NULL, NULL, n, &party, &from, err, sizeof err)) {
+            fprintf(stderr, "spin-run: %s: %s%s\n", peers_arg, err, from ? "" : "; or pass --party I");
             return 1;
         }
+        id = party;
     }
     if (id == n) return run_dealer(peers, n);   /* rank N of N + 1: the dealer */
     if (!argv[0]) {
@@ -197,7 +176,7 @@ int main(int argc, char **argv)
     }
     if (party || dealer) return bad_usage("%s", "--party and --dealer need --peers FILE");
     if (!n_arg) return bad_usage("%s", "say how many parties to start (-n N), or give --peers FILE");
-    if (parse_long(n_arg, 2, RUN_MAX_PARTIES, &v)) {
+    if (spin_launch_parse_int(n_arg, 2, RUN_MAX_PARTIES, &v)) {
         fprintf(stderr, "spin-run: -n %s: the number of computing parties must be 2..%d\n", n_arg,
                 RUN_MAX_PARTIES);
         usage(stderr);

@@ -332,3 +332,74 @@ int fn_bcast(spin_ctx_t *ctx, uint64_t *dst, const uint64_t *src, size_t rows, s
     }
     return rc;
 }
+
+/* ---- public: batched raw products and truncations ------------------------------ */
+
+int spin_mul_raw_batch(spin_ctx_t *ctx, int k, const spin_tensor_t *const *a, const spin_tensor_t *const *b,
+                       spin_tensor_t **out)
+{
+    int rc = spin_mpc_check_party(ctx, "mul_raw_batch");
+    if (rc) return rc;
+    if (k < 0 || (k && (!a || !out))) return SPIN_ERR_INVAL;
+    for (int i = 0; i < k; i++) {
+        const spin_tensor_t *y = b ? b[i] : NULL;
+        if (!a[i] || a[i]->ctx != ctx || (y && (y->ctx != ctx || y->ndim != a[i]->ndim ||
+                                              memcmp(y->shape, a[i]->shape, (size_t)y->ndim * sizeof(size_t))))) {
+            MPC_ERR(ctx, "mul_raw_batch: product %d: the operands must be tensors of this context with the same "
+                         "shape", i);
+            return SPIN_ERR_INVAL;
+        }
+    }
+    if (!k) return 0;
+    prod_t *p = calloc((size_t)k, sizeof *p);
+    spin_tensor_t **z = calloc((size_t)k, sizeof *z), **da = calloc((size_t)k, sizeof *da),
+                  **db = calloc((size_t)k, sizeof *db);
+    int *oa = calloc((size_t)k, sizeof *oa), *ob = calloc((size_t)k, sizeof *ob);
+    rc = p && z && da && db && oa && ob ? 0 : SPIN_ERR_NOMEM;
+    for (int i = 0; i < k && !rc; i++) {
+        const spin_tensor_t *y = b ? b[i] : NULL;
+        rc = spin_mpc_tensor_dense(a[i], &da[i], &oa[i]);
+        if (!rc && y) rc = spin_mpc_tensor_dense(y, &db[i], &ob[i]);
+        if (!rc) rc = spin_mpc_tensor_new_like(ctx, a[i]->ndim, a[i]->shape, &z[i]);
+        if (rc) break;
+        p[i].x = spin_mpc_tensor_data(da[i]);
+        p[i].y = y ? spin_mpc_tensor_data(db[i]) : NULL;
+        p[i].z = spin_mpc_tensor_data(z[i]);
+        p[i].n = spin_tensor_numel(a[i]);
+    }
+    if (!rc) rc = fn_beaver_batch(ctx, p, k);
+    for (int i = 0; i < k && oa && ob && da && db && z; i++) {
+        if (oa[i]) spin_tensor_free(da[i]);
+        if (ob[i]) spin_tensor_free(db[i]);
+        if (rc) spin_tensor_free(z[i]);
+        else out[i] = z[i];
+    }
+    free(p);
+    free(z);
+    free(da);
+    free(db);
+    free(oa);
+    free(ob);
+    return rc;
+}
+
+int spin_trunc_batch(spin_ctx_t *ctx, int k, spin_tensor_t *const *t, const unsigned *bits)
+{
+    int rc = spin_mpc_check_party(ctx, "trunc_batch");
+    if (rc) return rc;
+    if (k < 0 || k > 32 || (k && (!t || !bits))) {
+        MPC_ERR(ctx, "trunc_batch: %d tensors (0..32, with as many bit counts)", k);
+        return SPIN_ERR_INVAL;
+    }
+    trn_t tr[32];
+    for (int i = 0; i < k; i++) {
+        if (!t[i] || t[i]->ctx != ctx || !spin_mpc_tensor_is_contiguous(t[i]) || bits[i] > 62) {
+            MPC_ERR(ctx, "trunc_batch: tensor %d: a contiguous tensor of this context, truncated by 0..62 bits", i);
+            return SPIN_ERR_INVAL;
+        }
+        tr[i].x = spin_mpc_tensor_data(t[i]);
+        tr[i].n = spin_tensor_numel(t[i]);
+        tr[i].d = bits[i];
+    }
+    return fn_trunc_batch(ctx, tr, k);
+}

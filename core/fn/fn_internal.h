@@ -1,6 +1,7 @@
 /* fn_internal.h - internals shared by the secure non-linear functions
- * (fn_common.c, fn_piecewise.c, fn_normalise.c, fn_softmax.c; see
- * spin/functions.h and docs/PROTOCOLS.md).
+ * (fn_common.c, fn_piecewise.c, fn_normalise.c, fn_softmax.c) and the
+ * maximum and pooling (reduce_plan.c, reduce.c); see spin/functions.h,
+ * spin/reduce.h and docs/PROTOCOLS.md.
  *
  * Building blocks (all on n words of plugin memory):
  *  - fn_beaver_batch: any number of ring products and squares of different
@@ -40,6 +41,7 @@
 #include "mpc/mpc_internal.h"
 
 #include <spin/functions.h>
+#include <spin/reduce.h>
 
 #include <math.h>
 #include <stdint.h>
@@ -170,5 +172,19 @@ int fn_rsqrt_core(spin_ctx_t *ctx, const uint64_t *X, size_t n, int plo, int K, 
 #define LN_S 60
 extern const double fn_lnm_c[8];
 int fn_ln_poly(spin_ctx_t *ctx, uint64_t *U, size_t n, int us, uint64_t *V);
+
+/* ---- maximum: the plan of the tournament (reduce_plan.c; reduce.c) ---------- */
+
+#define FN_REDUCE_MAX_LEVELS 64
+#define FN_REDUCE_MAX_GROUP 64
+
+/* ceil(log2 x) (0 for x <= 1) */
+unsigned fn_clog2(size_t x);
+/* g >= 3 with g - 1 a power of two: x_i is fused into one comparison. */
+int fn_group_fused(size_t g);
+/* The group sizes gs[0..*nlev) of a tournament over L candidates for I
+ * outputs (want_w: with the argmax's one-hot track): the cost model's
+ * plan, or SPIN_REDUCE_PLAN (through the runtime's environment hook). */
+int fn_reduce_plan(spin_ctx_t *ctx, size_t L, size_t I, int want_w, size_t *gs, int *nlev);
 
 #endif /* SPIN_FN_INTERNAL_H */

@@ -396,6 +396,57 @@ static int w_sqrt(spin_ctx_t *ctx, const uint64_t *X, size_t n, uint64_t *out, c
     return rsqrt2(ctx, X, n, 1, out);
 }
 
+/* fn_rsqrt_core's parameters for X >= xmin (raw, scale f) and an output
+ * factor wmul: the lowest position plo, the carried factor's scale ws and
+ * the output scale os (as large as the range allows); -1 when xmin is too
+ * small for wmul (the output would not fit). */
+static int rsqrt_scaled_params(int f, double xmin, int K, double wmul, int *plo, int *ws, int *os)
+{
+    *plo = 0;
+    while (*plo < K - 8 && ldexp(1.0, *plo + 1) <= xmin) (*plo)++;
+    /* the output is at most rmax (X below 2^plo reads as 2^(plo - 1)) */
+    int lr = (int)ceil(log2(wmul / sqrt(ldexp(1.0, *plo - 1 - f))));
+    *ws = 19 - lr;
+    *os = 29 - lr;
+    if (*ws > 16) *ws = 16;
+    if (*os > f + 16) *os = f + 16;
+    return *ws < 4 || *os < f + 2 ? -1 : 0;
+}
+
+#define RSQRT_SCALED_K 52   /* inputs below 2^52 (raw) */
+
+typedef struct rsqrt_scaled_arg {
+    int plo, ws, os;
+    double w;
+} rsqrt_scaled_arg_t;
+
+static int w_rsqrt_scaled(spin_ctx_t *ctx, const uint64_t *x, size_t n, uint64_t *out, const void *arg)
+{
+    const rsqrt_scaled_arg_t *r = arg;
+    return fn_rsqrt_core(ctx, x, n, r->plo, RSQRT_SCALED_K, r->w, r->ws, (unsigned)r->os, out);
+}
+
+int spin_rsqrt_scaled(spin_ctx_t *ctx, const spin_tensor_t *x, double xmin, double w, spin_tensor_t **out,
+                      unsigned *scale)
+{
+    int rc = spin_mpc_check_party(ctx, "rsqrt_scaled");
+    if (rc) return rc;
+    int f = (int)ctx->frac_bits;
+    rsqrt_scaled_arg_t r = {0, 0, 0, w};
+    int bad = f > 18 || !scale || !(xmin > 0) || !(w > 0) || !isfinite(xmin) || !isfinite(w) ||
+              rsqrt_scaled_params(f, ldexp(xmin, f), RSQRT_SCALED_K, w, &r.plo, &r.ws, &r.os);
+    if (bad) {
+        /* a query (out NULL) only reports */
+        if (out)
+            MPC_ERR(ctx, "rsqrt_scaled: needs f <= 18 (f = %d), xmin > 0 and w > 0 with w / sqrt(xmin / 2) "
+                         "at most about 2^min(15, 27 - f) (xmin %g, w %g)", f, xmin, w);
+        return SPIN_ERR_INVAL;
+    }
+    *scale = (unsigned)r.os;
+    if (!out) return 0;
+    return fn_unary(ctx, x, out, "rsqrt_scaled", w_rsqrt_scaled, &r);
+}
+
 int spin_sqrt(spin_ctx_t *ctx, const spin_tensor_t *a, spin_tensor_t **out)
 {
     if (ctx && !ctx->dealer && ctx->frac_bits > 18) {

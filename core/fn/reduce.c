@@ -1,5 +1,6 @@
-/* reduce.c - maximum, argmax, max and average pooling (see spin/reduce.h;
- * docs/PROTOCOLS.md has the costs).
+/* reduce.c - maximum, argmax, max and average pooling: the tournaments
+ * (see spin/reduce.h; docs/PROTOCOLS.md has the costs; the plan of group
+ * sizes is reduce_plan.c).
  *
  * Layout.  Every maximum is taken over the first index of a position-major
  * array X [L][I]: L candidates for each of I independent outputs, candidate
@@ -35,10 +36,8 @@
  *          which saves a round: ceil(log2 (g-1)).  7 + that many rounds.
  * Every level is exact (no truncation): the maximum is exact.
  *
- * Plan.  The sequence of group sizes minimises a cost model of rounds,
- * comparisons and products (measured constants below) by dynamic
- * programming over L; small batches favour large groups (fewer rounds),
- * large batches the binary tree (fewest comparisons).
+ * Plan.  The sequence of group sizes comes from fn_reduce_plan
+ * (reduce_plan.c: a cost model, or SPIN_REDUCE_PLAN).
  *
  * Argmax.  Each level keeps its integer one-hot w ([g][q*I]).  From the top
  * down, the one-hot of level k+1 (one entry per group of level k) is
@@ -48,7 +47,7 @@
  * equal maxima.
  */
 #include "config.h"
-#include "mpc/mpc_internal.h"
+#include "fn/fn_internal.h"
 
 #include <spin/reduce.h>
 
@@ -56,160 +55,7 @@
 #include <string.h>
 
 #define SHIFT (UINT64_C(1) << 62)
-#define MAX_LEVELS 64
-#define MAX_GROUP 64
-
-/* Cost model (microseconds), measured with 2P+D on loopback (2 cores):
- * a round, one comparison (per value; the fused product adds a little)
- * and one Beaver product (per word). */
-#define COST_ROUND 60.0
-#define COST_CMP 0.15
-#define COST_CMP_PROD 0.03
-#define COST_MUL 0.05
-
-static unsigned clog2(size_t x)
-{
-    unsigned r = 0;
-    while (((size_t)1 << r) < x) r++;
-    return r;
-}
-
-/* g >= 3 with g - 1 a power of two: fuse x_i into one comparison. */
-static int group_fused(size_t g)
-{
-    return g >= 3 && clog2(g - 1) < clog2(g);
-}
-
-static unsigned group_rounds(size_t g)
-{
-    if (g <= 1) return 0;
-    if (g == 2) return 7;
-    return 7 + clog2(g - (size_t)group_fused(g));
-}
-
-/* Slot products (each g words per group) of a g >= 3 level. */
-static size_t group_slot_products(size_t g, int want_w)
-{
-    int fused = group_fused(g), hasw = fused;
-    size_t cnt = g - 1 - (size_t)fused, prods = 0;
-    while (cnt) {
-        size_t h = cnt / 2;
-        prods += h;
-        if (cnt & 1) {
-            prods++;
-            if (want_w) {
-                if (hasw) prods++;
-                hasw = 1;
-            }
-        }
-        cnt = h;
-    }
-    return prods;
-}
-
-static double level_cost(size_t g, size_t L, size_t I, int want_w, int last)
-{
-    size_t q = (L + g - 1) / g;
-    double groups = (double)q * (double)I;
-    double c = COST_ROUND * group_rounds(g);
-    if (g == 2) {
-        c += groups * (COST_CMP + COST_CMP_PROD);
-    } else {
-        double pairs = (double)(g * (g - 1) / 2);
-        c += groups * pairs * (COST_CMP + (group_fused(g) ? COST_CMP_PROD : 0));
-        c += groups * (double)g * (double)group_slot_products(g, want_w) * COST_MUL;
-    }
-    if (want_w && !last) c += (double)L * (double)I * COST_MUL;
-    return c;
-}
-
-/* ---- plan: dynamic programming over the candidate count ----------------- */
-
-typedef struct plan_memo {
-    size_t *key;
-    double *cost;
-    size_t *g;
-    size_t cap;
-} plan_memo_t;
-
-static double plan_best(plan_memo_t *m, size_t L, size_t I, int want_w, size_t *gout)
-{
-    if (L <= 1) return 0;
-    size_t h = (L * UINT64_C(0x9E3779B97F4A7C15)) & (m->cap - 1);
-    while (m->key[h]) {
-        if (m->key[h] == L) {
-            *gout = m->g[h];
-            return m->cost[h];
-        }
-        h = (h + 1) & (m->cap - 1);
-    }
-    double best = 0;
-    size_t bg = 2, gmax = L < MAX_GROUP ? L : MAX_GROUP;
-    for (size_t g = 2; g <= gmax; g++) {
-        size_t q = (L + g - 1) / g, dummy;
-        double c = level_cost(g, L, I, want_w, q == 1) + plan_best(m, q, I, want_w, &dummy);
-        if (g == 2 || c < best) {
-            best = c;
-            bg = g;
-        }
-    }
-    /* re-probe: the recursion may have filled slots */
-    h = (L * UINT64_C(0x9E3779B97F4A7C15)) & (m->cap - 1);
-    while (m->key[h]) h = (h + 1) & (m->cap - 1);
-    m->key[h] = L;
-    m->cost[h] = best;
-    m->g[h] = bg;
-    *gout = bg;
-    return best;
-}
-
-/* Group sizes for L candidates and I outputs; 0 on success.  SPIN_REDUCE_PLAN
- * (comma-separated group sizes) overrides the model, for measurements. */
-static int make_plan(size_t L, size_t I, int want_w, size_t *gs, int *nlev)
-{
-    *nlev = 0;
-    const char *env = getenv("SPIN_REDUCE_PLAN");
-    if (env && *env) {
-        size_t cur = L;
-        const char *s = env;
-        while (cur > 1 && *nlev < MAX_LEVELS) {
-            char *e;
-            unsigned long g = strtoul(s, &e, 10);
-            if (e == s || g < 2) g = 2;
-            if (g > MAX_GROUP) g = MAX_GROUP;
-            if (g > cur) g = cur;
-            gs[(*nlev)++] = g;
-            cur = (cur + g - 1) / g;
-            s = *e == ',' ? e + 1 : e;
-        }
-        return 0;
-    }
-    /* distinct values of ceil(L / k) number at most 2 sqrt(L) */
-    size_t cap = 64;
-    while (cap < 8 * 2 * 65536 && (cap / 8) * (cap / 8) < 4 * L) cap *= 2;
-    plan_memo_t m;
-    m.cap = cap;
-    m.key = calloc(cap, sizeof *m.key);
-    m.cost = calloc(cap, sizeof *m.cost);
-    m.g = calloc(cap, sizeof *m.g);
-    if (!m.key || !m.cost || !m.g) {
-        free(m.key);
-        free(m.cost);
-        free(m.g);
-        return SPIN_ERR_NOMEM;
-    }
-    size_t cur = L;
-    while (cur > 1 && *nlev < MAX_LEVELS) {
-        size_t g = 2;
-        if (cur <= ((size_t)1 << 24)) plan_best(&m, cur, I, want_w, &g);
-        gs[(*nlev)++] = g;
-        cur = (cur + g - 1) / g;
-    }
-    free(m.key);
-    free(m.cost);
-    free(m.g);
-    return 0;
-}
+#define MAX_LEVELS FN_REDUCE_MAX_LEVELS
 
 /* ---- one level ------------------------------------------------------------ */
 
@@ -294,7 +140,7 @@ static int level_run(spin_ctx_t *ctx, level_t *lv, const uint64_t *cur, uint64_t
         if (!rc && want_w) rc = one_minus(ctx, w + n, w, n);
         goto done;
     }
-    const int fused = group_fused(g);
+    const int fused = fn_group_fused(g);
     const size_t P = g * (g - 1) / 2;
     rc = spin_mpc_buf_alloc(ctx, P * n, &D);
     if (!rc) rc = spin_mpc_buf_alloc(ctx, P * n, &C);
@@ -415,7 +261,7 @@ static int max_engine(spin_ctx_t *ctx, const uint64_t *X, size_t L, size_t I, ui
     }
     size_t gs[MAX_LEVELS];
     int nlev;
-    int rc = make_plan(L, I, want_w, gs, &nlev);
+    int rc = fn_reduce_plan(ctx, L, I, want_w, gs, &nlev);
     if (rc) return rc;
     level_t lv[MAX_LEVELS];
     memset(lv, 0, sizeof lv);
@@ -749,7 +595,7 @@ done:
 static int div_public(spin_ctx_t *ctx, uint64_t *x, size_t n, size_t K)
 {
     if (K == 1 || !n) return 0;
-    if (!(K & (K - 1))) return spin_mpc_trunc_words(ctx, x, n, clog2(K));
+    if (!(K & (K - 1))) return spin_mpc_trunc_words(ctx, x, n, fn_clog2(K));
     const unsigned d = 31;
     uint64_t c = ((UINT64_C(1) << d) + K / 2) / K;
     int rc = ctx->compute->ring_scalar(ctx->compute_state, SPIN_RING_MUL_S, x, x, c, n, NULL);

@@ -144,18 +144,6 @@ static int trunc_words(spin_ctx_t *ctx, uint64_t *x, size_t n, unsigned d)
     return rc ? rc : trunc_run(ctx, x, n, d, nonce);
 }
 
-/* Refuse protocol calls on the dealer's context (shared by the protocol
- * files; declared in mpc_internal.h). */
-int spin_mpc_check_party(spin_ctx_t *ctx, const char *what)
-{
-    if (!ctx) return SPIN_ERR_INVAL;
-    if (ctx->dealer) {
-        MPC_ERR(ctx, "%s: the dealer takes no part in protocols; it runs spin_dealer_serve()", what);
-        return SPIN_ERR_INVAL;
-    }
-    return 0;
-}
-
 int spin_trunc(spin_ctx_t *ctx, const spin_tensor_t *a, unsigned bits, spin_tensor_t **out)
 {
     int rc = spin_mpc_check_party(ctx, "trunc");
@@ -247,6 +235,33 @@ int spin_square(spin_ctx_t *ctx, const spin_tensor_t *a, spin_tensor_t **out)
     return product(ctx, &L, a, NULL, a->ndim, a->shape, out);
 }
 
+int spin_mul_raw(spin_ctx_t *ctx, const spin_tensor_t *a, const spin_tensor_t *b, spin_tensor_t **out)
+{
+    int rc = spin_mpc_check_party(ctx, "mul_raw");
+    if (rc) return rc;
+    if (!a || !b || !out || a->ndim != b->ndim || memcmp(a->shape, b->shape, (size_t)a->ndim * sizeof(size_t))) {
+        MPC_ERR(ctx, "mul_raw: operands have different shapes");
+        return SPIN_ERR_INVAL;
+    }
+    spin_tensor_t *da = NULL, *db = NULL, *z = NULL;
+    int oa = 0, ob = 0;
+    rc = spin_mpc_tensor_dense(a, &da, &oa);
+    if (!rc) rc = spin_mpc_tensor_dense(b, &db, &ob);
+    if (!rc) rc = spin_mpc_tensor_new_like(ctx, a->ndim, a->shape, &z);
+    /* no messages for an empty tensor */
+    if (!rc)
+        rc = spin_mpc_mul_words(ctx, spin_mpc_tensor_data(da), spin_mpc_tensor_data(db), spin_tensor_numel(a),
+                                spin_mpc_tensor_data(z));
+    if (oa) spin_tensor_free(da);
+    if (ob) spin_tensor_free(db);
+    if (rc) {
+        spin_tensor_free(z);
+        return rc;
+    }
+    *out = z;
+    return 0;
+}
+
 static int matmul_ex(spin_ctx_t *ctx, const spin_tensor_t *a, int trans_a, const spin_tensor_t *b,
                      int trans_b, int trunc, spin_tensor_t **out);
 
@@ -260,38 +275,6 @@ int spin_matmul_raw(spin_ctx_t *ctx, const spin_tensor_t *a, int trans_a, const 
                     int trans_b, spin_tensor_t **out)
 {
     return matmul_ex(ctx, a, trans_a, b, trans_b, 0, out);
-}
-
-int spin_mpc_matmul_geometry(spin_ctx_t *ctx, const char *what, int nda, const size_t *sa, int trans_a, int ndb,
-                         const size_t *sb, int trans_b, bilinear_t *L, size_t shape[3], int *nd)
-{
-    if (nda < 2 || nda > 3 || ndb < 2 || ndb > 3) {
-        MPC_ERR(ctx, "%s: operands must be 2-d or 3-d (batched), got %d-d and %d-d", what, nda, ndb);
-        return SPIN_ERR_INVAL;
-    }
-    memset(L, 0, sizeof *L);
-    L->kind = REQ_MATMUL;
-    size_t ar = sa[nda - 2], ac = sa[nda - 1];
-    size_t br = sb[ndb - 2], bc = sb[ndb - 1];
-    L->m = trans_a ? ac : ar;
-    L->k = trans_a ? ar : ac;
-    size_t kb = trans_b ? bc : br;
-    L->n = trans_b ? br : bc;
-    L->ta = trans_a != 0;
-    L->tb = trans_b != 0;
-    L->ba = nda == 3 ? sa[0] : 1;
-    L->bb = ndb == 3 ? sb[0] : 1;
-    L->batch = L->ba > L->bb ? L->ba : L->bb;
-    if (kb != L->k || (L->ba != 1 && L->bb != 1 && L->ba != L->bb)) {
-        MPC_ERR(ctx, "%s: inner dimensions %llu and %zu differ, or batch sizes %llu and %llu disagree", what,
-                (unsigned long long)L->k, kb, (unsigned long long)L->ba, (unsigned long long)L->bb);
-        return SPIN_ERR_INVAL;
-    }
-    *nd = 0;
-    if (nda == 3 || ndb == 3) shape[(*nd)++] = L->batch;
-    shape[(*nd)++] = L->m;
-    shape[(*nd)++] = L->n;
-    return 0;
 }
 
 static int matmul_ex(spin_ctx_t *ctx, const spin_tensor_t *a, int trans_a, const spin_tensor_t *b,
@@ -329,8 +312,8 @@ static int conv_setup(spin_ctx_t *ctx, bilinear_t *L, const size_t xs[4], const 
     return 0;
 }
 
-int spin_mpc_conv2d_raw(spin_ctx_t *ctx, const spin_tensor_t *x, const spin_tensor_t *w,
-                    const spin_conv2d_params_t *p, spin_tensor_t **out)
+int spin_conv2d_raw(spin_ctx_t *ctx, const spin_tensor_t *x, const spin_tensor_t *w, const spin_conv2d_params_t *p,
+                    spin_tensor_t **out)
 {
     int rc = spin_mpc_check_party(ctx, "conv2d");
     if (rc) return rc;

@@ -251,7 +251,7 @@ done:
     return rc;
 }
 
-/* ---- edaBits and daBits (requests; the dealer side is in dealer.c) ------ */
+/* ---- edaBits and daBits (requests; the dealer side: dealer/gen_bool.c) - */
 
 int spin_mpc_edabit_request(spin_ctx_t *ctx, size_t n, uint64_t *nonce)
 {

@@ -189,9 +189,11 @@ int spin_drelu(spin_ctx_t *ctx, const spin_tensor_t *a, spin_tensor_t **out)
     return sign_op(ctx, a, 0, "drelu", out);
 }
 
-int spin_relu(spin_ctx_t *ctx, const spin_tensor_t *a, spin_tensor_t **out, spin_tensor_t **mask)
+/* ReLU and its mask: fixed point (spin_relu) or integer 0/1 (int_mask). */
+static int relu_any(spin_ctx_t *ctx, const spin_tensor_t *a, spin_tensor_t **out, spin_tensor_t **mask,
+                    int int_mask, const char *what)
 {
-    int rc = spin_mpc_check_party(ctx, "relu");
+    int rc = spin_mpc_check_party(ctx, what);
     if (rc) return rc;
     spin_tensor_t *r = NULL, *m = NULL;
     uint64_t *x = NULL;
@@ -200,7 +202,7 @@ int spin_relu(spin_ctx_t *ctx, const spin_tensor_t *a, spin_tensor_t **out, spin
     if (!rc && mask) rc = spin_mpc_tensor_new_like(ctx, a->ndim, a->shape, &m);
     if (!rc) rc = dense_words(ctx, a, &x);
     if (!rc) rc = spin_mpc_cmp_words(ctx, x, n, 0, m ? spin_mpc_tensor_data(m) : NULL, x, spin_mpc_tensor_data(r));
-    if (!rc && m) rc = bits_to_fixed(ctx, spin_mpc_tensor_data(m), n);
+    if (!rc && m && !int_mask) rc = bits_to_fixed(ctx, spin_mpc_tensor_data(m), n);
     if (!rc) rc = ctx->compute->stream_sync(ctx->compute_state, NULL);
     spin_mpc_buf_release(ctx, x);
     if (rc) {
@@ -211,6 +213,16 @@ int spin_relu(spin_ctx_t *ctx, const spin_tensor_t *a, spin_tensor_t **out, spin
     *out = r;
     if (mask) *mask = m;
     return 0;
+}
+
+int spin_relu(spin_ctx_t *ctx, const spin_tensor_t *a, spin_tensor_t **out, spin_tensor_t **mask)
+{
+    return relu_any(ctx, a, out, mask, 0, "relu");
+}
+
+int spin_relu_int_mask(spin_ctx_t *ctx, const spin_tensor_t *a, spin_tensor_t **out, spin_tensor_t **mask)
+{
+    return relu_any(ctx, a, out, mask, 1, "relu_int_mask");
 }
 
 /* d = a - b as dense words (b a tensor or, when bt is NULL, public values). */

@@ -1,32 +1,61 @@
 /* ctx.c - the MPC context: configuration, connection, seed agreement. */
 #include "config.h"
 #include "mpc/mpc_internal.h"
+#include "runtime/runtime.h"
+
+#include <spin/launch.h>
 
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #ifdef HAVE_GETRANDOM
 #include <sys/random.h>
+#else
+#include <sys/syscall.h>
+#include <unistd.h>
 #endif
 
-#define CFG_MAGIC UINT64_C(0x5350494e4d504331) /* "SPINMPC1" */
-
-static const char *env_str(spin_ctx_t *ctx, const spin_runtime_opts_t *ro, const char *name)
+/* Every setting goes through the runtime's getenv hook (spin_runtime_opts_t):
+ * this adapter hands it to the launch functions. */
+static const char *rt_env(void *rt, const char *name)
 {
-    (void)ctx;
-    const char *v = ro && ro->getenv ? ro->getenv(ro->env_ctx, name) : getenv(name);
-    return v && v[0] ? v : NULL;
+    return spin_runtime_env(rt, name);
 }
 
-static int parse_int(const char *s, long lo, long hi, long *out)
+#define DEFAULT_TIMEOUT_MS 60000
+
+/* The peer timeout every transport gets: opts->timeout_ms if > 0, else
+ * SPIN_TIMEOUT (positive seconds, fractions allowed, blanks after it), else
+ * 60 s; a malformed SPIN_TIMEOUT is named in a warning and 60 s applies. */
+static int resolve_timeout_ms(spin_ctx_t *ctx, int given)
 {
+    if (given > 0) return given;
+    const char *v = spin_runtime_env(ctx->rt, "SPIN_TIMEOUT");
+    if (!v) return DEFAULT_TIMEOUT_MS;
     char *end;
     errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < lo || v > hi) return -1;
-    *out = v;
-    return 0;
+    double s = strtod(v, &end);
+    while (*end == ' ' || *end == '\t') end++;
+    if (errno || end == v || *end || isnan(s) || !(s > 0) || s > 1e6) {
+        spin_log(ctx->log, SPIN_LOG_WARN, "SPIN_TIMEOUT=\"%s\" is not a positive number of seconds; "
+                                          "using 60 (set it to e.g. 30 or 0.5)", v);
+        return DEFAULT_TIMEOUT_MS;
+    }
+    return (int)ceil(s * 1000.0);
+}
+
+/* Bytes from the kernel's random source (no file to open below launch/). */
+static long os_random(void *buf, size_t len)
+{
+#ifdef HAVE_GETRANDOM
+    return (long)getrandom(buf, len, 0);
+#elif defined(SYS_getrandom)
+    return syscall(SYS_getrandom, buf, len, 0);
+#else
+#error "Spin needs getrandom() for its keys"
+#endif
 }
 
 int spin_mpc_ctx_random_key(spin_ctx_t *ctx, spin_prg_key_t *key)
@@ -50,123 +79,15 @@ int spin_mpc_ctx_random_key(spin_ctx_t *ctx, spin_prg_key_t *key)
         memcpy(key->key, w, 16);
         return 0;
     }
-#ifdef HAVE_GETRANDOM
     size_t got = 0;
     while (got < 16) {
-        ssize_t r = getrandom(key->key + got, 16 - got, 0);
+        long r = os_random(key->key + got, 16 - got);
         if (r < 0) {
             if (errno == EINTR) continue;
             MPC_ERR(ctx, "getrandom failed: %s", strerror(errno));
             return SPIN_ERR_IO;
         }
         got += (size_t)r;
-    }
-    return 0;
-#else
-    FILE *f = fopen("/dev/urandom", "rb");
-    if (!f || fread(key->key, 1, 16, f) != 16) {
-        if (f) fclose(f);
-        MPC_ERR(ctx, "cannot read /dev/urandom");
-        return SPIN_ERR_IO;
-    }
-    fclose(f);
-    return 0;
-#endif
-}
-
-/* Read a peers file: one endpoint per line, '#' comments, blanks ignored. */
-static int read_peers(spin_ctx_t *ctx, const char *path, char ***eps, int *count)
-{
-    FILE *f = fopen(path, "r");
-    if (!f) {
-        MPC_ERR(ctx, "cannot open peers file %s: %s", path, strerror(errno));
-        return SPIN_ERR_CONFIG;
-    }
-    char line[1024];
-    int n = 0, lineno = 0, rc = 0;
-    char **v = calloc(SPIN_MAX_PARTIES + 1, sizeof *v);
-    if (!v) { fclose(f); return SPIN_ERR_NOMEM; }
-    while (fgets(line, sizeof line, f)) {
-        lineno++;
-        char *s = line;
-        while (*s == ' ' || *s == '\t') s++;
-        char *hash = strchr(s, '#');
-        if (hash) *hash = '\0';
-        size_t len = strlen(s);
-        while (len && (s[len - 1] == '\n' || s[len - 1] == '\r' || s[len - 1] == ' ' || s[len - 1] == '\t'))
-            s[--len] = '\0';
-        if (!len) continue;
-        if (strncmp(s, "tcp://", 6) && strncmp(s, "ipc://", 6) && strncmp(s, "rdma://", 7)) {
-            MPC_ERR(ctx, "peers file %s, line %d: \"%s\" is not an endpoint "
-                         "(expected tcp://HOST:PORT, ipc://PATH or rdma://HOST:PORT)", path, lineno, s);
-            rc = SPIN_ERR_CONFIG;
-            break;
-        }
-        if (n == SPIN_MAX_PARTIES + 1) {
-            MPC_ERR(ctx, "peers file %s has more than %d endpoints", path, SPIN_MAX_PARTIES + 1);
-            rc = SPIN_ERR_CONFIG;
-            break;
-        }
-        v[n] = strdup(s);
-        if (!v[n]) { rc = SPIN_ERR_NOMEM; break; }
-        n++;
-    }
-    fclose(f);
-    if (rc) {
-        for (int i = 0; i < n; i++) free(v[i]);
-        free(v);
-        return rc;
-    }
-    *eps = v;
-    *count = n;
-    return 0;
-}
-
-/* Exchange configurations with every peer and compare them field by field. */
-static int check_config(spin_ctx_t *ctx)
-{
-    uint64_t mine[4] = {CFG_MAGIC, (uint64_t)ctx->nparties, ctx->frac_bits, SPIN_ABI_MAJOR * 1000 + SPIN_ABI_MINOR};
-    uint64_t theirs[SPIN_MAX_PARTIES + 1][4];
-    spin_request_t *rq[2 * (SPIN_MAX_PARTIES + 1)];
-    int nr = 0, rc = 0;
-    int total = ctx->nparties + 1;
-    for (int p = 0; p < total && !rc; p++) {
-        if (p == ctx->party) continue;
-        rc = ctx->transport->isend(ctx->comm, p, TAG_SETUP_CFG, mine, sizeof mine, &rq[nr]);
-        if (!rc) nr++;
-        if (!rc) rc = ctx->transport->irecv(ctx->comm, p, TAG_SETUP_CFG, theirs[p], sizeof theirs[p], &rq[nr]);
-        if (!rc) nr++;
-    }
-    for (int i = 0; i < nr; i++) {
-        int r = ctx->transport->wait(ctx->comm, rq[i]);
-        if (!rc) rc = r;
-    }
-    if (rc) return rc;
-    for (int p = 0; p < total; p++) {
-        if (p == ctx->party) continue;
-        const char *who = p == ctx->nparties ? "the dealer" : "party";
-        if (theirs[p][0] != CFG_MAGIC) {
-            MPC_ERR(ctx, "%s %d did not send a Spin configuration: is it running another program?", who, p);
-            return SPIN_ERR_CONFIG;
-        }
-        if (theirs[p][1] != mine[1]) {
-            MPC_ERR(ctx, "%s %d runs with %llu computing parties, we run with %llu: start every "
-                         "party with the same count", who, p, (unsigned long long)theirs[p][1],
-                    (unsigned long long)mine[1]);
-            return SPIN_ERR_CONFIG;
-        }
-        if (theirs[p][2] != mine[2]) {
-            MPC_ERR(ctx, "%s %d uses %llu fractional bits, we use %llu: set the same "
-                         "SPIN_FRAC_BITS (or frac_bits) on every party", who, p,
-                    (unsigned long long)theirs[p][2], (unsigned long long)mine[2]);
-            return SPIN_ERR_CONFIG;
-        }
-        if (theirs[p][3] != mine[3]) {
-            MPC_ERR(ctx, "%s %d runs another Spin version (ABI code %llu, ours %llu): install the "
-                         "same Spin everywhere", who, p, (unsigned long long)theirs[p][3],
-                    (unsigned long long)mine[3]);
-            return SPIN_ERR_CONFIG;
-        }
     }
     return 0;
 }
@@ -195,14 +116,20 @@ static int agree_keys(spin_ctx_t *ctx)
     return rc;
 }
 
-static uint64_t fingerprint(void)
+#define STR_(x) #x
+#define STR(x) STR_(x)
+
+/* The setup fingerprint every transport checks in its HELLO (plugin.h,
+ * SPIN_FP_*): this build (a 48-bit FNV-1a of the Spin version and the
+ * plugin ABI), the computing parties N and the fractional bits f.  One
+ * message per peer checks the whole configuration. */
+static uint64_t fingerprint(int nparties, unsigned frac_bits)
 {
-    /* FNV-1a of the version string: links between different builds fail
-     * at connection time; finer checks follow in check_config(). */
-    const char *s = PACKAGE_VERSION "/spin-mpc";
+    const char *s = PACKAGE_VERSION "/spin-mpc/abi-" STR(SPIN_ABI_MAJOR) "." STR(SPIN_ABI_MINOR);
     uint64_t h = UINT64_C(1469598103934665603);
     for (; *s; s++) h = (h ^ (unsigned char)*s) * UINT64_C(1099511628211);
-    return h;
+    uint64_t build = (h ^ (h >> 48)) & ((UINT64_C(1) << 48) - 1);   /* fold to 48 bits */
+    return SPIN_FP_MAKE(build, nparties, frac_bits);
 }
 
 int spin_ctx_open(const spin_ctx_opts_t *o, spin_ctx_t **out)
@@ -217,73 +144,50 @@ int spin_ctx_open(const spin_ctx_opts_t *o, spin_ctx_t **out)
     }
     spin_ctx_t *ctx = calloc(1, sizeof *ctx);
     if (!ctx) return SPIN_ERR_NOMEM;
-    char **eps = NULL;
-    int neps = 0, rc;
-    const spin_runtime_opts_t *ro = o->runtime;
+    spin_launch_peers_t peers;
+    memset(&peers, 0, sizeof peers);
+    char err[1024];
+    int rc;
 
-    rc = spin_runtime_open(ro, &ctx->rt);
+    /* The runtime first: every setting below is read through its getenv
+     * hook (spin_runtime_env), never from the process environment directly. */
+    rc = spin_runtime_open(o->runtime, &ctx->rt);
     if (rc) goto fail;
     ctx->log = spin_runtime_logger(ctx->rt);
 
-    /* Who am I, how many are we. */
-    long v;
-    int party = o->party;
-    if (party < 0) {
-        static const char *const vars[] = {"SPIN_PARTY", "SLURM_PROCID", "OMPI_COMM_WORLD_RANK", "PMI_RANK"};
-        for (size_t i = 0; i < 4 && party < 0; i++) {
-            const char *s = env_str(ctx, ro, vars[i]);
-            if (!s) continue;
-            if (parse_int(s, 0, SPIN_MAX_PARTIES, &v)) {
-                MPC_ERR(ctx, "%s=\"%s\" is not a party id (0..%d)", vars[i], s, SPIN_MAX_PARTIES);
-                rc = SPIN_ERR_CONFIG;
-                goto fail;
-            }
-            party = (int)v;
-        }
-        if (party < 0) {
-            MPC_ERR(ctx, "no party id: pass it in the options, or set SPIN_PARTY (spin-run does), "
-                         "SLURM_PROCID, OMPI_COMM_WORLD_RANK or PMI_RANK");
-            rc = SPIN_ERR_CONFIG;
-            goto fail;
-        }
-    }
-    const char *pf = o->peers_file ? o->peers_file : env_str(ctx, ro, "SPIN_PEERS_FILE");
+    /* Where everyone listens, how many we are, who I am (spin/launch.h). */
     const char *const *endpoints = o->endpoints;
     if (!endpoints) {
+        const char *pf = o->peers_file ? o->peers_file : spin_runtime_env(ctx->rt, "SPIN_PEERS_FILE");
         if (!pf) {
             MPC_ERR(ctx, "no peers: pass endpoints in the options, or a peers file (SPIN_PEERS_FILE; "
                          "spin-run writes one)");
             rc = SPIN_ERR_CONFIG;
             goto fail;
         }
-        rc = read_peers(ctx, pf, &eps, &neps);
-        if (rc) goto fail;
-        endpoints = (const char *const *)eps;
-    }
-    int n = o->nparties;
-    if (n <= 0) {
-        const char *s = env_str(ctx, ro, "SPIN_NPARTIES");
-        if (s) {
-            if (parse_int(s, 2, SPIN_MAX_PARTIES - 1, &v)) {
-                MPC_ERR(ctx, "SPIN_NPARTIES=\"%s\" is not a party count (2..%d)", s, SPIN_MAX_PARTIES - 1);
-                rc = SPIN_ERR_CONFIG;
-                goto fail;
-            }
-            n = (int)v;
-        } else if (eps) {
-            n = neps - 1;
+        rc = spin_launch_peers_read(pf, &peers, err, sizeof err);
+        if (rc) {
+            MPC_ERR(ctx, "%s", err);
+            goto fail;
         }
+        endpoints = (const char *const *)peers.endpoints;
     }
-    if (n < 2 || n >= SPIN_MAX_PARTIES) {
-        MPC_ERR(ctx, "%d computing parties: Spin needs 2..%d plus the dealer", n, SPIN_MAX_PARTIES - 1);
-        rc = SPIN_ERR_CONFIG;
+    int n;
+    rc = spin_launch_nparties(rt_env, ctx->rt, o->nparties, peers.endpoints ? &peers : NULL, &n, err,
+                              sizeof err);
+    if (rc) {
+        MPC_ERR(ctx, "%s", err);
         goto fail;
     }
-    if (eps && neps != n + 1) {
-        MPC_ERR(ctx, "peers file %s lists %d endpoints, but %d computing parties need %d (the "
-                     "dealer's last)", pf, neps, n, n + 1);
-        rc = SPIN_ERR_CONFIG;
-        goto fail;
+    int party = o->party;
+    if (party < 0) {
+        const char *var;
+        rc = spin_launch_party(rt_env, ctx->rt, n, &party, &var, err, sizeof err);
+        if (rc) {
+            MPC_ERR(ctx, "%s%s", err, var ? "" : "; or pass the id in spin_ctx_opts_t.party "
+                                             "(spin-run sets SPIN_PARTY)");
+            goto fail;
+        }
     }
     if (party > n) {
         MPC_ERR(ctx, "party id %d is out of range: parties are 0..%d and the dealer is %d", party, n - 1, n);
@@ -294,12 +198,13 @@ int spin_ctx_open(const spin_ctx_opts_t *o, spin_ctx_t **out)
     ctx->nparties = n;
     ctx->dealer = party == n;
 
+    long v;
     unsigned f = o->frac_bits;
     if (!f) {
-        const char *s = env_str(ctx, ro, "SPIN_FRAC_BITS");
+        const char *s = spin_runtime_env(ctx->rt, "SPIN_FRAC_BITS");
         f = 16;
         if (s) {
-            if (parse_int(s, 1, 30, &v)) {
+            if (spin_launch_parse_int(s, 1, 30, &v)) {
                 MPC_ERR(ctx, "SPIN_FRAC_BITS=\"%s\" is not in 1..30", s);
                 rc = SPIN_ERR_CONFIG;
                 goto fail;
@@ -313,7 +218,7 @@ int spin_ctx_open(const spin_ctx_opts_t *o, spin_ctx_t **out)
         goto fail;
     }
     ctx->frac_bits = f;
-    ctx->timeout_ms = o->timeout_ms;
+    ctx->timeout_ms = resolve_timeout_ms(ctx, o->timeout_ms);
     if (o->fixed_seed) {
         ctx->fixed = 1;
         memcpy(ctx->fixed_seed, o->fixed_seed, 32);
@@ -323,7 +228,8 @@ int spin_ctx_open(const spin_ctx_opts_t *o, spin_ctx_t **out)
 
     rc = spin_runtime_compute(ctx->rt, &ctx->compute_backend);
     if (rc) goto fail;
-    rc = spin_runtime_transport(ctx->rt, &ctx->transport_backend);
+    /* The transport that takes these endpoints' schemes. */
+    rc = spin_runtime_transport_for(ctx->rt, endpoints, n + 1, &ctx->transport_backend);
     if (rc) goto fail;
     ctx->compute = ctx->compute_backend.ops;
     ctx->compute_state = ctx->compute_backend.state;
@@ -336,9 +242,11 @@ int spin_ctx_open(const spin_ctx_opts_t *o, spin_ctx_t **out)
     tc.party = party;
     tc.nparties = n + 1;
     tc.endpoints = endpoints;
-    tc.timeout_ms = o->timeout_ms;
-    tc.key_dir = o->key_dir ? o->key_dir : env_str(ctx, ro, "SPIN_KEY_DIR");
-    tc.fingerprint = fingerprint();
+    tc.timeout_ms = ctx->timeout_ms;
+    tc.key_dir = o->key_dir ? o->key_dir : spin_runtime_env(ctx->rt, "SPIN_KEY_DIR");
+    /* N, f and the build in one value: the transports' HELLO compares it,
+     * so there is no configuration round of our own. */
+    tc.fingerprint = fingerprint(n, f);
     /* ABI 1.1: the compute backend, so a transport can take its memory */
     tc.compute_name = ctx->compute_backend.desc->name;
     tc.compute_caps = ctx->compute_backend.desc->caps;
@@ -346,8 +254,11 @@ int spin_ctx_open(const spin_ctx_opts_t *o, spin_ctx_t **out)
     tc.compute_state = ctx->compute_state;
     rc = ctx->transport->open(ctx->transport_backend.state, &tc, &ctx->comm);
     if (rc) {
-        MPC_ERR(ctx, "%s %d: cannot connect to the other parties: %s", ctx->dealer ? "dealer" : "party",
-                party, spin_strerror(rc));
+        /* Our side of the configuration, so that a mismatch the transport
+         * reported can be read from either party's log. */
+        MPC_ERR(ctx, "%s %d: cannot connect to the other parties: %s (we run N = %d computing parties, "
+                     "f = %u fractional bits, Spin %s, plugin ABI %d.%d)", ctx->dealer ? "dealer" : "party",
+                party, spin_strerror(rc), n, f, PACKAGE_VERSION, SPIN_ABI_MAJOR, SPIN_ABI_MINOR);
         ctx->comm = NULL;
         goto fail;
     }
@@ -356,20 +267,13 @@ int spin_ctx_open(const spin_ctx_opts_t *o, spin_ctx_t **out)
                  party, spin_mpc_dev_direct(ctx) ? "go between device memory and the transport directly (the "
                  "transport takes device memory)" : "are staged through host memory (the transport's "
                  "communicator takes host memory only)");
-    rc = check_config(ctx);
-    if (!rc) rc = agree_keys(ctx);
+    rc = agree_keys(ctx);
     if (rc) goto fail;
-    if (eps) {
-        for (int i = 0; i < neps; i++) free(eps[i]);
-        free(eps);
-    }
+    spin_launch_peers_free(&peers);
     *out = ctx;
     return 0;
 fail:
-    if (eps) {
-        for (int i = 0; i < neps; i++) free(eps[i]);
-        free(eps);
-    }
+    spin_launch_peers_free(&peers);
     if (ctx->comm) ctx->transport->close(ctx->comm);
     ctx->comm = NULL;
     spin_runtime_close(ctx->rt);

@@ -3,15 +3,11 @@
 #include "config.h"
 #include "mpc/mpc_internal.h"
 
-#include <arpa/inet.h>
-#include <dirent.h>
-#include <netinet/in.h>
+#include <spin/launch.h>
+
 #include <pthread.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 typedef struct local_party {
     pthread_t th;
@@ -50,55 +46,21 @@ static void *party_main(void *p)
     return NULL;
 }
 
-/* n distinct free loopback ports: every socket stays bound until all are
- * chosen, so the kernel cannot hand out the same port twice. */
-int spin_loopback_ports(int n, int *ports)
-{
-    int fds[SPIN_MAX_PARTIES + 1];
-    int rc = 0, i;
-    if (n < 1 || n > SPIN_MAX_PARTIES + 1 || !ports) return SPIN_ERR_INVAL;
-    for (i = 0; i < n; i++) {
-        fds[i] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        struct sockaddr_in a;
-        memset(&a, 0, sizeof a);
-        a.sin_family = AF_INET;
-        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        socklen_t len = sizeof a;
-        if (fds[i] < 0 || bind(fds[i], (struct sockaddr *)&a, sizeof a) != 0 ||
-            getsockname(fds[i], (struct sockaddr *)&a, &len) != 0) {
-            if (fds[i] >= 0) close(fds[i]);
-            rc = SPIN_ERR_IO;
-            break;
-        }
-        ports[i] = ntohs(a.sin_port);
-    }
-    while (i-- > 0) close(fds[i]);
-    return rc;
-}
-
 int spin_run_local(int n, const char *scheme, const spin_ctx_opts_t *base, spin_party_fn fn, void *arg)
 {
     if (n < 2 || n >= SPIN_MAX_PARTIES || !fn) return SPIN_ERR_INVAL;
     int tcp = scheme && strcmp(scheme, "tcp") == 0;
-    char dir[256] = "";
-    char *eps[SPIN_MAX_PARTIES + 1];
-    memset(eps, 0, sizeof eps);
-    int rc = 0;
-    if (!tcp) {
-        const char *tmp = getenv("TMPDIR");
-        snprintf(dir, sizeof dir, "%s/spin-local-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-        if (!mkdtemp(dir)) return SPIN_ERR_IO;
-    }
-    int ports[SPIN_MAX_PARTIES + 1];
-    if (tcp && (rc = spin_loopback_ports(n + 1, ports)) != 0) goto out;
-    for (int i = 0; i <= n; i++) {
-        eps[i] = malloc(320);
-        if (!eps[i]) { rc = SPIN_ERR_NOMEM; goto out; }
-        if (tcp) {
-            snprintf(eps[i], 320, "tcp://127.0.0.1:%d", ports[i]);
-        } else {
-            snprintf(eps[i], 320, "ipc://%s/p%d", dir, i);
-        }
+    const spin_runtime_opts_t *ro = base ? base->runtime : NULL;
+    const spin_logger_t *log = ro ? ro->log : NULL;
+    char dir[256] = "", err[512] = "";
+    spin_launch_peers_t eps;
+    memset(&eps, 0, sizeof eps);
+    int rc = tcp ? 0 : spin_launch_tmpdir(ro ? ro->getenv : NULL, ro ? ro->env_ctx : NULL, "spin-local",
+                                          dir, sizeof dir, err, sizeof err);
+    if (!rc) rc = spin_launch_local_endpoints(tcp ? "tcp" : "ipc", n, dir, &eps, err, sizeof err);
+    if (rc) {
+        if (err[0]) spin_log(log, SPIN_LOG_ERROR, "spin_run_local: %s", err);
+        goto out;
     }
     local_party_t *lp = calloc((size_t)n + 1, sizeof *lp);
     if (!lp) { rc = SPIN_ERR_NOMEM; goto out; }
@@ -107,7 +69,7 @@ int spin_run_local(int n, const char *scheme, const spin_ctx_opts_t *base, spin_
         lp[i].party = i;
         lp[i].n = n;
         lp[i].base = base;
-        lp[i].eps = (const char *const *)eps;
+        lp[i].eps = (const char *const *)eps.endpoints;
         lp[i].fn = fn;
         lp[i].arg = arg;
         if (pthread_create(&lp[i].th, NULL, party_main, &lp[i])) {
@@ -121,20 +83,8 @@ int spin_run_local(int n, const char *scheme, const spin_ctx_opts_t *base, spin_
         if (lp[i].rc) rc = lp[i].rc;
     free(lp);
 out:
-    for (int i = 0; i <= n; i++) free(eps[i]);
-    if (!tcp && dir[0]) {
-        DIR *d = opendir(dir);
-        if (d) {
-            struct dirent *e;
-            while ((e = readdir(d))) {
-                if (e->d_name[0] == '.') continue;
-                char p[600];
-                snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
-                unlink(p);
-            }
-            closedir(d);
-        }
-        rmdir(dir);
-    }
+    spin_launch_peers_free(&eps);
+    if (dir[0] && spin_launch_tmpdir_remove(dir, err, sizeof err))
+        spin_log(log, SPIN_LOG_WARN, "spin_run_local: %s", err);
     return rc;
 }

@@ -10,7 +10,6 @@
 /* Message tags: protocol id << 8 | step.  A party running another protocol
  * than its peer fails at the next message with the transport's tag error. */
 enum {
-    TAG_SETUP_CFG = 0x0100,
     TAG_SETUP_DEALER_KEY = 0x0101,
     TAG_SETUP_PAIR_KEY = 0x0102,
     TAG_DEALER_REQ = 0x0200,
@@ -97,7 +96,7 @@ typedef struct dealer_req {
 /* ---- ctx.c ---- */
 int spin_mpc_ctx_random_key(spin_ctx_t *ctx, spin_prg_key_t *key);
 
-/* ---- buffers (tensor.c) ---- */
+/* ---- buffers and tensors (tensor.c) ---- */
 int spin_mpc_buf_alloc(spin_ctx_t *ctx, size_t words, uint64_t **p);
 void spin_mpc_buf_release(spin_ctx_t *ctx, uint64_t *p);
 int spin_mpc_tensor_wrap(spin_ctx_t *ctx, uint64_t *p, int ndim, const size_t *shape, spin_tensor_t **out);
@@ -147,12 +146,16 @@ int spin_mpc_open_start(spin_ctx_t *ctx, uint32_t tag, uint64_t *dev, size_t n, 
 int spin_mpc_open_finish_op(spin_opening_t *op, spin_ring_binop_t combine);
 int spin_mpc_open_finish(spin_opening_t *op);
 
-/* ---- dealer.c ---- */
+/* ---- dealer_client.c: the party side of the dealer ---- */
+/* Every party describes the request (spin_mpc_desc_mix); party 0 sends it. */
 int spin_mpc_dealer_request(spin_ctx_t *ctx, const dealer_req_t *rq);
+/* Party 0: the dealer's correction (words words) into plugin memory. */
 int spin_mpc_dealer_receive(spin_ctx_t *ctx, uint64_t *dev, size_t words);
 /* Party side of seed compression: my shares of words [off, off+n) of
  * request nonce's stream. */
 int spin_mpc_dealer_stream(spin_ctx_t *ctx, uint64_t nonce, uint64_t off, uint64_t *dev, size_t n);
+
+/* ---- bilinear.c: bilinear maps (parties and dealer) ---- */
 /* The local evaluation of a bilinear map (parties and dealer). */
 int spin_mpc_bilinear_eval(spin_ctx_t *ctx, const bilinear_t *L, uint64_t *c,
                        const uint64_t *a, const uint64_t *b, int accumulate);
@@ -167,7 +170,8 @@ int spin_mpc_bilinear_from_req(const dealer_req_t *rq, bilinear_t *L);
 /* Static operands (static.c): the request word holding the mask's nonce. */
 #define SPIN_STATIC_MASK_P 19
 
-/* SPIN_ERR_INVAL (with a message naming `what`) on a NULL or dealer context. */
+/* SPIN_ERR_INVAL (with a message naming `what`) on a NULL or dealer context
+ * (tensor.c). */
 int spin_mpc_check_party(spin_ctx_t *ctx, const char *what);
 
 /* ---- beaver.c: word-level helpers (n words of plugin memory) ---- */
@@ -179,9 +183,6 @@ int spin_mpc_trunc_request(spin_ctx_t *ctx, size_t n, unsigned d, uint64_t *nonc
 int spin_mpc_trunc_run(spin_ctx_t *ctx, uint64_t *x, size_t n, unsigned d, uint64_t nonce);
 /* z = x * y in the ring, no truncation (one Beaver round); z may alias. */
 int spin_mpc_mul_words(spin_ctx_t *ctx, const uint64_t *x, const uint64_t *y, size_t n, uint64_t *z);
-/* conv2d without the final truncation: the result is at scale 2^2f. */
-int spin_mpc_conv2d_raw(spin_ctx_t *ctx, const spin_tensor_t *x, const spin_tensor_t *w,
-                    const spin_conv2d_params_t *p, spin_tensor_t **out);
 
 /* ---- logging helper ---- */
 #define MPC_ERR(ctx, ...) spin_log((ctx)->log, SPIN_LOG_ERROR, __VA_ARGS__)
@@ -267,9 +268,5 @@ int spin_mpc_bool_msb(spin_ctx_t *ctx, const uint64_t *c, size_t n, const uint64
  * b and bv must not alias x or v. */
 int spin_mpc_cmp_words(spin_ctx_t *ctx, const uint64_t *x, size_t n, int ltz, uint64_t *b, const uint64_t *v,
                    uint64_t *bv);
-
-/* Dealer side of REQ_AND, REQ_EDABIT, REQ_DABIT (dealer.c). */
-int spin_dealer_make_bool(spin_ctx_t *ctx, const dealer_req_t *rq, uint64_t **res, size_t *words);
-size_t spin_dealer_bool_words(const dealer_req_t *rq);
 
 #endif

@@ -18,7 +18,8 @@
  *
  * Cost per opening of n words: to all, (N-1) 8n bytes sent by each party
  * in ceil(n / SPIN_CHUNK_WORDS) messages per peer (one for n = 0), one
- * round; to one receiver, 8n bytes from each other party, one round. */
+ * round; to one receiver, 8n bytes from each other party, one round.
+ * spin_reveal_ring / spin_reveal_f64 (the public reveal) are one opening. */
 #include "config.h"
 #include "mpc/mpc_internal.h"
 
@@ -205,4 +206,44 @@ int spin_mpc_open_finish_op(spin_opening_t *op, spin_ring_binop_t combine)
 int spin_mpc_open_finish(spin_opening_t *op)
 {
     return spin_mpc_open_finish_op(op, SPIN_RING_ADD);
+}
+
+/* ---- reveal ------------------------------------------------------------- */
+
+int spin_reveal_ring(spin_ctx_t *ctx, const spin_tensor_t *t, int to, uint64_t *out)
+{
+    if (ctx->dealer || to < -1 || to >= ctx->nparties) {
+        MPC_ERR(ctx, "reveal: receiver %d is not -1 (all) or a computing party", to);
+        return SPIN_ERR_INVAL;
+    }
+    spin_tensor_t *d;
+    int owned;
+    int rc = spin_mpc_tensor_dense(t, &d, &owned);
+    if (rc) return rc;
+    size_t n = spin_tensor_numel(t);
+    uint64_t *tmp;
+    rc = spin_mpc_buf_alloc(ctx, n, &tmp);
+    if (!rc) rc = ctx->compute->copy_d2d(ctx->compute_state, tmp, spin_mpc_tensor_data(d), n * 8, NULL);
+    spin_opening_t op;
+    if (!rc) rc = spin_mpc_open_start(ctx, TAG_REVEAL, tmp, n, to, &op);
+    if (!rc) rc = spin_mpc_open_finish(&op);
+    if (!rc && (to < 0 || to == ctx->party)) {
+        rc = ctx->compute->copy_d2h(ctx->compute_state, out, tmp, n * 8, NULL);
+        if (!rc) rc = ctx->compute->stream_sync(ctx->compute_state, NULL);
+    }
+    spin_mpc_buf_release(ctx, tmp);
+    if (owned) spin_tensor_free(d);
+    return rc;
+}
+
+int spin_reveal_f64(spin_ctx_t *ctx, const spin_tensor_t *t, int to, double *out)
+{
+    size_t n = spin_tensor_numel(t);
+    int receiver = to < 0 || to == ctx->party;
+    uint64_t *h = receiver ? malloc((n ? n : 1) * 8) : NULL;
+    if (receiver && !h) return SPIN_ERR_NOMEM;
+    int rc = spin_reveal_ring(ctx, t, to, h);
+    if (!rc && receiver) spin_fixed_decode(ctx->frac_bits, h, out, n);
+    free(h);
+    return rc;
 }

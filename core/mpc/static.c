@@ -11,7 +11,7 @@
  * used with W only (the dealer never hands it out for another operand);
  * every call masks X with a fresh A.
  *
- * Streams (seed compression as in dealer.c): the mask request's stream
+ * Streams (seed compression, dealer/gen_arith.c): the mask request's stream
  * gives B_i = words [0, nb); a static matmul request's stream gives
  * A_i = [0, na) and, for parties i >= 1, C_i = [na, na + nc). */
 #include "config.h"

@@ -1,5 +1,7 @@
-/* tensor.c - secret-shared tensors: storage, views, fixed point, input,
- * reveal and the local (communication-free) linear operations. */
+/* tensor.c - secret-shared tensors: plugin memory, storage, views, fixed
+ * point, input (no messages: pairwise seeds), share export/import and the
+ * local (communication-free) linear operations.  Everything here is local:
+ * openings (reveal included) are in open.c, which builds on this file. */
 #include "config.h"
 #include "mpc/mpc_internal.h"
 
@@ -25,6 +27,18 @@ int spin_mpc_buf_alloc(spin_ctx_t *ctx, size_t words, uint64_t **p)
 void spin_mpc_buf_release(spin_ctx_t *ctx, uint64_t *p)
 {
     if (p) ctx->compute->mem_free(ctx->compute_state, p);
+}
+
+/* Refuse protocol calls on the dealer's context (shared by the protocol
+ * files; declared in mpc_internal.h). */
+int spin_mpc_check_party(spin_ctx_t *ctx, const char *what)
+{
+    if (!ctx) return SPIN_ERR_INVAL;
+    if (ctx->dealer) {
+        MPC_ERR(ctx, "%s: the dealer takes no part in protocols; it runs spin_dealer_serve()", what);
+        return SPIN_ERR_INVAL;
+    }
+    return 0;
 }
 
 /* ---- tensors ------------------------------------------------------------ */
@@ -285,7 +299,7 @@ void spin_fixed_decode(unsigned f, const uint64_t *x, double *out, size_t n)
     for (size_t i = 0; i < n; i++) out[i] = (double)(int64_t)x[i] * s;
 }
 
-/* ---- input and reveal --------------------------------------------------- */
+/* ---- input and shares ---------------------------------------------------- */
 
 int spin_input_ring(spin_ctx_t *ctx, int owner, const uint64_t *x, int ndim, const size_t *shape,
                     spin_tensor_t **out)
@@ -345,44 +359,6 @@ int spin_input_f64(spin_ctx_t *ctx, int owner, const double *x, int ndim, const 
     }
     int rc = spin_input_ring(ctx, owner, enc, ndim, shape, out);
     free(enc);
-    return rc;
-}
-
-int spin_reveal_ring(spin_ctx_t *ctx, const spin_tensor_t *t, int to, uint64_t *out)
-{
-    if (ctx->dealer || to < -1 || to >= ctx->nparties) {
-        MPC_ERR(ctx, "reveal: receiver %d is not -1 (all) or a computing party", to);
-        return SPIN_ERR_INVAL;
-    }
-    spin_tensor_t *d;
-    int owned;
-    int rc = spin_mpc_tensor_dense(t, &d, &owned);
-    if (rc) return rc;
-    size_t n = spin_tensor_numel(t);
-    uint64_t *tmp;
-    rc = spin_mpc_buf_alloc(ctx, n, &tmp);
-    if (!rc) rc = ctx->compute->copy_d2d(ctx->compute_state, tmp, spin_mpc_tensor_data(d), n * 8, NULL);
-    spin_opening_t op;
-    if (!rc) rc = spin_mpc_open_start(ctx, TAG_REVEAL, tmp, n, to, &op);
-    if (!rc) rc = spin_mpc_open_finish(&op);
-    if (!rc && (to < 0 || to == ctx->party)) {
-        rc = ctx->compute->copy_d2h(ctx->compute_state, out, tmp, n * 8, NULL);
-        if (!rc) rc = ctx->compute->stream_sync(ctx->compute_state, NULL);
-    }
-    spin_mpc_buf_release(ctx, tmp);
-    if (owned) spin_tensor_free(d);
-    return rc;
-}
-
-int spin_reveal_f64(spin_ctx_t *ctx, const spin_tensor_t *t, int to, double *out)
-{
-    size_t n = spin_tensor_numel(t);
-    int receiver = to < 0 || to == ctx->party;
-    uint64_t *h = receiver ? malloc((n ? n : 1) * 8) : NULL;
-    if (receiver && !h) return SPIN_ERR_NOMEM;
-    int rc = spin_reveal_ring(ctx, t, to, h);
-    if (!rc && receiver) spin_fixed_decode(ctx->frac_bits, h, out, n);
-    free(h);
     return rc;
 }
 
@@ -549,4 +525,133 @@ int spin_sum(spin_ctx_t *ctx, const spin_tensor_t *a, int axis, spin_tensor_t **
     }
     if (oa) spin_tensor_free(da);
     return rc;
+}
+
+/* ---- in place and broadcast ------------------------------------------------ */
+
+spin_ctx_t *spin_tensor_context(const spin_tensor_t *t)
+{
+    return t ? t->ctx : NULL;
+}
+
+int spin_tensor_is_contiguous(const spin_tensor_t *t)
+{
+    return t && spin_mpc_tensor_is_contiguous(t);
+}
+
+/* dst may be written in place: contiguous, of src's shape. */
+static int check_inplace(spin_ctx_t *ctx, const spin_tensor_t *dst, const spin_tensor_t *src, const char *op)
+{
+    if (!ctx || !dst || !src) return SPIN_ERR_INVAL;
+    int rc = same_shape(ctx, dst, src, op);
+    if (rc) return rc;
+    if (!spin_mpc_tensor_is_contiguous(dst)) {
+        MPC_ERR(ctx, "%s: the tensor written in place must be contiguous", op);
+        return SPIN_ERR_INVAL;
+    }
+    return 0;
+}
+
+static int binary_inplace(spin_ctx_t *ctx, spin_ring_binop_t op, spin_tensor_t *a, const spin_tensor_t *b,
+                          const char *name)
+{
+    int rc = check_inplace(ctx, a, b, name);
+    if (rc) return rc;
+    spin_tensor_t *db;
+    int ob;
+    rc = spin_mpc_tensor_dense(b, &db, &ob);
+    if (rc) return rc;
+    size_t n = spin_tensor_numel(a);
+    if (n)
+        rc = ctx->compute->ring_binary(ctx->compute_state, op, spin_mpc_tensor_data(a), spin_mpc_tensor_data(a),
+                                       spin_mpc_tensor_data(db), n, NULL);
+    if (ob) spin_tensor_free(db);
+    return rc;
+}
+
+int spin_add_inplace(spin_ctx_t *ctx, spin_tensor_t *a, const spin_tensor_t *b)
+{
+    return binary_inplace(ctx, SPIN_RING_ADD, a, b, "add_inplace");
+}
+
+int spin_sub_inplace(spin_ctx_t *ctx, spin_tensor_t *a, const spin_tensor_t *b)
+{
+    return binary_inplace(ctx, SPIN_RING_SUB, a, b, "sub_inplace");
+}
+
+int spin_copy(spin_ctx_t *ctx, spin_tensor_t *dst, const spin_tensor_t *src)
+{
+    int rc = check_inplace(ctx, dst, src, "copy");
+    if (rc) return rc;
+    spin_tensor_t *ds;
+    int os;
+    rc = spin_mpc_tensor_dense(src, &ds, &os);
+    if (rc) return rc;
+    size_t n = spin_tensor_numel(dst);
+    if (n && spin_mpc_tensor_data(dst) != spin_mpc_tensor_data(ds))
+        rc = ctx->compute->copy_d2d(ctx->compute_state, spin_mpc_tensor_data(dst), spin_mpc_tensor_data(ds), n * 8, NULL);
+    if (os) spin_tensor_free(ds);
+    return rc;
+}
+
+/* dst[k] = dst[0] for blocks k = 1 .. count-1 of `block` words, by doubling. */
+static int replicate_blocks(spin_ctx_t *ctx, uint64_t *dst, size_t block, size_t count)
+{
+    int rc = 0;
+    for (size_t k = 1; k < count && !rc; k *= 2) {
+        size_t m = k < count - k ? k : count - k;
+        rc = ctx->compute->copy_d2d(ctx->compute_state, dst + k * block, dst, m * block * 8, NULL);
+    }
+    return rc;
+}
+
+int spin_broadcast(spin_ctx_t *ctx, const spin_tensor_t *v, int ndim, const size_t *shape, int axis,
+                   spin_tensor_t **out)
+{
+    int rc = spin_mpc_check_party(ctx, "broadcast");
+    if (rc) return rc;
+    if (!v || !out) return SPIN_ERR_INVAL;
+    rc = check_shape(ctx, ndim, shape);
+    if (rc) return rc;
+    if (axis < 0) axis += ndim;
+    if (axis < 0 || axis >= ndim || spin_tensor_numel(v) != shape[axis]) {
+        MPC_ERR(ctx, "broadcast: %zu values cannot fill axis %d of a %d-d shape (they must match its extent)",
+                spin_tensor_numel(v), axis, ndim);
+        return SPIN_ERR_INVAL;
+    }
+    size_t outer = 1, inner = 1, C = shape[axis];
+    for (int i = 0; i < ndim; i++) {
+        if (i < axis) outer *= shape[i];
+        if (i > axis) inner *= shape[i];
+    }
+    spin_tensor_t *r, *dv;
+    int ov;
+    rc = spin_mpc_tensor_new_like(ctx, ndim, shape, &r);
+    if (rc) return rc;
+    rc = spin_mpc_tensor_dense(v, &dv, &ov);
+    if (rc) {
+        spin_tensor_free(r);
+        return rc;
+    }
+    if (outer && C && inner) {
+        uint64_t *d = spin_mpc_tensor_data(r);
+        const uint64_t *s = spin_mpc_tensor_data(dv);
+        if (inner == 1) {
+            rc = ctx->compute->copy_d2d(ctx->compute_state, d, s, C * 8, NULL);
+        } else {
+            /* d[c][j] = s[c]: one word, then doubling */
+            for (size_t c = 0; c < C && !rc; c++) {
+                rc = ctx->compute->copy_d2d(ctx->compute_state, d + c * inner, s + c, 8, NULL);
+                if (!rc) rc = replicate_blocks(ctx, d + c * inner, 1, inner);
+            }
+        }
+        if (!rc) rc = replicate_blocks(ctx, d, C * inner, outer);
+    }
+    if (ov) spin_tensor_free(dv);
+    if (rc) {
+        spin_tensor_free(r);
+        return rc;
+    }
+    *out = r;
+    return 0;
 }

@@ -39,6 +39,20 @@ SPIN_API int spin_ln(spin_ctx_t *ctx, const spin_tensor_t *a, spin_tensor_t **ou
  *  steps; 25 rounds each.  x <= 0 or x >= 2^(2f-1): 0.  Need f <= 18. */
 SPIN_API int spin_sqrt(spin_ctx_t *ctx, const spin_tensor_t *a, spin_tensor_t **out);
 SPIN_API int spin_rsqrt(spin_ctx_t *ctx, const spin_tensor_t *a, spin_tensor_t **out);
+/** w / sqrt(x) for a public factor w > 0 and xmin <= x < 2^(52-f), at a
+ *  precision above f: out has *scale fractional bits (f + 2 .. f + 16, as
+ *  many as w / sqrt(xmin) leaves room for), for products that are then
+ *  truncated by *scale (spin_mul_raw_batch, spin_trunc_batch).  One
+ *  comparison per power of two from xmin up to 2^(52-f) (the one-stage
+ *  normalisation of LayerNorm and BatchNorm: fewer rounds than spin_rsqrt
+ *  for per-row or per-channel values, more bytes), a quadratic start and
+ *  two Newton steps; 20 rounds, relative error < 2e-5.  x below the
+ *  largest power of two <= xmin reads as half that power (x <= 0
+ *  included); x >= 2^(52-f): 0.  SPIN_ERR_INVAL when f > 18 or w /
+ *  sqrt(xmin / 2) exceeds about 2^min(15, 27 - f).  With out NULL, only
+ *  checks the range and sets *scale (no communication, nothing logged). */
+SPIN_API int spin_rsqrt_scaled(spin_ctx_t *ctx, const spin_tensor_t *x, double xmin, double w,
+                               spin_tensor_t **out, unsigned *scale);
 /** Logistic sigmoid, tanh and erf, for every input (they saturate):
  *  piecewise degree-8 polynomials (5, 7, 6 pieces on [-13, 13], [-7.5, 7.5],
  *  [-4.25, 4.25]), the piece chosen exactly by one comparison batch; 13
@@ -79,6 +93,21 @@ typedef struct spin_attn_opts {
 } spin_attn_opts_t;
 SPIN_API int spin_attention_softmax(spin_ctx_t *ctx, const spin_tensor_t *S, const spin_tensor_t *V,
                                     const spin_attn_opts_t *o, spin_tensor_t **out);
+
+/** Building blocks for protocols with fewer rounds (BatchNorm, custom
+ *  layers): k element-wise ring products out[i] = a[i] * b[i] (b NULL or
+ *  b[i] NULL: a[i] squared) in ONE Beaver opening, without truncation
+ *  (each result has the scale of its operands' product, 2^2f for two
+ *  fixed-point values; exact in the ring); out receives k new tensors of
+ *  the operands' shapes.  One round, 8 (2 n_mul + n_square) bytes per
+ *  peer, one dealer request per kind (products, squares). */
+SPIN_API int spin_mul_raw_batch(spin_ctx_t *ctx, int k, const spin_tensor_t *const *a,
+                                const spin_tensor_t *const *b, spin_tensor_t **out);
+/** k <= 32 truncations in place in ONE opening: t[i] (contiguous) is
+ *  divided by 2^bits[i] (0: left alone), within 1 ulp for |t[i]| < 2^62 in
+ *  the ring, as spin_trunc.  One round, 8 n bytes per peer for n values
+ *  in all; one dealer request per tensor. */
+SPIN_API int spin_trunc_batch(spin_ctx_t *ctx, int k, spin_tensor_t *const *t, const unsigned *bits);
 
 /** LayerNorm over the last axis: (x - mean) / sqrt(var + eps) * gamma + beta,
  *  gamma and beta of the last axis' length (NULL: no affine part).  24

@@ -80,7 +80,8 @@ SPIN_API int spin_ctx_stats(const spin_ctx_t *ctx, int peer, spin_comm_stats_t *
 /**
  * Run N computing parties and the dealer as threads of this process,
  * connected through the real transport (ipc:// sockets in a private
- * temporary directory, or tcp:// on loopback if scheme is "tcp").  Each
+ * temporary directory, or tcp:// on loopback if scheme is "tcp": the
+ * endpoints of spin_launch_local_endpoints(), spin/launch.h).  Each
  * party thread opens its own context (with `base` as a template: frac_bits,
  * fixed seeds, runtime options; party/endpoints are filled in) and calls
  * fn(ctx, party, arg); the dealer thread serves.  Returns 0 if every party's
@@ -90,10 +91,6 @@ SPIN_API int spin_ctx_stats(const spin_ctx_t *ctx, int peer, spin_comm_stats_t *
 typedef int (*spin_party_fn)(spin_ctx_t *ctx, int party, void *arg);
 SPIN_API int spin_run_local(int nparties, const char *scheme, const spin_ctx_opts_t *base,
                             spin_party_fn fn, void *arg);
-
-/** n (<= 65) distinct free TCP ports on 127.0.0.1, for building local
- *  endpoint lists (another process may still take one before it is bound). */
-SPIN_API int spin_loopback_ports(int n, int *ports);
 
 /* ------------------------------------------------------------------------ */
 /* Fixed point.                                                             */
@@ -126,6 +123,12 @@ SPIN_API int spin_tensor_slice(const spin_tensor_t *t, int dim, size_t start, si
                                spin_tensor_t **out);
 /** A contiguous copy (or a new reference if already contiguous). */
 SPIN_API int spin_tensor_contiguous(const spin_tensor_t *t, spin_tensor_t **out);
+/** 1 if t's elements are contiguous in row-major order (a fresh tensor, a
+ *  reshape or a slice of the first dimension), else 0 (a transpose, most
+ *  slices).  Only contiguous tensors can be written in place. */
+SPIN_API int spin_tensor_is_contiguous(const spin_tensor_t *t);
+/** The context t belongs to. */
+SPIN_API spin_ctx_t *spin_tensor_context(const spin_tensor_t *t);
 
 /** Secret-share a value held by party `owner`: only the owner reads x
  *  (others pass NULL).  Costs no messages: shares come from pairwise seeds. */
@@ -155,6 +158,19 @@ SPIN_API int spin_sub(spin_ctx_t *ctx, const spin_tensor_t *a, const spin_tensor
 SPIN_API int spin_add_public(spin_ctx_t *ctx, const spin_tensor_t *a, const double *c, spin_tensor_t **out);
 SPIN_API int spin_mul_int(spin_ctx_t *ctx, const spin_tensor_t *a, int64_t c, spin_tensor_t **out);
 SPIN_API int spin_sum(spin_ctx_t *ctx, const spin_tensor_t *a, int axis, spin_tensor_t **out);
+/** v (a vector of shape[axis] values, any shape with that many elements)
+ *  repeated along every other dimension of `shape` (axis negative: from
+ *  the end): out[i..][c][j..] = v[c].  Local (free), exact: copies of this
+ *  party's shares.  E.g. a bias or a per-channel value spread over NCHW. */
+SPIN_API int spin_broadcast(spin_ctx_t *ctx, const spin_tensor_t *v, int ndim, const size_t *shape, int axis,
+                            spin_tensor_t **out);
+/** In place (local, free): a += b, a -= b, dst = src (a copy of the
+ *  shares).  The tensor written (a, dst) must be contiguous
+ *  (spin_tensor_is_contiguous) and every view of it sees the change; the
+ *  other operand has its shape and may be any view. */
+SPIN_API int spin_add_inplace(spin_ctx_t *ctx, spin_tensor_t *a, const spin_tensor_t *b);
+SPIN_API int spin_sub_inplace(spin_ctx_t *ctx, spin_tensor_t *a, const spin_tensor_t *b);
+SPIN_API int spin_copy(spin_ctx_t *ctx, spin_tensor_t *dst, const spin_tensor_t *src);
 /** Multiply by a public fixed-point scalar, then truncate (one round). */
 SPIN_API int spin_scale(spin_ctx_t *ctx, const spin_tensor_t *a, double c, spin_tensor_t **out);
 
@@ -167,6 +183,11 @@ SPIN_API int spin_trunc(spin_ctx_t *ctx, const spin_tensor_t *a, unsigned bits, 
  *  optional transposes of the last two dims and a batch dimension. */
 SPIN_API int spin_mul(spin_ctx_t *ctx, const spin_tensor_t *a, const spin_tensor_t *b, spin_tensor_t **out);
 SPIN_API int spin_square(spin_ctx_t *ctx, const spin_tensor_t *a, spin_tensor_t **out);
+/** Element-wise product without the truncation (one round, exact in the
+ *  ring): the result has the scale of a times the scale of b, e.g. a
+ *  value masked by integer 0/1 shares (spin_relu_int_mask), or 2^2f for
+ *  the caller to truncate later.  No messages for empty tensors. */
+SPIN_API int spin_mul_raw(spin_ctx_t *ctx, const spin_tensor_t *a, const spin_tensor_t *b, spin_tensor_t **out);
 SPIN_API int spin_matmul(spin_ctx_t *ctx, const spin_tensor_t *a, int trans_a,
                          const spin_tensor_t *b, int trans_b, spin_tensor_t **out);
 /** The same matmul without the truncation (one round): the result has the
@@ -207,6 +228,11 @@ SPIN_API int spin_conv2d_grad_input(spin_ctx_t *ctx, const spin_tensor_t *dy, co
 SPIN_API int spin_conv2d_grad_weight(spin_ctx_t *ctx, const spin_tensor_t *x, const spin_tensor_t *dy,
                                      const size_t w_shape[4], const spin_conv2d_params_t *p,
                                      spin_tensor_t **out);
+/** spin_conv2d without the final truncation (one round): the result is at
+ *  scale 2^2f, for the caller to truncate later (e.g. after a max pool,
+ *  on fewer values: spin_conv2d_maxpool). */
+SPIN_API int spin_conv2d_raw(spin_ctx_t *ctx, const spin_tensor_t *x, const spin_tensor_t *w,
+                             const spin_conv2d_params_t *p, spin_tensor_t **out);
 
 /* ------------------------------------------------------------------------ */
 /* Boolean shares.                                                          */
@@ -231,6 +257,11 @@ SPIN_API int spin_drelu(spin_ctx_t *ctx, const spin_tensor_t *a, spin_tensor_t *
  *  for the backward pass.  Same 7 rounds as the sign. */
 SPIN_API int spin_relu(spin_ctx_t *ctx, const spin_tensor_t *a, spin_tensor_t **out,
                        spin_tensor_t **mask);
+/** spin_relu with the mask (may be NULL) as INTEGER 0/1 shares (1 means 1,
+ *  not 1.0), so that spin_mul_raw by it is exact without a truncation (the
+ *  backward pass of a ReLU layer).  Same 7 rounds and bytes. */
+SPIN_API int spin_relu_int_mask(spin_ctx_t *ctx, const spin_tensor_t *a, spin_tensor_t **out,
+                                spin_tensor_t **mask);
 
 typedef enum spin_cmp_op {
     SPIN_CMP_LT = 1, SPIN_CMP_LE, SPIN_CMP_GT, SPIN_CMP_GE, SPIN_CMP_EQ
@@ -249,8 +280,5 @@ SPIN_API int spin_select(spin_ctx_t *ctx, const spin_tensor_t *b, const spin_ten
 #ifdef __cplusplus
 }
 #endif
-
-#include <spin/functions.h>
-#include <spin/reduce.h>
 
 #endif /* SPIN_MPC_H */

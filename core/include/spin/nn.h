@@ -95,7 +95,7 @@ SPIN_API int spin_sgd_step(spin_ctx_t *ctx, spin_tensor_t *const *params,
  * gamma inv), 2 (y).  cache (NULL: no backward wanted) keeps xhat and
  * gamma inv for spin_batchnorm2d_backward; free it with spin_bn_cache_free.
  * Eval forward (24 rounds): y = gamma (x - running_mean) / sqrt(running_var
- * + eps) + beta: rsqrt of 2^10 (running_var + eps) (eps kept to 1e-3
+ * + eps) + beta: rsqrt of 2^14 (running_var + eps) (eps kept to 1e-3
  * relative), then two levels.
  * Backward (4 rounds; 2 when dx is NULL): dgamma = sum(dy xhat), dbeta =
  * sum(dy) (exact), dx = (inv / M) (M g - sum g - xhat sum(g xhat)) with
