@@ -41,6 +41,7 @@
 static const char *g_plugin;   /* plugin under test */
 static const char *g_scheme;   /* tcp | ipc | rdma */
 static uint64_t g_caps;        /* its capability bits */
+static const char *g_schemes;  /* its endpoint schemes ("tcp ipc") */
 static int g_fake_verbs;       /* rdma on the fake libibverbs (plugins/rdma) */
 
 static double now_s(void)
@@ -781,6 +782,125 @@ START_TEST(fingerprint_mismatch)
 }
 END_TEST
 
+/* The fingerprint's parts (plugin.h, SPIN_FP_*): a mismatch in one part is
+ * named as such by both ends of the link. */
+static void run_fp_part_mismatch(uint64_t fp0, uint64_t fp1, const char *log0, const char *log1)
+{
+    sess_t s;
+    sess_init(&s, 2);
+    s.pc[0].timeout_ms = s.pc[1].timeout_ms = 8000;
+    s.pc[0].fingerprint = fp0;
+    s.pc[1].fingerprint = fp1;
+    double t0 = now_s();
+    sess_run(&s, NULL);
+    double el = now_s() - t0;
+    const char *want[2] = {log0, log1};
+    for (int i = 0; i < 2; i++) {
+        ck_assert_msg(s.p[i].open_rc == SPIN_ERR_CONFIG, "party %d: open returned %s, expected %s",
+                      i, spin_strerror(s.p[i].open_rc), spin_strerror(SPIN_ERR_CONFIG));
+        ck_assert_msg(logged(&s.p[i], want[i]), "party %d did not log \"%s\":\n%s", i, want[i],
+                      s.p[i].log);
+    }
+    ck_assert_msg(el < 6.0, "the mismatch took %.1f s to detect (not at connection time)", el);
+    sess_destroy_logs(&s);
+    sess_free(&s);
+}
+
+#define FP_BUILD UINT64_C(0x5350494e5445)
+
+START_TEST(fingerprint_frac_bits)
+{
+    run_fp_part_mismatch(SPIN_FP_MAKE(FP_BUILD, 1, 16), SPIN_FP_MAKE(FP_BUILD, 1, 20),
+                         "party 1 uses 20 fractional bits, we use 16: set the same SPIN_FRAC_BITS "
+                         "(or frac_bits) on every party",
+                         "party 0 uses 16 fractional bits, we use 20: set the same SPIN_FRAC_BITS "
+                         "(or frac_bits) on every party");
+}
+END_TEST
+
+START_TEST(fingerprint_nparties)
+{
+    /* the f parts differ too: the count is named first */
+    run_fp_part_mismatch(SPIN_FP_MAKE(FP_BUILD, 2, 16), SPIN_FP_MAKE(FP_BUILD, 3, 20),
+                         "party 1 runs with 3 computing parties, we run with 2: start every party "
+                         "with the same count",
+                         "party 0 runs with 2 computing parties, we run with 3: start every party "
+                         "with the same count");
+}
+END_TEST
+
+START_TEST(fingerprint_build)
+{
+    /* N and f differ too: another build is named first */
+    uint64_t a = SPIN_FP_MAKE(FP_BUILD, 2, 16), b = SPIN_FP_MAKE(FP_BUILD + 1, 3, 20);
+    char w0[160], w1[160];
+    snprintf(w0, sizeof w0, "party 1 runs another Spin build (fingerprint %016llx, ours %016llx): "
+             "install the same Spin everywhere", (unsigned long long)b, (unsigned long long)a);
+    snprintf(w1, sizeof w1, "party 0 runs another Spin build (fingerprint %016llx, ours %016llx): "
+             "install the same Spin everywhere", (unsigned long long)a, (unsigned long long)b);
+    run_fp_part_mismatch(a, b, w0, w1);
+}
+END_TEST
+
+/* The descriptor lists the scheme this run uses (plugin ABI 1.2,
+ * endpoint_schemes: the core picks a transport by it). */
+START_TEST(scheme_listed)
+{
+    size_t sl = strlen(g_scheme);
+    int found = 0;
+    for (const char *w = g_schemes; *w;) {
+        while (*w == ' ') w++;
+        size_t wl = strcspn(w, " ");
+        if (wl == sl && strncmp(w, g_scheme, sl) == 0) found = 1;
+        w += wl;
+    }
+    ck_assert_msg(found, "plugin %s runs on %s:// endpoints but its descriptor's endpoint_schemes "
+                  "is \"%s\"", g_plugin, g_scheme, g_schemes);
+}
+END_TEST
+
+/* An endpoint of a scheme the transport does not list in its descriptor
+ * (endpoint_schemes) is refused at open, by every party, naming the
+ * endpoint and the schemes it accepts. */
+START_TEST(foreign_scheme)
+{
+    const char *foreign = strstr(g_schemes, "rdma") ? "tcp://127.0.0.1:9" : "rdma://127.0.0.1:9";
+    sess_t s;
+    sess_init(&s, 2);
+    s.pc[0].timeout_ms = s.pc[1].timeout_ms = 3000;
+    free(s.eps[1]);
+    s.eps[1] = strdup(foreign);
+    double t0 = now_s();
+    sess_run(&s, NULL);
+    double el = now_s() - t0;
+    for (int i = 0; i < 2; i++) {
+        party_t *p = &s.p[i];
+        ck_assert_msg(p->open_rc == SPIN_ERR_CONFIG, "party %d: open with endpoint %s returned %s, "
+                      "expected %s", i, foreign, spin_strerror(p->open_rc),
+                      spin_strerror(SPIN_ERR_CONFIG));
+        char want[128];
+        snprintf(want, sizeof want, "endpoint \"%s\" of party 1", foreign);
+        ck_assert_msg(logged(p, want), "party %d's error does not name the endpoint:\n%s", i,
+                      p->log);
+        /* every accepted scheme is named */
+        for (const char *w = g_schemes; *w;) {
+            while (*w == ' ') w++;
+            size_t wl = strcspn(w, " ");
+            if (wl) {
+                snprintf(want, sizeof want, "%.*s://", (int)wl, w);
+                ck_assert_msg(logged(p, "accepts") && logged(p, want),
+                              "party %d's error does not say that %s is accepted:\n%s", i, want,
+                              p->log);
+            }
+            w += wl;
+        }
+    }
+    ck_assert_msg(el < 2.5, "refusing a foreign scheme took %.1f s (not at once)", el);
+    sess_destroy_logs(&s);
+    sess_free(&s);
+}
+END_TEST
+
 /* ------------------------------------------------------------------------ */
 /* Timeouts: never hang.                                                    */
 /* ------------------------------------------------------------------------ */
@@ -1154,6 +1274,11 @@ static Suite *transport_suite(void)
     tcase_add_test(tc, length_mismatch);
     tcase_add_test(tc, nparties_mismatch);
     tcase_add_test(tc, fingerprint_mismatch);
+    tcase_add_test(tc, fingerprint_frac_bits);
+    tcase_add_test(tc, fingerprint_nparties);
+    tcase_add_test(tc, fingerprint_build);
+    tcase_add_test(tc, scheme_listed);
+    tcase_add_test(tc, foreign_scheme);
     tcase_add_test(tc, timeout_silent_peer);
     tcase_add_test(tc, timeout_open_missing_lower);
     tcase_add_test(tc, timeout_open_missing_higher);
@@ -1193,6 +1318,13 @@ int main(int argc, char **argv)
     spin_backend_t be;
     spin_runtime_t *probe = tu_runtime_for(g_plugin, SPIN_PLUGIN_TRANSPORT, &be);
     g_caps = be.desc->caps;
+    /* a copy: the descriptor belongs to the probe's plugin (plugin.h: NULL, or
+     * a descriptor older than ABI 1.2, means "tcp ipc") */
+    static char schemes[128];
+    int has_schemes = be.desc->abi_minor >= 2 && be.desc->struct_size >= SPIN_PLUGIN_DESC_SIZE_1_2 &&
+                      be.desc->endpoint_schemes && be.desc->endpoint_schemes[0];
+    snprintf(schemes, sizeof schemes, "%s", has_schemes ? be.desc->endpoint_schemes : "tcp ipc");
+    g_schemes = schemes;
     if (strcmp(g_plugin, "rdma") == 0) {
         /* The plugin loaded libibverbs: is it the fake (fault injection)? */
         void *h = dlopen("libibverbs.so.1", RTLD_NOLOAD | RTLD_LAZY);
@@ -1201,8 +1333,8 @@ int main(int argc, char **argv)
             dlclose(h);
         }
     }
-    printf("conformance_transport: plugin %s (%s) from %s, %s:// endpoints\n", be.desc->name,
-           be.desc->version, be.path, g_scheme);
+    printf("conformance_transport: plugin %s (%s) from %s, %s:// endpoints (it accepts %s)\n",
+           be.desc->name, be.desc->version, be.path, g_scheme, g_schemes);
     spin_runtime_close(probe);
 
     SRunner *sr = srunner_create(transport_suite());

@@ -89,7 +89,7 @@ void rdma_gpu_describe(const rdma_state_t *s)
 {
     const char *set = s->gpudirect == RDMA_GD_OFF ? "off" : s->gpudirect == RDMA_GD_ON ? "on" : "auto";
     if (s->gpudirect == RDMA_GD_OFF) {
-        spin_log(s->log, SPIN_LOG_INFO, "rdma: GPU memory: staged (SPIN_RDMA_GPUDIRECT=off): the core "
+        spin_log(s->kit.log, SPIN_LOG_INFO, "rdma: GPU memory: staged (SPIN_RDMA_GPUDIRECT=off): the core "
                  "copies device memory through host buffers");
         return;
     }
@@ -100,14 +100,14 @@ void rdma_gpu_describe(const rdma_state_t *s)
         snprintf(cand + strlen(cand), sizeof cand - strlen(cand), "%sgpudirect (peermem)",
                  cand[0] ? ", else " : "");
     if (cand[0])
-        spin_log(s->log, SPIN_LOG_INFO, "rdma: GPU memory (SPIN_RDMA_GPUDIRECT=%s), chosen at open for "
+        spin_log(s->kit.log, SPIN_LOG_INFO, "rdma: GPU memory (SPIN_RDMA_GPUDIRECT=%s), chosen at open for "
                  "a compute plugin with device memory: %s, else %s (libibverbs %s ibv_reg_dmabuf_mr; "
                  "nvidia-peermem %s; the NVIDIA driver is %s)", set, cand,
                  s->gpudirect == RDMA_GD_ON ? "an error" : "staged",
                  s->reg_dmabuf ? "has" : "lacks", s->peermem ? "loaded" : "not loaded",
                  s->nvidia ? "loaded" : "not loaded");
     else
-        spin_log(s->log, SPIN_LOG_INFO, "rdma: GPU memory (SPIN_RDMA_GPUDIRECT=%s): %s (libibverbs "
+        spin_log(s->kit.log, SPIN_LOG_INFO, "rdma: GPU memory (SPIN_RDMA_GPUDIRECT=%s): %s (libibverbs "
                  "lacks ibv_reg_dmabuf_mr and nvidia-peermem is not loaded; the NVIDIA driver is %s)",
                  set, s->gpudirect == RDMA_GD_ON ? "gpudirect impossible here: open fails with a "
                  "device-memory compute plugin" : "staged through host memory by the core",
@@ -174,7 +174,7 @@ int rdma_gpu_reg(rdma_comm_t *c, const spin_dmabuf_t *q, const void *buf, size_t
     }
     if (!c->copy_warned)
         RDMA_LOGW(c, "rdma: party %d: registering %zu bytes of device memory failed (%s: %s): such "
-                  "sends are copied through host staging slots", c->me, len, reg_what(c->gpu),
+                  "sends are copied through host staging slots", c->kit.me, len, reg_what(c->gpu),
                   a.spin_rc ? spin_strerror(a.spin_rc) : strerror(errno));
     c->copy_warned = 1;
     *out = NULL;
@@ -203,7 +203,7 @@ int rdma_gpu_d2h(rdma_comm_t *c, rdma_peer_t *p, void *dst, const void *src, siz
     if (!rc) rc = c->cops->stream_sync(c->cstate, NULL);
     if (rc) {
         RDMA_LOGE(c, "rdma: party %d: copying %zu bytes of a message to party %d out of device memory "
-                  "(%s copy_d2h) failed: %s", c->me, n, p->id, c->compute_name, spin_strerror(rc));
+                  "(%s copy_d2h) failed: %s", c->kit.me, n, p->id, c->compute_name, spin_strerror(rc));
         rdma_fail_link(c, p->id, rc);
     }
     return rc;
@@ -214,7 +214,7 @@ int rdma_gpu_h2d(rdma_comm_t *c, rdma_peer_t *p, void *dst, const void *src, siz
     int rc = c->cops->copy_h2d(c->cstate, dst, src, n, NULL);
     if (rc) {
         RDMA_LOGE(c, "rdma: party %d: copying %zu bytes of a message from party %d into device memory "
-                  "(%s copy_h2d) failed: %s", c->me, n, p->id, c->compute_name, spin_strerror(rc));
+                  "(%s copy_h2d) failed: %s", c->kit.me, n, p->id, c->compute_name, spin_strerror(rc));
         rdma_fail_link(c, p->id, rc);
         return rc;
     }
@@ -229,9 +229,9 @@ int rdma_gpu_sync(rdma_comm_t *c)
     int rc = c->cops->stream_sync(c->cstate, NULL);
     if (rc) {
         RDMA_LOGE(c, "rdma: party %d: waiting for copies of received messages into device memory "
-                  "(%s stream_sync) failed: %s", c->me, c->compute_name, spin_strerror(rc));
-        for (int j = 0; j < c->n; j++)
-            if (j != c->me) rdma_fail_link(c, j, rc);
+                  "(%s stream_sync) failed: %s", c->kit.me, c->compute_name, spin_strerror(rc));
+        for (int j = 0; j < c->kit.n; j++)
+            if (j != c->kit.me) rdma_fail_link(c, j, rc);
     }
     return rc;
 }
@@ -288,7 +288,7 @@ int rdma_gpu_open(rdma_comm_t *c, const spin_transport_cfg_t *cfg)
     c->cstate = cfg->compute_state;
     c->gpu = RDMA_GPU_STAGED;
     if (s->gpudirect == RDMA_GD_OFF) {
-        RDMA_LOGI(c, "rdma: party %d: GPU memory: staged (SPIN_RDMA_GPUDIRECT=off)", c->me);
+        RDMA_LOGI(c, "rdma: party %d: GPU memory: staged (SPIN_RDMA_GPUDIRECT=off)", c->kit.me);
         return 0;
     }
     char dm[320] = "", pm[320] = "";
@@ -315,26 +315,26 @@ int rdma_gpu_open(rdma_comm_t *c, const spin_transport_cfg_t *cfg)
     }
     if (c->gpu == RDMA_GPU_DMABUF) {
         RDMA_LOGI(c, "rdma: party %d: GPU memory: gpudirect (dma-buf): %s device buffers are registered "
-                  "on %s with ibv_reg_dmabuf_mr", c->me, c->compute_name, s->dev_name);
+                  "on %s with ibv_reg_dmabuf_mr", c->kit.me, c->compute_name, s->dev_name);
         return 0;
     }
     if (c->gpu == RDMA_GPU_PEERMEM) {
         RDMA_LOGI(c, "rdma: party %d: GPU memory: gpudirect (peermem): %s device buffers are registered "
-                  "on %s with ibv_reg_mr through nvidia-peermem (dma-buf: %s)", c->me, c->compute_name,
+                  "on %s with ibv_reg_mr through nvidia-peermem (dma-buf: %s)", c->kit.me, c->compute_name,
                   s->dev_name, dm);
         return 0;
     }
     if (s->gpudirect == RDMA_GD_ON) {
         RDMA_LOGE(c, "rdma: party %d: SPIN_RDMA_GPUDIRECT=on, but GPUDirect RDMA is not possible for %s "
-                  "memory on %s: dma-buf: %s; peermem: %s", c->me, c->compute_name, s->dev_name, dm, pm);
+                  "memory on %s: dma-buf: %s; peermem: %s", c->kit.me, c->compute_name, s->dev_name, dm, pm);
         return SPIN_ERR_NOTSUP;
     }
     /* auto: a registration the NIC refused is worth a warning (everything
      * else said it should work); missing prerequisites are the normal case
      * on most machines: info */
-    spin_log(c->log, refused ? SPIN_LOG_WARN : SPIN_LOG_INFO,
+    spin_log(c->kit.log, refused ? SPIN_LOG_WARN : SPIN_LOG_INFO,
              "rdma: party %d: GPU memory: staged through host memory, as GPUDirect RDMA is not possible "
-             "here (dma-buf: %s; peermem: %s)%s", c->me, dm, pm,
+             "here (dma-buf: %s; peermem: %s)%s", c->kit.me, dm, pm,
              refused ? "; SPIN_RDMA_GPUDIRECT=off skips the attempt" : "");
     c->gpu = RDMA_GPU_STAGED;
     return 0;
@@ -344,7 +344,7 @@ void rdma_gpu_close(rdma_comm_t *c)
 {
     if (c->gpu < RDMA_GPU_DMABUF || !c->opened) return;
     RDMA_LOGI(c, "rdma: party %d: %s: %llu device-memory messages sent from %llu registrations, %llu "
-              "copied through host staging; %llu received into device memory", c->me,
+              "copied through host staging; %llu received into device memory", c->kit.me,
               rdma_gpu_mode_name(c->gpu), (unsigned long long)c->dev_sent_reg,
               (unsigned long long)c->dev_regs, (unsigned long long)c->dev_sent_copied,
               (unsigned long long)c->dev_recv);

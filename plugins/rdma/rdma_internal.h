@@ -28,21 +28,19 @@
 
 #include <spin/plugin.h>
 
+#include "tkit.h"
+
 #define RDMA_MAGIC 0x44525053u      /* "SPRD" read little-endian */
 #define RDMA_WIRE_VERSION 1
 #define RDMA_HS_LEN 96             /* bootstrap handshake message */
 #define RDMA_HDR_LEN 32            /* message header, first piece of a message */
 #define RDMA_MAX_PARTIES 4096
 
-/* Bootstrap message types and refusal codes. */
+/* Bootstrap message types and refusal codes: the kit's (SPIN_TKIT_ST_*:
+ * nparties, fingerprint, version, identity) and ours. */
 enum { RDMA_HS_HELLO = 1, RDMA_HS_ACK = 2, RDMA_HS_READY = 3 };
 enum {
-    RDMA_ST_OK = 0,
-    RDMA_ST_NPARTIES = 1,
-    RDMA_ST_FINGERPRINT = 2,
-    RDMA_ST_VERSION = 3,
-    RDMA_ST_IDENTITY = 4,
-    RDMA_ST_LINK = 5,          /* InfiniBand on one side, Ethernet on the other */
+    RDMA_ST_LINK = SPIN_TKIT_ST_OWN, /* InfiniBand on one side, Ethernet on the other */
     RDMA_ST_QP = 6,            /* could not connect the queue pair */
     RDMA_ST_GEOMETRY = 7       /* receive ring size out of range */
 };
@@ -117,8 +115,7 @@ typedef struct rdma_rcache {
 } rdma_rcache_t;
 
 typedef struct rdma_state {
-    const spin_plugin_host_t *host;
-    const spin_logger_t *log;
+    spin_tkit_state_t kit;             /* first: host, log */
     struct ibv_context *ctx;
     struct ibv_pd *pd;
     char dev_name[64];
@@ -150,18 +147,11 @@ typedef struct rdma_umsg {
 struct rdma_comm;
 
 struct spin_request {
+    spin_tkit_req_t kit;       /* first: peer, tag, seq, len, done, status; live list */
     struct rdma_comm *comm;
     struct spin_request *next;           /* peer's send or receive FIFO */
-    struct spin_request *lprev, *lnext;  /* the comm's live list */
-    int is_send;
     int dev;                   /* buf is device memory of the compute plugin */
-    int peer;
-    uint32_t tag;
-    uint64_t seq;
-    size_t len;
     void *buf;
-    int done;                  /* completed (status valid) */
-    int status;
     /* send */
     int queued;                /* still in the peer's send FIFO */
     int started;               /* first piece posted */
@@ -217,7 +207,6 @@ typedef struct rdma_peer {
     spin_request_t *in_req;
     size_t in_off;
     rdma_umsg_t *in_u;
-    spin_transport_stats_t st;
     double last_rx, last_tx;   /* ms: last completion from / for it */
     double gone_at;            /* ms: bootstrap connection closed; 0 if not */
     int qp_err;                /* a work request failed after it closed */
@@ -230,12 +219,8 @@ typedef struct rdma_peer {
 } rdma_peer_t;
 
 typedef struct rdma_comm {
+    spin_tkit_comm_t kit;              /* first: me, n, log, timeout, fingerprint, stats */
     rdma_state_t *st;
-    const spin_logger_t *log;
-    int me, n;
-    int timeout_ms;
-    const char *timeout_src;
-    uint64_t fingerprint;
     struct sockaddr_storage *addr;     /* resolved endpoints (n) */
     socklen_t *addrlen;
     const char *const *eps;            /* valid during open() only */
@@ -247,10 +232,8 @@ typedef struct rdma_comm {
     int spin_us;
     struct pollfd *pfd;                /* n entries, for rdma_block */
     rdma_peer_t *peers;
-    spin_request_t *live;              /* every request not yet released */
     rdma_rcache_t rc;
     int opened;
-    int failed;                        /* an error happened: no linger at close */
     /* GPU memory (rdma_gpu.c) */
     int gpu;                           /* RDMA_GPU_* */
     const char *compute_name;
@@ -261,19 +244,13 @@ typedef struct rdma_comm {
     uint64_t dev_sent_reg, dev_sent_copied, dev_recv, dev_regs;
 } rdma_comm_t;
 
-#define RDMA_LOGE(c, ...) spin_log((c)->log, SPIN_LOG_ERROR, __VA_ARGS__)
-#define RDMA_LOGW(c, ...) spin_log((c)->log, SPIN_LOG_WARN, __VA_ARGS__)
-#define RDMA_LOGI(c, ...) spin_log((c)->log, SPIN_LOG_INFO, __VA_ARGS__)
-#define RDMA_LOGD(c, ...) spin_log((c)->log, SPIN_LOG_DEBUG, __VA_ARGS__)
+#define RDMA_LOGE(c, ...) spin_log((c)->kit.log, SPIN_LOG_ERROR, __VA_ARGS__)
+#define RDMA_LOGW(c, ...) spin_log((c)->kit.log, SPIN_LOG_WARN, __VA_ARGS__)
+#define RDMA_LOGI(c, ...) spin_log((c)->kit.log, SPIN_LOG_INFO, __VA_ARGS__)
+#define RDMA_LOGD(c, ...) spin_log((c)->kit.log, SPIN_LOG_DEBUG, __VA_ARGS__)
 
 /* rdma_plugin.c */
-double rdma_now_ms(void);
-void rdma_put16(unsigned char *p, uint16_t v);
-void rdma_put32(unsigned char *p, uint32_t v);
-void rdma_put64(unsigned char *p, uint64_t v);
-uint16_t rdma_get16(const unsigned char *p);
-uint32_t rdma_get32(const unsigned char *p);
-uint64_t rdma_get64(const unsigned char *p);
+extern const spin_plugin_desc_t rdma_desc;
 int rdma_mtu_bytes(int mtu);
 
 /* rdma_mr.c */
@@ -315,8 +292,6 @@ int rdma_open(void *state, const spin_transport_cfg_t *cfg, void **comm);
 void rdma_close(void *comm);
 
 /* rdma_xfer.c */
-void rdma_live_add(rdma_comm_t *c, spin_request_t *r);
-void rdma_fail_req(spin_request_t *r, int code);
 int rdma_bad_peer(rdma_comm_t *c, const char *op, int peer);
 int rdma_post_failed(rdma_comm_t *c, rdma_peer_t *p, int err, const char *what);
 void rdma_fail_link(rdma_comm_t *c, int peer, int code);
@@ -328,9 +303,6 @@ int rdma_isend(void *comm, int peer, uint32_t tag, const void *buf, size_t len,
 int rdma_irecv(void *comm, int peer, uint32_t tag, void *buf, size_t len,
                spin_request_t **req);
 int rdma_wait(void *comm, spin_request_t *req);
-int rdma_send(void *comm, int peer, uint32_t tag, const void *buf, size_t len);
-int rdma_recv(void *comm, int peer, uint32_t tag, void *buf, size_t len);
-int rdma_stats(void *comm, int peer, spin_transport_stats_t *out);
 
 /* rdma_recv.c */
 int rdma_poll_cq(rdma_comm_t *c);

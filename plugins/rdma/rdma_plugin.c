@@ -14,7 +14,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "rdma_internal.h"
@@ -22,48 +21,6 @@
 #ifndef PACKAGE_VERSION
 #define PACKAGE_VERSION "0"
 #endif
-
-double rdma_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec * 1e-6;
-}
-
-void rdma_put16(unsigned char *p, uint16_t v)
-{
-    p[0] = (unsigned char)v;
-    p[1] = (unsigned char)(v >> 8);
-}
-
-void rdma_put32(unsigned char *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++) p[i] = (unsigned char)(v >> (8 * i));
-}
-
-void rdma_put64(unsigned char *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++) p[i] = (unsigned char)(v >> (8 * i));
-}
-
-uint16_t rdma_get16(const unsigned char *p)
-{
-    return (uint16_t)(p[0] | p[1] << 8);
-}
-
-uint32_t rdma_get32(const unsigned char *p)
-{
-    uint32_t v = 0;
-    for (int i = 3; i >= 0; i--) v = (v << 8) | p[i];
-    return v;
-}
-
-uint64_t rdma_get64(const unsigned char *p)
-{
-    uint64_t v = 0;
-    for (int i = 7; i >= 0; i--) v = (v << 8) | p[i];
-    return v;
-}
 
 int rdma_mtu_bytes(int mtu)
 {
@@ -96,7 +53,7 @@ static size_t parse_size(const char *s)
 
 static int settings(rdma_state_t *s, char *why, size_t whylen)
 {
-    const spin_plugin_host_t *h = s->host;
+    const spin_plugin_host_t *h = s->kit.host;
     const char *v;
     s->chunk = RDMA_DEF_CHUNK;
     s->slots = RDMA_DEF_SLOTS;
@@ -123,7 +80,7 @@ static int settings(rdma_state_t *s, char *why, size_t whylen)
     int limit = s->dattr.max_qp_wr - 2 * RDMA_CTL_MAX - 4;
     if (limit < 1) limit = 1;
     if (s->slots > limit) {
-        spin_log(s->log, SPIN_LOG_WARN, "rdma: %s allows %d work requests per queue: using %d "
+        spin_log(s->kit.log, SPIN_LOG_WARN, "rdma: %s allows %d work requests per queue: using %d "
                  "slots instead of %d", s->dev_name, s->dattr.max_qp_wr, limit, s->slots);
         s->slots = limit;
     }
@@ -165,7 +122,7 @@ static int pick_gid(rdma_state_t *s, const struct ibv_port_attr *pa, char *why, 
 {
     s->gid_index = -1;
     if (s->link_layer != IBV_LINK_LAYER_ETHERNET) return 0; /* InfiniBand: LIDs */
-    const char *v = env(s->host, "SPIN_RDMA_GID_INDEX");
+    const char *v = env(s->kit.host, "SPIN_RDMA_GID_INDEX");
     if (v) {
         char *end;
         long k = strtol(v, &end, 10);
@@ -274,7 +231,7 @@ static int choose_device(rdma_state_t *s, char *why, size_t whylen)
     }
     char want[64] = "";
     int want_port = 0;
-    const char *v = env(s->host, "SPIN_RDMA_DEVICE");
+    const char *v = env(s->kit.host, "SPIN_RDMA_DEVICE");
     if (v) {
         snprintf(want, sizeof want, "%s", v);
         char *colon = strchr(want, ':');
@@ -324,13 +281,8 @@ static void rdma_fini(void *state)
 
 static int rdma_init(const spin_plugin_host_t *host, void **state, char *why, size_t whylen)
 {
-    rdma_state_t *s = calloc(1, sizeof *s);
-    if (!s) {
-        snprintf(why, whylen, "out of memory");
-        return SPIN_ERR_NOMEM;
-    }
-    s->host = host;
-    s->log = host ? host->log : NULL;
+    rdma_state_t *s = spin_tkit_state_new(host, sizeof *s, why, whylen);
+    if (!s) return SPIN_ERR_NOMEM;
     int rc = choose_device(s, why, whylen);
     if (!rc) {
         struct ibv_port_attr pa;
@@ -359,7 +311,7 @@ static int rdma_init(const spin_plugin_host_t *host, void **state, char *why, si
         return rc;
     }
     rdma_gpu_detect(s);
-    spin_log(s->log, SPIN_LOG_INFO, "rdma: %s port %u (%s, MTU %d%s%d), %d slots of %zu KiB per peer, "
+    spin_log(s->kit.log, SPIN_LOG_INFO, "rdma: %s port %u (%s, MTU %d%s%d), %d slots of %zu KiB per peer, "
              "registration cache %s", s->dev_name, s->port,
              s->link_layer == IBV_LINK_LAYER_ETHERNET ? "RoCE" : "InfiniBand",
              rdma_mtu_bytes(s->mtu), s->gid_index >= 0 ? ", GID index " : ", LID ",
@@ -373,16 +325,16 @@ static int rdma_init(const spin_plugin_host_t *host, void **state, char *why, si
 static const spin_transport_ops_t rdma_ops = {
     .open = rdma_open,
     .close = rdma_close,
-    .send = rdma_send,
-    .recv = rdma_recv,
+    .send = spin_tkit_send,
+    .recv = spin_tkit_recv,
     .isend = rdma_isend,
     .irecv = rdma_irecv,
     .wait = rdma_wait,
-    .stats = rdma_stats,
+    .stats = spin_tkit_stats,
     .comm_caps = rdma_comm_caps,
 };
 
-static const spin_plugin_desc_t rdma_desc = {
+const spin_plugin_desc_t rdma_desc = {
     .abi_major = SPIN_ABI_MAJOR,
     .abi_minor = SPIN_ABI_MINOR,
     .struct_size = sizeof(spin_plugin_desc_t),
@@ -397,6 +349,8 @@ static const spin_plugin_desc_t rdma_desc = {
     .fini = rdma_fini,
     .ops = &rdma_ops,
     .ops_size = sizeof(spin_transport_ops_t),
+    /* ipc://PATH: the bootstrap over a Unix-domain socket (one host) */
+    .endpoint_schemes = "rdma ipc",
 };
 
 SPIN_PLUGIN_EXPORT const spin_plugin_desc_t *spin_plugin_query(void);

@@ -109,22 +109,22 @@ static int sock_opts(int fd)
 
 int rdma_listen(rdma_comm_t *c)
 {
-    const struct sockaddr *a = (const struct sockaddr *)&c->addr[c->me];
+    const struct sockaddr *a = (const struct sockaddr *)&c->addr[c->kit.me];
     int fd = socket(a->sa_family, SOCK_STREAM, 0);
     int one = 1, e;
     if (fd < 0) goto fail;
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
     if (a->sa_family == AF_UNIX) /* a socket file left by an earlier run */
         (void)unlink(((const struct sockaddr_un *)a)->sun_path);
-    if (sock_opts(fd) != 0 || bind(fd, a, c->addrlen[c->me]) != 0 ||
-        listen(fd, c->n + 16) != 0)
+    if (sock_opts(fd) != 0 || bind(fd, a, c->addrlen[c->kit.me]) != 0 ||
+        listen(fd, c->kit.n + 16) != 0)
         goto fail;
     c->lfd = fd;
     return 0;
 fail:
     e = errno;
     if (fd >= 0) close(fd);
-    RDMA_LOGE(c, "rdma: party %d cannot listen on %s: %s", c->me, c->eps[c->me], strerror(e));
+    RDMA_LOGE(c, "rdma: party %d cannot listen on %s: %s", c->kit.me, c->eps[c->kit.me], strerror(e));
     return e == EADDRNOTAVAIL || e == EAFNOSUPPORT ? SPIN_ERR_CONFIG : SPIN_ERR_IO;
 }
 
@@ -133,7 +133,7 @@ void rdma_unlisten(rdma_comm_t *c)
     if (c->lfd < 0) return;
     close(c->lfd);
     c->lfd = -1;
-    const struct sockaddr *a = (const struct sockaddr *)&c->addr[c->me];
+    const struct sockaddr *a = (const struct sockaddr *)&c->addr[c->kit.me];
     if (a->sa_family == AF_UNIX) (void)unlink(((const struct sockaddr_un *)a)->sun_path);
 }
 
@@ -215,7 +215,7 @@ int rdma_sock_fill(int fd, unsigned char *buf, size_t want, size_t *have)
 
 static int verr(rdma_comm_t *c, rdma_peer_t *p, const char *what)
 {
-    RDMA_LOGE(c, "rdma: party %d: %s for the link to party %d failed: %s", c->me, what, p->id,
+    RDMA_LOGE(c, "rdma: party %d: %s for the link to party %d failed: %s", c->kit.me, what, p->id,
               strerror(errno));
     return errno == ENOMEM ? SPIN_ERR_NOMEM : SPIN_ERR_IO;
 }
@@ -256,7 +256,7 @@ static int qp_init(rdma_comm_t *c, rdma_peer_t *p)
     }
     /* Any start value works; vary it so stale packets of an earlier
      * connection are not taken for new ones. */
-    uint64_t t = (uint64_t)(rdma_now_ms() * 1000.0);
+    uint64_t t = (uint64_t)(spin_tkit_now_ms() * 1000.0);
     p->psn = (uint32_t)((t * 2654435761u) ^ ((uintptr_t)p >> 4) ^ ((uint64_t)p->id << 12)) & 0xffffff;
     p->credits = 0;
     return 0;
@@ -271,7 +271,7 @@ static int reg_failed(rdma_comm_t *c, rdma_peer_t *p, const char *what, size_t b
     rdma_state_t *s = c->st;
     if (err != ENOMEM && err != EPERM && err != EAGAIN) {
         RDMA_LOGE(c, "rdma: party %d: registering %zu KiB of %s for party %d on %s failed: %s",
-                  c->me, bytes / 1024, what, p->id, s->dev_name, strerror(err));
+                  c->kit.me, bytes / 1024, what, p->id, s->dev_name, strerror(err));
         return SPIN_ERR_IO;
     }
     char lim[64] = "unlimited";
@@ -286,9 +286,9 @@ static int reg_failed(rdma_comm_t *c, rdma_peer_t *p, const char *what, size_t b
               "whole process); each party locks 2 x SPIN_RDMA_SLOTS x SPIN_RDMA_CHUNK = 2 x %d x "
               "%zu KiB = %zu KiB per peer (%d peers: %zu KiB). Raise the limit (ulimit -l "
               "unlimited, or memlock in /etc/security/limits.conf) or lower SPIN_RDMA_SLOTS / "
-              "SPIN_RDMA_CHUNK (e.g. SPIN_RDMA_SLOTS=4 SPIN_RDMA_CHUNK=64K)", c->me, bytes / 1024,
+              "SPIN_RDMA_CHUNK (e.g. SPIN_RDMA_SLOTS=4 SPIN_RDMA_CHUNK=64K)", c->kit.me, bytes / 1024,
               what, p->id, s->dev_name, strerror(err), lim, s->slots, s->chunk / 1024, link / 1024,
-              c->n - 1, link / 1024 * (size_t)(c->n - 1));
+              c->kit.n - 1, link / 1024 * (size_t)(c->kit.n - 1));
     return SPIN_ERR_IO;
 }
 

@@ -29,27 +29,6 @@ static int protocol_error(rdma_comm_t *c, rdma_peer_t *p, const char *what, unsi
 /* Receiving and matching.                                                  */
 /* ------------------------------------------------------------------------ */
 
-/* Does message (tag, seq, len) fit receive r?  Logs and fails r if not. */
-static int fits(rdma_comm_t *c, spin_request_t *r, uint32_t tag, uint64_t seq, uint64_t len)
-{
-    if (tag == r->tag && seq == r->seq && len == (uint64_t)r->len) return 1;
-    RDMA_LOGE(c, "rdma: peers out of step: party %d expected message #%llu from party %d with tag "
-              "0x%x and %zu bytes, but received message #%llu with tag 0x%x and %llu bytes",
-              c->me, (unsigned long long)r->seq, r->peer, r->tag, r->len, (unsigned long long)seq,
-              tag, (unsigned long long)len);
-    rdma_fail_req(r, SPIN_ERR_PROTOCOL);
-    c->failed = 1;
-    return 0;
-}
-
-static void recv_done(rdma_comm_t *c, spin_request_t *r)
-{
-    rdma_peer_t *p = &c->peers[r->peer];
-    p->st.bytes_recv += r->len;
-    p->st.msgs_recv++;
-    rdma_fail_req(r, 0);
-}
-
 /* Match receive r with early message u (the head of the peer's queue). */
 static void match_early(rdma_comm_t *c, rdma_peer_t *p, spin_request_t *r, rdma_umsg_t *u)
 {
@@ -57,7 +36,7 @@ static void match_early(rdma_comm_t *c, rdma_peer_t *p, spin_request_t *r, rdma_
     if (!p->uq_head) p->uq_tail = NULL;
     int arriving = p->in_u == u;
     if (arriving) p->in_u = NULL; /* later pieces: into r, or dropped */
-    if (fits(c, r, u->tag, u->seq, u->len)) {
+    if (spin_tkit_req_fits(&c->kit, &r->kit, u->tag, u->seq, u->len)) {
         if (u->have && r->dev) {
             /* synchronised at once: u->data is freed below */
             if (!rdma_gpu_h2d(c, p, r->buf, u->data, u->have)) (void)rdma_gpu_sync(c);
@@ -65,7 +44,7 @@ static void match_early(rdma_comm_t *c, rdma_peer_t *p, spin_request_t *r, rdma_
             memcpy(r->buf, u->data, u->have);
         }
         if (p->broken) {
-            rdma_fail_req(r, p->broken);
+            spin_tkit_req_fail(&r->kit, p->broken);
             free(u->data);
             free(u);
             return;
@@ -74,7 +53,7 @@ static void match_early(rdma_comm_t *c, rdma_peer_t *p, spin_request_t *r, rdma_
             p->in_req = r;
             p->in_off = u->have;
         } else {
-            recv_done(c, r);
+            spin_tkit_req_received(&c->kit, &r->kit);
         }
     }
     free(u->data);
@@ -90,11 +69,8 @@ int rdma_irecv(void *comm, int peer, uint32_t tag, void *buf, size_t len, spin_r
     rdma_peer_t *p = &c->peers[peer];
     spin_request_t *r = calloc(1, sizeof *r);
     if (!r) return SPIN_ERR_NOMEM;
+    spin_tkit_req_init(&r->kit, 0, peer, tag, p->recv_seq++, len);
     r->comm = c;
-    r->peer = peer;
-    r->tag = tag;
-    r->seq = p->recv_seq++;
-    r->len = len;
     r->buf = buf;
     spin_dmabuf_t q;
     if (rdma_gpu_is_dev(c, buf, len, &q)) {
@@ -109,7 +85,7 @@ int rdma_irecv(void *comm, int peer, uint32_t tag, void *buf, size_t len, spin_r
         else p->rq_head = r;
         p->rq_tail = r;
     }
-    rdma_live_add(c, r);
+    spin_tkit_req_live(&c->kit, &r->kit);
     *out = r;
     return 0;
 }
@@ -126,7 +102,8 @@ static void begin_message(rdma_comm_t *c, rdma_peer_t *p, uint32_t tag, uint64_t
         p->rq_head = r->next;
         if (!p->rq_head) p->rq_tail = NULL;
         r->next = NULL;
-        if (fits(c, r, tag, seq, len)) p->in_req = r; /* else the payload is dropped */
+        /* a message that does not fit: its payload is dropped */
+        if (spin_tkit_req_fits(&c->kit, &r->kit, tag, seq, len)) p->in_req = r;
         return;
     }
     rdma_umsg_t *u = calloc(1, sizeof *u);
@@ -163,7 +140,7 @@ static void deliver(rdma_comm_t *c, rdma_peer_t *p, const unsigned char *d, size
     }
     p->in_left -= n;
     if (p->in_left == 0) {
-        if (p->in_req) recv_done(c, p->in_req);
+        if (p->in_req) spin_tkit_req_received(&c->kit, &p->in_req->kit);
         p->in_req = NULL;
         p->in_u = NULL;
     }
@@ -192,12 +169,12 @@ static int on_recv(rdma_comm_t *c, rdma_peer_t *p, const struct ibv_wc *wc, doub
     p->rx_freed++; /* copied out below, before anyone polls again */
     if (imm & RDMA_IMM_FIRST) {
         if (p->in_left) return protocol_error(c, p, "header inside a message", 0, p->in_left);
-        if (n < RDMA_HDR_LEN || rdma_get32(d) != RDMA_MAGIC)
+        if (n < RDMA_HDR_LEN || spin_tkit_get32(d) != RDMA_MAGIC)
             return protocol_error(c, p, "malformed header of length", n, RDMA_HDR_LEN);
-        uint64_t len = rdma_get64(d + 24);
+        uint64_t len = spin_tkit_get64(d + 24);
         size_t want = len < p->piece - RDMA_HDR_LEN ? (size_t)len : p->piece - RDMA_HDR_LEN;
         if (n - RDMA_HDR_LEN != want) return protocol_error(c, p, "first piece bytes", n, want);
-        begin_message(c, p, rdma_get32(d + 8), rdma_get64(d + 16), len);
+        begin_message(c, p, spin_tkit_get32(d + 8), spin_tkit_get64(d + 16), len);
         if (p->broken) return p->broken;
         d += RDMA_HDR_LEN;
         n -= RDMA_HDR_LEN;
@@ -241,8 +218,8 @@ static int peer_closed(rdma_peer_t *p, double now)
 static void on_wc(rdma_comm_t *c, const struct ibv_wc *wc, double now)
 {
     int peer = RDMA_WRID_PEER(wc->wr_id), kind = RDMA_WRID_KIND(wc->wr_id);
-    if (peer < 0 || peer >= c->n || peer == c->me) {
-        RDMA_LOGW(c, "rdma: party %d: ignoring a completion of unknown origin (%llx)", c->me,
+    if (peer < 0 || peer >= c->kit.n || peer == c->kit.me) {
+        RDMA_LOGW(c, "rdma: party %d: ignoring a completion of unknown origin (%llx)", c->kit.me,
                   (unsigned long long)wc->wr_id);
         return;
     }
@@ -267,17 +244,17 @@ static void on_wc(rdma_comm_t *c, const struct ibv_wc *wc, double now)
             p->qp_err = 1;
             if (kind == RDMA_WR_DATA)
                 RDMA_LOGE(c, "rdma: party %d: a write to party %d failed after it closed its "
-                          "connection: %s (vendor error 0x%x): the message did not arrive", c->me,
+                          "connection: %s (vendor error 0x%x): the message did not arrive", c->kit.me,
                           peer, ibv_wc_status_str(wc->status), wc->vendor_err);
             else
                 RDMA_LOGI(c, "rdma: party %d: a %s on the link to party %d failed after it "
-                          "closed its connection: %s (no data lost)", c->me, rdma_wr_kind_str(kind),
+                          "closed its connection: %s (no data lost)", c->kit.me, rdma_wr_kind_str(kind),
                           peer, ibv_wc_status_str(wc->status));
         } else if (!p->broken && !p->qp_err) {
             char qs[96];
             RDMA_LOGE(c, "rdma: party %d: work completion failed: %s (%s on the link from party %d, "
                       "vendor error 0x%x, %s)", peer, ibv_wc_status_str(wc->status),
-                      rdma_wr_kind_str(kind), c->me, wc->vendor_err,
+                      rdma_wr_kind_str(kind), c->kit.me, wc->vendor_err,
                       rdma_qp_status(p, qs, sizeof qs));
             rdma_fail_link(c, peer, wc_error_code(wc->status));
         }
@@ -300,12 +277,12 @@ int rdma_poll_cq(rdma_comm_t *c)
     for (;;) {
         int k = ibv_poll_cq(c->cq, 32, wc);
         if (k < 0) {
-            RDMA_LOGE(c, "rdma: party %d: polling the completion queue failed", c->me);
-            for (int j = 0; j < c->n; j++)
-                if (j != c->me) rdma_fail_link(c, j, SPIN_ERR_IO);
+            RDMA_LOGE(c, "rdma: party %d: polling the completion queue failed", c->kit.me);
+            for (int j = 0; j < c->kit.n; j++)
+                if (j != c->kit.me) rdma_fail_link(c, j, SPIN_ERR_IO);
             return SPIN_ERR_IO;
         }
-        double now = k ? rdma_now_ms() : 0;
+        double now = k ? spin_tkit_now_ms() : 0;
         for (int i = 0; i < k; i++) on_wc(c, &wc[i], now);
         total += k;
         if (k < 32) {

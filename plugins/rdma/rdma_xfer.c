@@ -41,49 +41,32 @@
 /* Requests and links.                                                      */
 /* ------------------------------------------------------------------------ */
 
-void rdma_live_add(rdma_comm_t *c, spin_request_t *r)
-{
-    r->lprev = NULL;
-    r->lnext = c->live;
-    if (c->live) c->live->lprev = r;
-    c->live = r;
-}
-
 static void release(rdma_comm_t *c, spin_request_t *r)
 {
-    if (r->lprev) r->lprev->lnext = r->lnext;
-    else c->live = r->lnext;
-    if (r->lnext) r->lnext->lprev = r->lprev;
+    spin_tkit_req_unlive(&c->kit, &r->kit);
     rdma_rcache_put(&c->rc, r->reg);
     free(r);
 }
 
 void rdma_free_requests(rdma_comm_t *c)
 {
-    while (c->live) release(c, c->live);
-}
-
-void rdma_fail_req(spin_request_t *r, int code)
-{
-    if (r->done) return;
-    r->done = 1;
-    r->status = code;
+    while (c->kit.live) release(c, (spin_request_t *)c->kit.live);
 }
 
 /* Mark a link dead: every request waiting on it fails with the error. */
 void rdma_fail_link(rdma_comm_t *c, int peer, int code)
 {
     rdma_peer_t *p = &c->peers[peer];
-    c->failed = 1;
+    c->kit.failed = 1;
     if (!p->broken) p->broken = code;
-    for (spin_request_t *r = p->rq_head; r; r = r->next) rdma_fail_req(r, p->broken);
+    for (spin_request_t *r = p->rq_head; r; r = r->next) spin_tkit_req_fail(&r->kit, p->broken);
     p->rq_head = p->rq_tail = NULL;
     for (spin_request_t *r = p->sq_head; r; r = r->next) {
         r->queued = 0;
-        rdma_fail_req(r, p->broken);
+        spin_tkit_req_fail(&r->kit, p->broken);
     }
     p->sq_head = p->sq_tail = NULL;
-    if (p->in_req) rdma_fail_req(p->in_req, p->broken);
+    if (p->in_req) spin_tkit_req_fail(&p->in_req->kit, p->broken);
     p->in_req = NULL;
     p->in_u = NULL;
     p->in_left = 0;
@@ -92,11 +75,11 @@ void rdma_fail_link(rdma_comm_t *c, int peer, int code)
 /* Complete?  Zero-copy sends are when their last write has completed. */
 static int complete(rdma_comm_t *c, spin_request_t *r)
 {
-    if (r->done) return 1;
-    rdma_peer_t *p = &c->peers[r->peer];
-    if (r->is_send && r->reg && r->started && !r->queued && p->tx_done > r->last_piece) {
-        r->done = 1;
-        r->status = r->last_piece < p->tx_err_at ? 0 : p->broken ? p->broken : SPIN_ERR_PEER;
+    if (r->kit.done) return 1;
+    rdma_peer_t *p = &c->peers[r->kit.peer];
+    if (r->kit.is_send && r->reg && r->started && !r->queued && p->tx_done > r->last_piece) {
+        r->kit.done = 1;
+        r->kit.status = r->last_piece < p->tx_err_at ? 0 : p->broken ? p->broken : SPIN_ERR_PEER;
         return 1;
     }
     return 0;
@@ -104,14 +87,8 @@ static int complete(rdma_comm_t *c, spin_request_t *r)
 
 int rdma_bad_peer(rdma_comm_t *c, const char *op, int peer)
 {
-    if (peer < 0 || peer >= c->n) {
-        RDMA_LOGE(c, "rdma: %s: party %d does not exist (%d parties)", op, peer, c->n);
-        return SPIN_ERR_INVAL;
-    }
-    if (peer == c->me) {
-        RDMA_LOGE(c, "rdma: %s: party %d cannot exchange messages with itself", op, peer);
-        return SPIN_ERR_INVAL;
-    }
+    int rc = spin_tkit_check_peer(&c->kit, op, peer);
+    if (rc) return rc;
     rdma_peer_t *p = &c->peers[peer];
     if (p->broken) {
         char vs[256];
@@ -128,7 +105,7 @@ int rdma_bad_peer(rdma_comm_t *c, const char *op, int peer)
 
 int rdma_post_failed(rdma_comm_t *c, rdma_peer_t *p, int err, const char *what)
 {
-    RDMA_LOGE(c, "rdma: party %d: posting a %s to party %d failed: %s", c->me, what, p->id,
+    RDMA_LOGE(c, "rdma: party %d: posting a %s to party %d failed: %s", c->kit.me, what, p->id,
               strerror(err));
     rdma_fail_link(c, p->id, SPIN_ERR_IO);
     return -1;
@@ -140,16 +117,16 @@ static int post_piece(rdma_comm_t *c, rdma_peer_t *p, spin_request_t *r)
     rdma_state_t *s = c->st;
     int first = !r->started;
     size_t hdr = first ? RDMA_HDR_LEN : 0, cap = p->piece - hdr;
-    size_t n = r->len - r->off < cap ? r->len - r->off : cap;
+    size_t n = r->kit.len - r->off < cap ? r->kit.len - r->off : cap;
     unsigned char *stg = (unsigned char *)p->stage.addr +
                          (size_t)(p->tx_posted % (uint64_t)s->slots) * s->chunk;
     if (first) {
         memset(stg, 0, RDMA_HDR_LEN);
-        rdma_put32(stg, RDMA_MAGIC);
+        spin_tkit_put32(stg, RDMA_MAGIC);
         stg[4] = RDMA_WIRE_VERSION;
-        rdma_put32(stg + 8, r->tag);
-        rdma_put64(stg + 16, r->seq);
-        rdma_put64(stg + 24, (uint64_t)r->len);
+        spin_tkit_put32(stg + 8, r->kit.tag);
+        spin_tkit_put64(stg + 16, r->kit.seq);
+        spin_tkit_put64(stg + 24, (uint64_t)r->kit.len);
     }
     struct ibv_sge sge[2];
     int nsge = 0;
@@ -197,7 +174,7 @@ static void push_sends(rdma_comm_t *c, rdma_peer_t *p)
 {
     spin_request_t *r;
     while (!p->broken && !p->qp_err && (r = p->sq_head)) {
-        while (!r->started || r->off < r->len) {
+        while (!r->started || r->off < r->kit.len) {
             if (p->credits == 0 || p->tx_posted - p->tx_done >= (uint64_t)c->st->slots) return;
             if (post_piece(c, p, r) != 0) return;
         }
@@ -206,7 +183,7 @@ static void push_sends(rdma_comm_t *c, rdma_peer_t *p)
         r->next = NULL;
         r->queued = 0;
         if (r->reg) r->last_piece = p->tx_posted - 1;
-        else rdma_fail_req(r, 0); /* copied: complete */
+        else spin_tkit_req_fail(&r->kit, 0); /* copied: complete */
     }
 }
 
@@ -244,12 +221,8 @@ int rdma_isend(void *comm, int peer, uint32_t tag, const void *buf, size_t len,
     rdma_peer_t *p = &c->peers[peer];
     spin_request_t *r = calloc(1, sizeof *r);
     if (!r) return SPIN_ERR_NOMEM;
+    spin_tkit_req_init(&r->kit, 1, peer, tag, p->send_seq++, len);
     r->comm = c;
-    r->is_send = 1;
-    r->peer = peer;
-    r->tag = tag;
-    r->seq = p->send_seq++;
-    r->len = len;
     r->buf = (void *)(uintptr_t)buf;
     spin_dmabuf_t q;
     if (rdma_gpu_is_dev(c, buf, len, &q)) {
@@ -268,9 +241,8 @@ int rdma_isend(void *comm, int peer, uint32_t tag, const void *buf, size_t len,
     if (p->sq_tail) p->sq_tail->next = r;
     else p->sq_head = r;
     p->sq_tail = r;
-    p->st.bytes_sent += len;
-    p->st.msgs_sent++;
-    rdma_live_add(c, r);
+    spin_tkit_count_sent(&c->kit, peer, len);
+    spin_tkit_req_live(&c->kit, &r->kit);
     push_sends(c, p);
     *out = r;
     return 0;
@@ -284,8 +256,8 @@ int rdma_progress(rdma_comm_t *c)
 {
     int k = rdma_poll_cq(c);
     if (k < 0) return k;
-    for (int j = 0; j < c->n; j++) {
-        if (j == c->me) continue;
+    for (int j = 0; j < c->kit.n; j++) {
+        if (j == c->kit.me) continue;
         push_sends(c, &c->peers[j]);
         send_credits(c, &c->peers[j]);
     }
@@ -296,15 +268,15 @@ int rdma_progress(rdma_comm_t *c)
 int rdma_block(rdma_comm_t *c, int ms)
 {
     if (ibv_req_notify_cq(c->cq, 0) != 0) {
-        RDMA_LOGE(c, "rdma: party %d: arming the completion queue failed", c->me);
+        RDMA_LOGE(c, "rdma: party %d: arming the completion queue failed", c->kit.me);
         return SPIN_ERR_IO;
     }
     int k = rdma_poll_cq(c); /* what arrived before arming raises no event */
     if (k) return k < 0 ? k : 0;
     int np = 0;
     c->pfd[np++] = (struct pollfd){c->chan->fd, POLLIN, 0};
-    for (int j = 0; j < c->n; j++)
-        if (j != c->me && c->peers[j].fd >= 0) c->pfd[np++] = (struct pollfd){c->peers[j].fd, POLLIN, 0};
+    for (int j = 0; j < c->kit.n; j++)
+        if (j != c->kit.me && c->peers[j].fd >= 0) c->pfd[np++] = (struct pollfd){c->peers[j].fd, POLLIN, 0};
     if (poll(c->pfd, (nfds_t)np, ms) <= 0) return 0;
     if (c->pfd[0].revents) {
         struct ibv_cq *cq;
@@ -320,13 +292,13 @@ int rdma_block(rdma_comm_t *c, int ms)
         unsigned char b[64];
         ssize_t r = recv(c->pfd[i].fd, b, sizeof b, 0);
         if (r > 0 || (r < 0 && (errno == EAGAIN || errno == EINTR))) continue;
-        for (int j = 0; j < c->n; j++) {
+        for (int j = 0; j < c->kit.n; j++) {
             rdma_peer_t *p = &c->peers[j];
-            if (j == c->me || p->fd != c->pfd[i].fd) continue;
+            if (j == c->kit.me || p->fd != c->pfd[i].fd) continue;
             close(p->fd);
             p->fd = -1;
-            p->gone_at = rdma_now_ms();
-            RDMA_LOGD(c, "rdma: party %d: bootstrap connection of party %d closed", c->me, j);
+            p->gone_at = spin_tkit_now_ms();
+            RDMA_LOGD(c, "rdma: party %d: bootstrap connection of party %d closed", c->kit.me, j);
         }
     }
     return 0;
@@ -338,10 +310,10 @@ int rdma_block(rdma_comm_t *c, int ms)
 
 static void unlink_req(rdma_comm_t *c, spin_request_t *r)
 {
-    rdma_peer_t *p = &c->peers[r->peer];
+    rdma_peer_t *p = &c->peers[r->kit.peer];
     if (p->in_req == r) p->in_req = NULL; /* its remaining pieces are dropped */
-    spin_request_t **head = r->is_send ? &p->sq_head : &p->rq_head;
-    spin_request_t **tail = r->is_send ? &p->sq_tail : &p->rq_tail;
+    spin_request_t **head = r->kit.is_send ? &p->sq_head : &p->rq_head;
+    spin_request_t **tail = r->kit.is_send ? &p->sq_tail : &p->rq_tail;
     spin_request_t *prev = NULL;
     for (spin_request_t *q = *head; q; prev = q, q = q->next) {
         if (q != r) continue;
@@ -352,49 +324,44 @@ static void unlink_req(rdma_comm_t *c, spin_request_t *r)
         break;
     }
     /* Half a message on the wire: the stream cannot continue. */
-    if (r->is_send && r->started && !p->broken) rdma_fail_link(c, r->peer, SPIN_ERR_INTERNAL);
+    if (r->kit.is_send && r->started && !p->broken) rdma_fail_link(c, r->kit.peer, SPIN_ERR_INTERNAL);
 }
 
 static int wait_loop(rdma_comm_t *c, spin_request_t *r)
 {
-    rdma_peer_t *p = &c->peers[r->peer];
-    double t0 = rdma_now_ms();
+    rdma_peer_t *p = &c->peers[r->kit.peer];
+    double t0 = spin_tkit_now_ms();
     double spin_end = t0 + c->spin_us * 1e-3;
-    const char *dir = r->is_send ? "our" : "its";
+    const char *dir = r->kit.is_send ? "our" : "its";
     for (;;) {
         int rc = rdma_progress(c);
         if (rc) return rc;
         if (complete(c, r)) return 0;
         if (p->broken) return p->broken;
-        double now = rdma_now_ms();
+        double now = spin_tkit_now_ms();
         char vs[256];
         if (p->gone_at && now - p->gone_at >= RDMA_GONE_GRACE_MS) {
             RDMA_LOGE(c, "rdma: party %d disconnected (it closed its communicator or exited) while "
-                      "party %d waited for %s message #%llu (tag 0x%x, %zu bytes); %s", r->peer,
-                      c->me, dir, (unsigned long long)r->seq, r->tag, r->len,
+                      "party %d waited for %s message #%llu (tag 0x%x, %zu bytes); %s", r->kit.peer,
+                      c->kit.me, dir, (unsigned long long)r->kit.seq, r->kit.tag, r->kit.len,
                       rdma_verbs_status(p, vs, sizeof vs));
-            rdma_fail_link(c, r->peer, SPIN_ERR_PEER);
+            rdma_fail_link(c, r->kit.peer, SPIN_ERR_PEER);
             return SPIN_ERR_PEER;
         }
-        double last = r->is_send ? p->last_tx : p->last_rx;
+        double last = r->kit.is_send ? p->last_tx : p->last_rx;
         if (last < t0) last = t0;
-        if (now - last >= c->timeout_ms) {
-            if (r->is_send)
-                RDMA_LOGE(c, "rdma: party %d did not take our %zu-byte message #%llu (tag 0x%x) for "
-                          "%g s (%s): it is not receiving; %s", r->peer, r->len,
-                          (unsigned long long)r->seq, r->tag, c->timeout_ms / 1000.0,
-                          c->timeout_src, rdma_verbs_status(p, vs, sizeof vs));
-            else
-                RDMA_LOGE(c, "rdma: party %d sent nothing for %g s (%s) while party %d waited for its "
-                          "message #%llu (tag 0x%x, %zu bytes); %s", r->peer,
-                          c->timeout_ms / 1000.0, c->timeout_src, c->me,
-                          (unsigned long long)r->seq, r->tag, r->len,
-                          rdma_verbs_status(p, vs, sizeof vs));
-            rdma_fail_link(c, r->peer, SPIN_ERR_TIMEOUT);
+        if (now - last >= c->kit.timeout_ms) {
+            char detail[300];
+            snprintf(detail, sizeof detail, "%s%s",
+                     r->kit.is_send ? ": it is not receiving; " : "; ",
+                     rdma_verbs_status(p, vs, sizeof vs));
+            spin_tkit_log_timeout(&c->kit, r->kit.is_send, r->kit.peer, r->kit.seq, r->kit.tag,
+                                  r->kit.len, detail);
+            rdma_fail_link(c, r->kit.peer, SPIN_ERR_TIMEOUT);
             return SPIN_ERR_TIMEOUT;
         }
         if (now < spin_end) continue;
-        double wait_ms = last + c->timeout_ms - now;
+        double wait_ms = last + c->kit.timeout_ms - now;
         if (p->gone_at && p->gone_at + RDMA_GONE_GRACE_MS - now < wait_ms)
             wait_ms = p->gone_at + RDMA_GONE_GRACE_MS - now;
         int ms = (int)ceil(wait_ms);
@@ -412,31 +379,9 @@ int rdma_wait(void *comm, spin_request_t *r)
     int rc = 0;
     if (!complete(c, r)) {
         rc = wait_loop(c, r);
-        if (rc && !r->done) unlink_req(c, r);
+        if (rc && !r->kit.done) unlink_req(c, r);
     }
-    if (!rc) rc = r->status;
+    if (!rc) rc = r->kit.status;
     release(c, r);
     return rc;
-}
-
-int rdma_send(void *comm, int peer, uint32_t tag, const void *buf, size_t len)
-{
-    spin_request_t *r;
-    int rc = rdma_isend(comm, peer, tag, buf, len, &r);
-    return rc ? rc : rdma_wait(comm, r);
-}
-
-int rdma_recv(void *comm, int peer, uint32_t tag, void *buf, size_t len)
-{
-    spin_request_t *r;
-    int rc = rdma_irecv(comm, peer, tag, buf, len, &r);
-    return rc ? rc : rdma_wait(comm, r);
-}
-
-int rdma_stats(void *comm, int peer, spin_transport_stats_t *out)
-{
-    rdma_comm_t *c = comm;
-    if (!c || !out || peer < 0 || peer >= c->n) return SPIN_ERR_INVAL;
-    *out = c->peers[peer].st;
-    return 0;
 }

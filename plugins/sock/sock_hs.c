@@ -7,9 +7,10 @@
  * since that party may start later).
  *
  * The connecting (higher) party sends HELLO {magic, version, party,
- * nparties, fingerprint}; the listening party checks it and answers with its
- * own HELLO and a status; the connecting party checks that too.  Any
- * mismatch is SPIN_ERR_CONFIG on both sides with a line naming the peer.
+ * nparties, fingerprint}; the listening party checks it (the kit's
+ * spin_tkit_hello_verify) and answers with its own HELLO and a status; the
+ * connecting party checks that too.  Any mismatch is SPIN_ERR_CONFIG on both
+ * sides with a line naming the peer.
  * After a fatal error the handshake goes on for up to SOCK_GRACE_MS so that
  * every peer still gets our HELLO and reports the mismatch itself.  Exactly
  * one HELLO is read from each socket, so data a peer sends right after its
@@ -32,11 +33,9 @@
 
 #include "sock_internal.h"
 
-#define LOGE(c, ...) spin_log((c)->log, SPIN_LOG_ERROR, __VA_ARGS__)
-#define LOGW(c, ...) spin_log((c)->log, SPIN_LOG_WARN, __VA_ARGS__)
-#define LOGD(c, ...) spin_log((c)->log, SPIN_LOG_DEBUG, __VA_ARGS__)
-
-static const char *fix_hint = "start every party with the same configuration";
+#define LOGE(c, ...) spin_log((c)->kit.log, SPIN_LOG_ERROR, __VA_ARGS__)
+#define LOGW(c, ...) spin_log((c)->kit.log, SPIN_LOG_WARN, __VA_ARGS__)
+#define LOGD(c, ...) spin_log((c)->kit.log, SPIN_LOG_DEBUG, __VA_ARGS__)
 
 /* A connection accepted on our endpoint whose HELLO has not arrived yet. */
 typedef struct hs_pend {
@@ -62,30 +61,14 @@ typedef struct hs_ctx {
 static void make_hello(const sock_comm_t *c, unsigned char *h, int status)
 {
     memset(h, 0, SOCK_HELLO_LEN);
-    sock_put32(h, SOCK_MAGIC);
-    h[4] = SOCK_T_HELLO;
-    h[5] = SOCK_WIRE_VERSION;
-    h[6] = (unsigned char)status;
-    sock_put32(h + 8, (uint32_t)c->me);
-    sock_put32(h + 12, (uint32_t)c->n);
-    sock_put64(h + 16, c->fingerprint);
+    spin_tkit_hello_encode(&c->kit, h, SOCK_MAGIC, SOCK_T_HELLO, SOCK_WIRE_VERSION,
+                           (unsigned)status);
 }
 
 /* Could the got bytes at h be the start of a HELLO? */
 static int hello_start_ok(const unsigned char *h, size_t got)
 {
-    return (got < 4 || sock_get32(h) == SOCK_MAGIC) && (got < 5 || h[4] == SOCK_T_HELLO);
-}
-
-static const char *status_text(unsigned s)
-{
-    switch (s) {
-    case SOCK_ST_NPARTIES: return "number of parties";
-    case SOCK_ST_FINGERPRINT: return "configuration fingerprint";
-    case SOCK_ST_VERSION: return "wire protocol version";
-    case SOCK_ST_IDENTITY: return "party id not expected at this endpoint";
-    default: return "unknown reason";
-    }
+    return (got < 4 || spin_tkit_get32(h) == SOCK_MAGIC) && (got < 5 || h[4] == SOCK_T_HELLO);
 }
 
 static void nodelay(int fd)
@@ -102,42 +85,21 @@ static void nodelay(int fd)
 static int on_hello(hs_ctx_t *x, int fd, const unsigned char *h)
 {
     sock_comm_t *c = x->c;
-    unsigned ver = h[5];
-    int party = (int)sock_get32(h + 8), np = (int)sock_get32(h + 12);
-    uint64_t fp = sock_get64(h + 16);
-    int status = SOCK_ST_OK;
-    if (ver != SOCK_WIRE_VERSION) {
-        LOGE(c, "sock: party %d speaks wire protocol version %u, we (party %d) speak %u: install "
-                "the same Spin on every party", party, ver, c->me, SOCK_WIRE_VERSION);
-        status = SOCK_ST_VERSION;
-    } else if (np != c->n) {
-        LOGE(c, "sock: party %d runs with %d parties, we (party %d) run with %d: %s", party, np,
-             c->me, c->n, fix_hint);
-        status = SOCK_ST_NPARTIES;
-    } else if (party <= c->me || party >= c->n) {
-        char who[64];
-        if (c->me == c->n - 1) snprintf(who, sizeof who, "no party connects here");
-        else snprintf(who, sizeof who, "only parties %d..%d connect here", c->me + 1, c->n - 1);
-        LOGE(c, "sock: a peer claiming to be party %d connected to the endpoint of party %d; %s: "
-                "check the endpoint list", party, c->me, who);
-        status = SOCK_ST_IDENTITY;
-    } else if (fp != c->fingerprint) {
-        LOGE(c, "sock: party %d has configuration fingerprint %016llx, we (party %d) have "
-                "%016llx: %s", party, (unsigned long long)fp, c->me,
-             (unsigned long long)c->fingerprint, fix_hint);
-        status = SOCK_ST_FINGERPRINT;
-    }
-    int rc = status == SOCK_ST_OK ? 0 : SPIN_ERR_CONFIG;
-    if (status == SOCK_ST_OK && c->peers[party].up) {
+    spin_tkit_hello_t hi;
+    spin_tkit_hello_decode(h, &hi);
+    int party = (int)hi.party;
+    int status = spin_tkit_hello_verify(&c->kit, &hi, SOCK_WIRE_VERSION, -1);
+    int rc = status == SPIN_TKIT_ST_OK ? 0 : SPIN_ERR_CONFIG;
+    if (status == SPIN_TKIT_ST_OK && c->peers[party].up) {
         LOGW(c, "sock: party %d connected a second time (restarted?); refusing the new connection",
              party);
-        status = SOCK_ST_IDENTITY;
+        status = SPIN_TKIT_ST_IDENTITY;
     }
     /* Answer in every case, so the other side reports the mismatch too. */
     unsigned char reply[SOCK_HELLO_LEN];
     make_hello(c, reply, status);
     ssize_t w = send(fd, reply, sizeof reply, MSG_DONTWAIT | MSG_NOSIGNAL);
-    if (status != SOCK_ST_OK || w != (ssize_t)sizeof reply) {
+    if (status != SPIN_TKIT_ST_OK || w != (ssize_t)sizeof reply) {
         close(fd); /* a lost answer: the other side connects again */
         return rc;
     }
@@ -154,16 +116,16 @@ static void hs_accept(hs_ctx_t *x)
         if (fd < 0) {
             if (errno == EINTR || errno == ECONNABORTED) continue;
             if (errno != EAGAIN && errno != EWOULDBLOCK)
-                LOGW(c, "sock: party %d: accept failed: %s", c->me, strerror(errno));
+                LOGW(c, "sock: party %d: accept failed: %s", c->kit.me, strerror(errno));
             return;
         }
         if (!c->ipc_path) nodelay(fd);
         if (x->npend == x->cap) {
             int cap = x->cap ? 2 * x->cap : 8;
             hs_pend_t *np = realloc(x->pend, (size_t)cap * sizeof *np);
-            struct pollfd *pf = realloc(x->pfd, (size_t)(c->n + 1 + cap) * sizeof *pf);
+            struct pollfd *pf = realloc(x->pfd, (size_t)(c->kit.n + 1 + cap) * sizeof *pf);
             if (pf) x->pfd = pf;
-            int *wh = realloc(x->who, (size_t)(c->n + 1 + cap) * sizeof *wh);
+            int *wh = realloc(x->who, (size_t)(c->kit.n + 1 + cap) * sizeof *wh);
             if (wh) x->who = wh;
             if (np) x->pend = np;
             if (!np || !pf || !wh) {
@@ -195,7 +157,7 @@ static int pend_read(hs_ctx_t *x, int k)
         if (x->foreign++ == 0) /* ZeroMQ, say, reconnects every few ms: say it once */
             LOGW(c, "sock: party %d: refusing a connection on our endpoint that does not speak "
                     "the sock transport's protocol (every party must use the same SPIN_BACKEND)",
-                 c->me);
+                 c->kit.me);
         close(q->fd);
         q->fd = -1;
         return 0;
@@ -218,7 +180,7 @@ static void hs_retry(hs_ctx_t *x, int j, int err)
     p->hs = HS_IDLE;
     p->hs_got = p->hs_sent = 0;
     if (err) p->last_err = err;
-    p->retry_at = sock_now_ms() + p->backoff_ms;
+    p->retry_at = spin_tkit_now_ms() + p->backoff_ms;
     p->backoff_ms = p->backoff_ms * 2 > SOCK_RETRY_MAX_MS ? SOCK_RETRY_MAX_MS : p->backoff_ms * 2;
 }
 
@@ -251,34 +213,11 @@ static int self_connected(int fd)
 /* Our HELLO reached lower party j; check its answer h. */
 static int check_reply(sock_comm_t *c, int j, const unsigned char *h)
 {
-    unsigned ver = h[5], status = h[6];
-    int party = (int)sock_get32(h + 8), np = (int)sock_get32(h + 12);
-    uint64_t fp = sock_get64(h + 16);
-    if (ver != SOCK_WIRE_VERSION) {
-        LOGE(c, "sock: party %d speaks wire protocol version %u, we (party %d) speak %u: install "
-                "the same Spin on every party", j, ver, c->me, SOCK_WIRE_VERSION);
+    spin_tkit_hello_t hi;
+    spin_tkit_hello_decode(h, &hi);
+    if (spin_tkit_hello_verify(&c->kit, &hi, SOCK_WIRE_VERSION, j) != SPIN_TKIT_ST_OK)
         return SPIN_ERR_CONFIG;
-    }
-    if (np != c->n) {
-        LOGE(c, "sock: party %d runs with %d parties, we (party %d) run with %d: %s", j, np, c->me,
-             c->n, fix_hint);
-        return SPIN_ERR_CONFIG;
-    }
-    if (party != j) {
-        LOGE(c, "sock: party %d answered at the endpoint of party %d: check the endpoint list",
-             party, j);
-        return SPIN_ERR_CONFIG;
-    }
-    if (fp != c->fingerprint) {
-        LOGE(c, "sock: party %d has configuration fingerprint %016llx, we (party %d) have "
-                "%016llx: %s", j, (unsigned long long)fp, c->me,
-             (unsigned long long)c->fingerprint, fix_hint);
-        return SPIN_ERR_CONFIG;
-    }
-    if (status != SOCK_ST_OK) {
-        LOGE(c, "sock: party %d refused our handshake (%s): %s", j, status_text(status), fix_hint);
-        return SPIN_ERR_CONFIG;
-    }
+    if (hi.status != SPIN_TKIT_ST_OK) return spin_tkit_hello_refused(&c->kit, j, hi.status);
     return 0;
 }
 
@@ -308,7 +247,7 @@ static int hs_step(hs_ctx_t *x, int j)
         if (g < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return 0;
         if (g <= 0) {
             LOGD(c, "sock: party %d: party %d closed the connection during the handshake; "
-                    "connecting again", c->me, j);
+                    "connecting again", c->kit.me, j);
             hs_retry(x, j, g == 0 ? ECONNRESET : errno);
             return 0;
         }
@@ -340,36 +279,26 @@ static int hs_step(hs_ctx_t *x, int j)
 /* The handshake loop.                                                      */
 /* ------------------------------------------------------------------------ */
 
+static int link_up(void *arg, int peer, int *err)
+{
+    const sock_peer_t *p = &((sock_comm_t *)arg)->peers[peer];
+    *err = p->last_err;
+    return p->up;
+}
+
 static void timeout_report(hs_ctx_t *x)
 {
     sock_comm_t *c = x->c;
-    char list[1024];
-    size_t off = 0;
-    list[0] = '\0';
-    int missing = 0;
-    for (int j = 0; j < c->n && off < sizeof list; j++) {
-        if (j == c->me || c->peers[j].up) continue;
-        missing++;
-        const char *sep = missing > 1 ? ", " : "";
-        int e = c->peers[j].last_err;
-        if (j < c->me)
-            off += (size_t)snprintf(list + off, sizeof list - off, "%sparty %d (we connect to %s%s%s)",
-                                    sep, j, x->eps[j], e ? ": " : "", e ? strerror(e) : "");
-        else
-            off += (size_t)snprintf(list + off, sizeof list - off, "%sparty %d (connects to us)",
-                                    sep, j);
-    }
-    LOGE(c, "sock: party %d: no handshake within %g s (%s) with %s: are those parties running, "
-            "with the same endpoint list?", c->me, c->timeout_ms / 1000.0, c->timeout_src, list);
+    spin_tkit_log_open_timeout(&c->kit, x->eps, link_up, c);
     if (x->foreign)
         LOGE(c, "sock: party %d refused %d connection(s) that do not speak the sock transport's "
-                "protocol: does every party use SPIN_BACKEND=sock?", c->me, x->foreign);
+                "protocol: does every party use SPIN_BACKEND=sock?", c->kit.me, x->foreign);
 }
 
 /* After a fatal error: has every peer had its chance to hear from us? */
 static int grace_done(const hs_ctx_t *x)
 {
-    for (int j = 0; j < x->c->me; j++)
+    for (int j = 0; j < x->c->kit.me; j++)
         if (!x->c->peers[j].greeted) return 0;
     return x->npend == 0;
 }
@@ -377,17 +306,17 @@ static int grace_done(const hs_ctx_t *x)
 static int run(hs_ctx_t *x)
 {
     sock_comm_t *c = x->c;
-    double deadline = sock_now_ms() + c->timeout_ms;
+    double deadline = spin_tkit_now_ms() + c->kit.timeout_ms;
     for (;;) {
-        double now = sock_now_ms();
-        for (int j = 0; j < c->me; j++) {
+        double now = spin_tkit_now_ms();
+        for (int j = 0; j < c->kit.me; j++) {
             sock_peer_t *p = &c->peers[j];
             if (p->hs == HS_IDLE && now >= p->retry_at && !(x->fatal && p->greeted))
                 hs_connect(x, j);
         }
         int all_up = 1;
-        for (int j = 0; j < c->n; j++)
-            if (j != c->me && !c->peers[j].up) all_up = 0;
+        for (int j = 0; j < c->kit.n; j++)
+            if (j != c->kit.me && !c->peers[j].up) all_up = 0;
         if (x->fatal) {
             if (now >= x->fatal_at + SOCK_GRACE_MS || grace_done(x)) return x->fatal;
         } else if (all_up) {
@@ -400,7 +329,7 @@ static int run(hs_ctx_t *x)
         x->pfd[k] = (struct pollfd){c->lfd, POLLIN, 0};
         x->who[k++] = -1;
         double until = x->fatal ? x->fatal_at + SOCK_GRACE_MS : deadline;
-        for (int j = 0; j < c->me; j++) {
+        for (int j = 0; j < c->kit.me; j++) {
             sock_peer_t *p = &c->peers[j];
             if (p->hs == HS_IDLE && !(x->fatal && p->greeted) && p->retry_at < until)
                 until = p->retry_at;
@@ -416,7 +345,7 @@ static int run(hs_ctx_t *x)
         int ms = left <= 0 ? 0 : left > 100 ? 100 : (int)ceil(left);
         int np = poll(x->pfd, (nfds_t)k, ms);
         if (np < 0 && errno != EINTR) {
-            LOGE(c, "sock: party %d: poll failed: %s", c->me, strerror(errno));
+            LOGE(c, "sock: party %d: poll failed: %s", c->kit.me, strerror(errno));
             return SPIN_ERR_IO;
         }
         for (int i = 0; i < k && np > 0; i++) {
@@ -427,7 +356,7 @@ static int run(hs_ctx_t *x)
             else rc = pend_read(x, -2 - w);
             if (rc && !x->fatal) {
                 x->fatal = rc;
-                x->fatal_at = sock_now_ms();
+                x->fatal_at = spin_tkit_now_ms();
             }
         }
         int m = 0;
@@ -446,11 +375,11 @@ int sock_handshake(sock_comm_t *c, const char *const *eps, const sock_addr_t *ad
     x.c = c;
     x.eps = eps;
     x.addr = addr;
-    x.pfd = calloc((size_t)c->n + 1, sizeof *x.pfd);
-    x.who = calloc((size_t)c->n + 1, sizeof *x.who);
+    x.pfd = calloc((size_t)c->kit.n + 1, sizeof *x.pfd);
+    x.who = calloc((size_t)c->kit.n + 1, sizeof *x.who);
     int rc = SPIN_ERR_NOMEM;
     if (x.pfd && x.who) {
-        make_hello(c, x.hello, SOCK_ST_OK);
+        make_hello(c, x.hello, SPIN_TKIT_ST_OK);
         rc = run(&x);
     }
     for (int q = 0; q < x.npend; q++) close(x.pend[q].fd);

@@ -19,21 +19,15 @@
 
 #include <spin/plugin.h>
 
+#include "tkit.h"
+
 #define SOCK_MAGIC 0x534e5053u        /* "SPNS" read little-endian: handshake */
 #define SOCK_DATA_MARK 0x444e5053u    /* "SPND": second word of a data header */
 #define SOCK_WIRE_VERSION 1
 #define SOCK_T_HELLO 1
 #define SOCK_HELLO_LEN 32
 #define SOCK_HDR_LEN 24               /* tag u32, mark u32, seq u64, len u64 */
-
-/* Handshake status: why a party refused the other's HELLO. */
-enum {
-    SOCK_ST_OK = 0,
-    SOCK_ST_NPARTIES = 1,
-    SOCK_ST_FINGERPRINT = 2,
-    SOCK_ST_VERSION = 3,
-    SOCK_ST_IDENTITY = 4
-};
+/* Handshake status: the kit's (SPIN_TKIT_ST_*). */
 
 /* Per-peer receive buffer: headers and small payloads are read in bulk into
  * it (one syscall may bring many messages) and copied out; the rest of a
@@ -65,11 +59,6 @@ enum {
  * above glibc's mmap threshold, no page faults) per message. */
 #define SOCK_SPARE_MAX (8u * 1024u * 1024u)
 
-typedef struct sock_state {
-    const spin_plugin_host_t *host;
-    const spin_logger_t *log;
-} sock_state_t;
-
 /* A parsed endpoint. */
 typedef struct sock_addr {
     struct sockaddr_storage sa;
@@ -89,15 +78,8 @@ typedef struct sock_umsg {
 } sock_umsg_t;
 
 struct spin_request {
+    spin_tkit_req_t kit;               /* first: peer, tag, seq, len, done, status; live list */
     struct spin_request *next;         /* the peer's send or receive queue */
-    struct spin_request *lprev, *lnext; /* the comm's live list */
-    int is_send;
-    int peer;
-    int done;
-    int status;
-    uint32_t tag;
-    uint64_t seq;
-    size_t len;
     unsigned char *buf;
     size_t off;                        /* sends: bytes written, header first */
     unsigned char hdr[SOCK_HDR_LEN];   /* sends: the framing header */
@@ -128,7 +110,6 @@ typedef struct sock_peer {
     size_t spare_cap;
     unsigned char *rx;                 /* SOCK_RXBUF bytes */
     size_t rx_beg, rx_end;
-    spin_transport_stats_t st;
     double last_rx, last_tx;           /* ms, monotonic: last bytes moved */
     /* handshake (open) */
     int hs;                            /* HS_* for lower parties */
@@ -141,28 +122,18 @@ typedef struct sock_peer {
 } sock_peer_t;
 
 typedef struct sock_comm {
-    sock_state_t *st;
-    const spin_logger_t *log;
-    int me, n;
-    int timeout_ms;
-    const char *timeout_src;
-    uint64_t fingerprint;
+    spin_tkit_comm_t kit;              /* first: me, n, log, timeout, fingerprint, stats */
     int lfd;                           /* listening socket */
     char *ipc_path;                    /* our bound ipc:// path, unlinked at close */
     sock_peer_t *peers;
     struct pollfd *pfd;                /* n entries */
     int *pfd_peer;
-    spin_request_t *live;              /* every request not yet released by wait() */
     spin_request_t *free_reqs;
     int nfree;
 } sock_comm_t;
 
 /* sock_plugin.c */
-double sock_now_ms(void);
-void sock_put32(unsigned char *p, uint32_t v);
-void sock_put64(unsigned char *p, uint64_t v);
-uint32_t sock_get32(const unsigned char *p);
-uint64_t sock_get64(const unsigned char *p);
+extern const spin_plugin_desc_t sock_desc;
 int sock_parse_endpoint(const char *ep, int passive, sock_addr_t *out, char *why, size_t whylen);
 
 /* sock_open.c */
@@ -173,18 +144,15 @@ void sock_close(void *comm);
 int sock_handshake(sock_comm_t *c, const char *const *eps, const sock_addr_t *addr);
 
 /* sock_io.c */
-spin_request_t *sock_req_get(sock_comm_t *c);
+spin_request_t *sock_req_get(sock_comm_t *c, int is_send, int peer, uint32_t tag, uint64_t seq,
+                             size_t len);
 void sock_fail_link(sock_comm_t *c, int peer, int code);
 void sock_link_lost(sock_comm_t *c, int peer, int code, int err);
 int sock_errno_code(int e);
-int sock_check_peer(sock_comm_t *c, const char *op, int peer);
 int sock_link_down(sock_comm_t *c, const char *op, int peer);
 int sock_isend(void *comm, int peer, uint32_t tag, const void *buf, size_t len,
                spin_request_t **req);
 int sock_wait(void *comm, spin_request_t *req);
-int sock_send(void *comm, int peer, uint32_t tag, const void *buf, size_t len);
-int sock_recv(void *comm, int peer, uint32_t tag, void *buf, size_t len);
-int sock_stats(void *comm, int peer, spin_transport_stats_t *out);
 
 /* sock_rx.c: sock_read_some() returns 2 (it got all it asked for: more may
  * be waiting), 1 (bytes arrived), 0 (nothing yet) or one of these. */

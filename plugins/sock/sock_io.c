@@ -30,14 +30,15 @@
 
 #include "sock_internal.h"
 
-#define LOGE(c, ...) spin_log((c)->log, SPIN_LOG_ERROR, __VA_ARGS__)
-#define LOGD(c, ...) spin_log((c)->log, SPIN_LOG_DEBUG, __VA_ARGS__)
+#define LOGE(c, ...) spin_log((c)->kit.log, SPIN_LOG_ERROR, __VA_ARGS__)
+#define LOGD(c, ...) spin_log((c)->kit.log, SPIN_LOG_DEBUG, __VA_ARGS__)
 
 /* ------------------------------------------------------------------------ */
 /* Requests.                                                                */
 /* ------------------------------------------------------------------------ */
 
-spin_request_t *sock_req_get(sock_comm_t *c)
+spin_request_t *sock_req_get(sock_comm_t *c, int is_send, int peer, uint32_t tag, uint64_t seq,
+                             size_t len)
 {
     spin_request_t *r = c->free_reqs;
     if (r) {
@@ -46,22 +47,16 @@ spin_request_t *sock_req_get(sock_comm_t *c)
     } else if (!(r = malloc(sizeof *r))) {
         return NULL;
     }
+    spin_tkit_req_init(&r->kit, is_send, peer, tag, seq, len);
     r->next = NULL;
-    r->done = 0;
-    r->status = 0;
     r->off = 0;
-    r->lprev = NULL;
-    r->lnext = c->live;
-    if (c->live) c->live->lprev = r;
-    c->live = r;
+    spin_tkit_req_live(&c->kit, &r->kit);
     return r;
 }
 
 static void req_put(sock_comm_t *c, spin_request_t *r)
 {
-    if (r->lprev) r->lprev->lnext = r->lnext;
-    else c->live = r->lnext;
-    if (r->lnext) r->lnext->lprev = r->lprev;
+    spin_tkit_req_unlive(&c->kit, &r->kit);
     if (c->nfree < SOCK_FREE_REQS) {
         r->next = c->free_reqs;
         c->free_reqs = r;
@@ -77,8 +72,8 @@ static void complete_all(spin_request_t **head, spin_request_t **tail, int code)
     while (r) {
         spin_request_t *nx = r->next;
         r->next = NULL;
-        r->done = 1;
-        r->status = code;
+        r->kit.done = 1;
+        r->kit.status = code;
         r = nx;
     }
     *head = *tail = NULL;
@@ -95,8 +90,8 @@ void sock_fail_link(sock_comm_t *c, int peer, int code)
     complete_all(&p->rq_head, &p->rq_tail, code);
     complete_all(&p->sq_head, &p->sq_tail, code);
     if (p->in_req) {
-        p->in_req->done = 1;
-        p->in_req->status = code;
+        p->in_req->kit.done = 1;
+        p->in_req->kit.status = code;
     }
     if (p->in_u) {
         sock_umsg_t **pp = &p->uq_head, *prev = NULL;
@@ -129,18 +124,18 @@ void sock_link_lost(sock_comm_t *c, int peer, int code, int err)
         char what[160];
         if (r)
             snprintf(what, sizeof what, "waited for its message #%llu (tag 0x%x, %zu bytes)",
-                     (unsigned long long)r->seq, r->tag, r->len);
+                     (unsigned long long)r->kit.seq, r->kit.tag, r->kit.len);
         else if (p->in_msg)
             snprintf(what, sizeof what, "was receiving a message from it");
         else
             snprintf(what, sizeof what, "was sending message #%llu (tag 0x%x, %zu bytes) to it",
-                     (unsigned long long)p->sq_head->seq, p->sq_head->tag, p->sq_head->len);
+                     (unsigned long long)p->sq_head->kit.seq, p->sq_head->kit.tag, p->sq_head->kit.len);
         LOGE(c, "sock: party %d %s (it closed its communicator or exited) while party %d %s",
-             peer, err ? "reset the connection" : "disconnected", c->me, what);
+             peer, err ? "reset the connection" : "disconnected", c->kit.me, what);
     } else if (code == SPIN_ERR_PEER) {
-        LOGD(c, "sock: party %d: party %d closed the connection", c->me, peer);
+        LOGD(c, "sock: party %d: party %d closed the connection", c->kit.me, peer);
     } else {
-        LOGE(c, "sock: party %d: the link to party %d failed: %s", c->me, peer,
+        LOGE(c, "sock: party %d: the link to party %d failed: %s", c->kit.me, peer,
              err ? strerror(err) : spin_strerror(code));
     }
     sock_fail_link(c, peer, code);
@@ -167,23 +162,10 @@ static void write_failed(sock_comm_t *c, int peer, int e)
     }
     if (p->sq_head)
         LOGE(c, "sock: party %d closed the connection (it closed its communicator or exited) while "
-                "party %d was sending message #%llu (tag 0x%x, %zu bytes) to it", peer, c->me,
-             (unsigned long long)p->sq_head->seq, p->sq_head->tag, p->sq_head->len);
+                "party %d was sending message #%llu (tag 0x%x, %zu bytes) to it", peer, c->kit.me,
+             (unsigned long long)p->sq_head->kit.seq, p->sq_head->kit.tag, p->sq_head->kit.len);
     p->wdead = 1;
     complete_all(&p->sq_head, &p->sq_tail, SPIN_ERR_PEER);
-}
-
-int sock_check_peer(sock_comm_t *c, const char *op, int peer)
-{
-    if (peer < 0 || peer >= c->n) {
-        LOGE(c, "sock: %s: party %d does not exist (%d parties)", op, peer, c->n);
-        return SPIN_ERR_INVAL;
-    }
-    if (peer == c->me) {
-        LOGE(c, "sock: %s: party %d cannot exchange messages with itself", op, peer);
-        return SPIN_ERR_INVAL;
-    }
-    return 0;
 }
 
 int sock_link_down(sock_comm_t *c, const char *op, int peer)
@@ -215,9 +197,9 @@ static int write_some(sock_comm_t *c, int peer)
             iov[k++].iov_len = SOCK_HDR_LEN - off;
             off = SOCK_HDR_LEN;
         }
-        if (r->len > off - SOCK_HDR_LEN) {
+        if (r->kit.len > off - SOCK_HDR_LEN) {
             iov[k].iov_base = r->buf + (off - SOCK_HDR_LEN);
-            iov[k++].iov_len = r->len - (off - SOCK_HDR_LEN);
+            iov[k++].iov_len = r->kit.len - (off - SOCK_HDR_LEN);
         }
     }
     if (!k) return 0;
@@ -232,11 +214,11 @@ static int write_some(sock_comm_t *c, int peer)
         write_failed(c, peer, e);
         return RD_FAILED;
     }
-    p->last_tx = sock_now_ms();
+    p->last_tx = spin_tkit_now_ms();
     size_t left = (size_t)w;
     spin_request_t *r;
     while (left && (r = p->sq_head)) {
-        size_t need = SOCK_HDR_LEN + r->len - r->off;
+        size_t need = SOCK_HDR_LEN + r->kit.len - r->off;
         if (left < need) {
             r->off += left;
             break;
@@ -246,8 +228,8 @@ static int write_some(sock_comm_t *c, int peer)
         p->sq_head = r->next;
         if (!p->sq_head) p->sq_tail = NULL;
         r->next = NULL;
-        r->done = 1;
-        r->status = 0;
+        r->kit.done = 1;
+        r->kit.status = 0;
     }
     return 1;
 }
@@ -257,7 +239,7 @@ int sock_isend(void *comm, int peer, uint32_t tag, const void *buf, size_t len,
 {
     sock_comm_t *c = comm;
     if (!c || !out || (!buf && len)) return SPIN_ERR_INVAL;
-    int rc = sock_check_peer(c, "send", peer);
+    int rc = spin_tkit_check_peer(&c->kit, "send", peer);
     if (rc) return rc;
     sock_peer_t *p = &c->peers[peer];
     if (p->broken) return sock_link_down(c, "send", peer);
@@ -266,18 +248,13 @@ int sock_isend(void *comm, int peer, uint32_t tag, const void *buf, size_t len,
              peer);
         return SPIN_ERR_PEER;
     }
-    spin_request_t *r = sock_req_get(c);
+    spin_request_t *r = sock_req_get(c, 1, peer, tag, p->send_seq, len);
     if (!r) return SPIN_ERR_NOMEM;
-    r->is_send = 1;
-    r->peer = peer;
-    r->tag = tag;
-    r->seq = p->send_seq;
-    r->len = len;
     r->buf = (unsigned char *)(uintptr_t)buf;
-    sock_put32(r->hdr, tag);
-    sock_put32(r->hdr + 4, SOCK_DATA_MARK);
-    sock_put64(r->hdr + 8, r->seq);
-    sock_put64(r->hdr + 16, (uint64_t)len);
+    spin_tkit_put32(r->hdr, tag);
+    spin_tkit_put32(r->hdr + 4, SOCK_DATA_MARK);
+    spin_tkit_put64(r->hdr + 8, r->kit.seq);
+    spin_tkit_put64(r->hdr + 16, (uint64_t)len);
     if (!p->sq_head) {
         /* Nothing queued before it: try to write it all now. */
         struct iovec iov[2] = {{r->hdr, SOCK_HDR_LEN}, {r->buf, len}};
@@ -288,7 +265,7 @@ int sock_isend(void *comm, int peer, uint32_t tag, const void *buf, size_t len,
         ssize_t w = sendmsg(p->fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
         if (w >= 0) {
             r->off = (size_t)w;
-            if (r->off == SOCK_HDR_LEN + len) r->done = 1;
+            if (r->off == SOCK_HDR_LEN + len) r->kit.done = 1;
         } else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
             int e = errno;
             req_put(c, r);
@@ -299,14 +276,13 @@ int sock_isend(void *comm, int peer, uint32_t tag, const void *buf, size_t len,
             return SPIN_ERR_PEER;
         }
     }
-    if (!r->done) {
+    if (!r->kit.done) {
         if (p->sq_tail) p->sq_tail->next = r;
         else p->sq_head = r;
         p->sq_tail = r;
     }
     p->send_seq++;
-    p->st.bytes_sent += len;
-    p->st.msgs_sent++;
+    spin_tkit_count_sent(&c->kit, peer, len);
     *out = r;
     return 0;
 }
@@ -317,51 +293,45 @@ int sock_isend(void *comm, int peer, uint32_t tag, const void *buf, size_t len,
 
 static void timed_out(sock_comm_t *c, spin_request_t *r)
 {
-    if (r->is_send)
-        LOGE(c, "sock: party %d did not take our %zu-byte message #%llu (tag 0x%x) for %g s (%s)",
-             r->peer, r->len, (unsigned long long)r->seq, r->tag, c->timeout_ms / 1000.0,
-             c->timeout_src);
-    else
-        LOGE(c, "sock: party %d sent nothing for %g s (%s) while party %d waited for its message "
-                "#%llu (tag 0x%x, %zu bytes)", r->peer, c->timeout_ms / 1000.0, c->timeout_src,
-             c->me, (unsigned long long)r->seq, r->tag, r->len);
-    sock_fail_link(c, r->peer, SPIN_ERR_TIMEOUT);
+    spin_tkit_log_timeout(&c->kit, r->kit.is_send, r->kit.peer, r->kit.seq, r->kit.tag, r->kit.len,
+                          NULL);
+    sock_fail_link(c, r->kit.peer, SPIN_ERR_TIMEOUT);
 }
 
 /* Progress on every link until r completes.  Returns 0 (r->status says how
  * it completed) or an error of the wait itself. */
 static int poll_until(sock_comm_t *c, spin_request_t *r)
 {
-    sock_peer_t *rp = &c->peers[r->peer];
-    double t0 = sock_now_ms();
+    sock_peer_t *rp = &c->peers[r->kit.peer];
+    double t0 = spin_tkit_now_ms();
     /* The data may be there already: one read instead of poll + read. */
-    if (!r->is_send) sock_read_some(c, r->peer, 0);
-    while (!r->done) {
+    if (!r->kit.is_send) sock_read_some(c, r->kit.peer, 0);
+    while (!r->kit.done) {
         int k = 0;
-        for (int j = 0; j < c->n; j++) {
+        for (int j = 0; j < c->kit.n; j++) {
             sock_peer_t *q = &c->peers[j];
-            if (j == c->me || q->fd < 0 || q->broken) continue;
+            if (j == c->kit.me || q->fd < 0 || q->broken) continue;
             c->pfd[k].fd = q->fd;
             c->pfd[k].events = (short)(POLLIN | (q->sq_head ? POLLOUT : 0));
             c->pfd[k].revents = 0;
             c->pfd_peer[k++] = j;
         }
-        double now = sock_now_ms();
-        double last = r->is_send ? rp->last_tx : rp->last_rx;
+        double now = spin_tkit_now_ms();
+        double last = r->kit.is_send ? rp->last_tx : rp->last_rx;
         if (last < t0) last = t0;
-        double left = last + c->timeout_ms - now;
+        double left = last + c->kit.timeout_ms - now;
         if (left <= 0) {
             timed_out(c, r);
             break;
         }
         if (!k) {
-            LOGE(c, "sock: party %d: internal error: a request waits on no link", c->me);
+            LOGE(c, "sock: party %d: internal error: a request waits on no link", c->kit.me);
             return SPIN_ERR_INTERNAL;
         }
         int np = poll(c->pfd, (nfds_t)k, left > 1e9 ? 1000000000 : (int)left + 1);
         if (np < 0) {
             if (errno == EINTR) continue;
-            LOGE(c, "sock: party %d: poll failed: %s", c->me, strerror(errno));
+            LOGE(c, "sock: party %d: poll failed: %s", c->kit.me, strerror(errno));
             return SPIN_ERR_IO;
         }
         for (int i = 0; i < k && np > 0; i++) {
@@ -384,44 +354,22 @@ int sock_wait(void *comm, spin_request_t *r)
     sock_comm_t *c = comm;
     if (!c || !r) return SPIN_ERR_INVAL;
     int rc = 0;
-    if (!r->done) {
-        sock_peer_t *p = &c->peers[r->peer];
-        if (!r->is_send && c->n == 2 && !p->sq_head) {
+    if (!r->kit.done) {
+        sock_peer_t *p = &c->peers[r->kit.peer];
+        if (!r->kit.is_send && c->kit.n == 2 && !p->sq_head) {
             /* The only link, nothing to write on it: block in recvmsg().
              * The peer always reads us while it waits, so this cannot
              * deadlock. */
-            while (!r->done)
-                if (sock_read_some(c, r->peer, 1) == RD_TIMEOUT) timed_out(c, r);
+            while (!r->kit.done)
+                if (sock_read_some(c, r->kit.peer, 1) == RD_TIMEOUT) timed_out(c, r);
         } else {
             rc = poll_until(c, r);
         }
         /* A wait that failed by itself takes the link down, so that no
          * queue refers to r any more. */
-        if (!r->done) sock_fail_link(c, r->peer, rc ? rc : SPIN_ERR_INTERNAL);
+        if (!r->kit.done) sock_fail_link(c, r->kit.peer, rc ? rc : SPIN_ERR_INTERNAL);
     }
-    rc = r->status;
+    rc = r->kit.status;
     req_put(c, r);
     return rc;
-}
-
-int sock_send(void *comm, int peer, uint32_t tag, const void *buf, size_t len)
-{
-    spin_request_t *r;
-    int rc = sock_isend(comm, peer, tag, buf, len, &r);
-    return rc ? rc : sock_wait(comm, r);
-}
-
-int sock_recv(void *comm, int peer, uint32_t tag, void *buf, size_t len)
-{
-    spin_request_t *r;
-    int rc = sock_irecv(comm, peer, tag, buf, len, &r);
-    return rc ? rc : sock_wait(comm, r);
-}
-
-int sock_stats(void *comm, int peer, spin_transport_stats_t *out)
-{
-    sock_comm_t *c = comm;
-    if (!c || !out || peer < 0 || peer >= c->n) return SPIN_ERR_INVAL;
-    *out = c->peers[peer].st;
-    return 0;
 }

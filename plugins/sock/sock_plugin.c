@@ -1,10 +1,11 @@
 /*
- * sock_plugin.c - the sock transport plugin: descriptor, init/fini, helpers
- * (clock, little-endian integers, endpoint parsing).
+ * sock_plugin.c - the sock transport plugin: descriptor and endpoint
+ * parsing.  init/fini, configuration checks, the HELLO check, blocking
+ * send/recv and the counters come from the transport kit (plugins/kit).
  *
- * The communicator lives in sock_open.c (open/close and the handshake) and
- * sock_io.c (framing, send/receive, progress).  See README.md for the design
- * and the wire format.
+ * The communicator lives in sock_open.c (open/close), sock_hs.c (the
+ * handshake), sock_io.c (framing, sending, progress) and sock_rx.c
+ * (receiving).  See README.md for the design and the wire format.
  */
 #ifdef HAVE_CONFIG_H
 #include "config.h"
@@ -17,44 +18,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/un.h>
-#include <time.h>
 
 #include "sock_internal.h"
 
 #ifndef PACKAGE_VERSION
 #define PACKAGE_VERSION "0"
 #endif
-
-double sock_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec * 1e-6;
-}
-
-void sock_put32(unsigned char *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++) p[i] = (unsigned char)(v >> (8 * i));
-}
-
-void sock_put64(unsigned char *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++) p[i] = (unsigned char)(v >> (8 * i));
-}
-
-uint32_t sock_get32(const unsigned char *p)
-{
-    uint32_t v = 0;
-    for (int i = 3; i >= 0; i--) v = (v << 8) | p[i];
-    return v;
-}
-
-uint64_t sock_get64(const unsigned char *p)
-{
-    uint64_t v = 0;
-    for (int i = 7; i >= 0; i--) v = (v << 8) | p[i];
-    return v;
-}
 
 /*
  * Parse "tcp://HOST:PORT" (HOST: a name, an IPv4 address, [IPv6], or "*" for
@@ -141,36 +110,18 @@ int sock_parse_endpoint(const char *ep, int passive, sock_addr_t *out, char *why
     return 0;
 }
 
-static int sock_init(const spin_plugin_host_t *host, void **state, char *why, size_t whylen)
-{
-    sock_state_t *st = calloc(1, sizeof *st);
-    if (!st) {
-        snprintf(why, whylen, "out of memory");
-        return SPIN_ERR_NOMEM;
-    }
-    st->host = host;
-    st->log = host ? host->log : NULL;
-    *state = st;
-    return SPIN_OK;
-}
-
-static void sock_fini(void *state)
-{
-    free(state);
-}
-
 static const spin_transport_ops_t sock_ops = {
     .open = sock_open,
     .close = sock_close,
-    .send = sock_send,
-    .recv = sock_recv,
+    .send = spin_tkit_send,
+    .recv = spin_tkit_recv,
     .isend = sock_isend,
     .irecv = sock_irecv,
     .wait = sock_wait,
-    .stats = sock_stats,
+    .stats = spin_tkit_stats,
 };
 
-static const spin_plugin_desc_t sock_desc = {
+const spin_plugin_desc_t sock_desc = {
     .abi_major = SPIN_ABI_MAJOR,
     .abi_minor = SPIN_ABI_MINOR,
     .struct_size = sizeof(spin_plugin_desc_t),
@@ -180,10 +131,11 @@ static const spin_plugin_desc_t sock_desc = {
     .description = "plain TCP / Unix-domain sockets over tcp:// and ipc://, low latency, "
                    "not encrypted",
     .caps = 0,
-    .init = sock_init,
-    .fini = sock_fini,
+    .init = spin_tkit_init,
+    .fini = spin_tkit_fini,
     .ops = &sock_ops,
     .ops_size = sizeof(spin_transport_ops_t),
+    .endpoint_schemes = "tcp ipc",
 };
 
 SPIN_PLUGIN_EXPORT const spin_plugin_desc_t *spin_plugin_query(void);

@@ -28,7 +28,7 @@
 
 #include "sock_internal.h"
 
-#define LOGE(c, ...) spin_log((c)->log, SPIN_LOG_ERROR, __VA_ARGS__)
+#define LOGE(c, ...) spin_log((c)->kit.log, SPIN_LOG_ERROR, __VA_ARGS__)
 
 void sock_umsg_free(sock_umsg_t *u)
 {
@@ -53,31 +53,10 @@ void sock_umsg_release(sock_peer_t *p, sock_umsg_t *u)
 /* Receiving: matching and parsing.                                         */
 /* ------------------------------------------------------------------------ */
 
-/* Does message (tag, seq, len) fit receive r?  Logs and fails r if not. */
-static int fits(sock_comm_t *c, spin_request_t *r, uint32_t tag, uint64_t seq, uint64_t len)
-{
-    if (tag == r->tag && seq == r->seq && len == (uint64_t)r->len) return 1;
-    LOGE(c, "sock: peers out of step: party %d expected message #%llu from party %d with tag "
-            "0x%x and %zu bytes, but received message #%llu with tag 0x%x and %llu bytes",
-         c->me, (unsigned long long)r->seq, r->peer, r->tag, r->len, (unsigned long long)seq, tag,
-         (unsigned long long)len);
-    r->status = SPIN_ERR_PROTOCOL;
-    r->done = 1;
-    return 0;
-}
-
-static void recv_done(sock_peer_t *p, spin_request_t *r)
-{
-    p->st.bytes_recv += r->len;
-    p->st.msgs_recv++;
-    r->status = 0;
-    r->done = 1;
-}
-
-static void end_msg(sock_peer_t *p)
+static void end_msg(sock_comm_t *c, sock_peer_t *p)
 {
     p->in_msg = 0;
-    if (p->in_req) recv_done(p, p->in_req);
+    if (p->in_req) spin_tkit_req_received(&c->kit, &p->in_req->kit);
     if (p->in_u) p->in_u->complete = 1;
     p->in_req = NULL;
     p->in_u = NULL;
@@ -88,8 +67,8 @@ static void end_msg(sock_peer_t *p)
 static int begin_msg(sock_comm_t *c, int peer, const unsigned char *h)
 {
     sock_peer_t *p = &c->peers[peer];
-    uint32_t tag = sock_get32(h), mark = sock_get32(h + 4);
-    uint64_t seq = sock_get64(h + 8), len = sock_get64(h + 16);
+    uint32_t tag = spin_tkit_get32(h), mark = spin_tkit_get32(h + 4);
+    uint64_t seq = spin_tkit_get64(h + 8), len = spin_tkit_get64(h + 16);
     if (mark != SOCK_DATA_MARK || len > (uint64_t)(SIZE_MAX / 2)) {
         LOGE(c, "sock: party %d sent a malformed message header (mark 0x%08x, length %llu): the "
                 "stream is corrupt", peer, mark, (unsigned long long)len);
@@ -106,7 +85,8 @@ static int begin_msg(sock_comm_t *c, int peer, const unsigned char *h)
         p->rq_head = r->next;
         if (!p->rq_head) p->rq_tail = NULL;
         r->next = NULL;
-        if (fits(c, r, tag, seq, len)) { /* else: the payload is dropped */
+        /* a message that does not fit: its payload is dropped */
+        if (spin_tkit_req_fits(&c->kit, &r->kit, tag, seq, len)) {
             p->in_req = r;
             p->in_dst = r->buf;
         }
@@ -138,7 +118,7 @@ static int begin_msg(sock_comm_t *c, int peer, const unsigned char *h)
         p->in_u = u;
         p->in_dst = u->data;
     }
-    if (!len) end_msg(p);
+    if (!len) end_msg(c, p);
     return 0;
 }
 
@@ -156,7 +136,7 @@ static int parse(sock_comm_t *c, int peer)
             }
             p->rx_beg += k;
             p->in_left -= k;
-            if (!p->in_left) end_msg(p);
+            if (!p->in_left) end_msg(c, p);
         } else {
             if (avail < SOCK_HDR_LEN) break;
             const unsigned char *h = p->rx + p->rx_beg;
@@ -194,7 +174,7 @@ int sock_read_some(sock_comm_t *c, int peer, int blocking)
         int flags = blocking ? 0 : MSG_DONTWAIT;
         /* After parse(), a message in its payload phase has nothing buffered. */
         int direct = p->in_msg && p->in_dst && p->in_left >= SOCK_DIRECT_MIN;
-        int hdr_only = !p->in_msg && p->rq_head && p->rq_head->len >= SOCK_HDR_ALONE_MIN;
+        int hdr_only = !p->in_msg && p->rq_head && p->rq_head->kit.len >= SOCK_HDR_ALONE_MIN;
         if (!direct && p->rx_beg) {
             memmove(p->rx, p->rx + p->rx_beg, p->rx_end - p->rx_beg);
             p->rx_end -= p->rx_beg;
@@ -221,13 +201,13 @@ int sock_read_some(sock_comm_t *c, int peer, int blocking)
         size_t want = iov[0].iov_len + (mh.msg_iovlen == 2 ? iov[1].iov_len : 0);
         ssize_t got = recvmsg(p->fd, &mh, flags);
         if (got > 0) {
-            if (!blocking) p->last_rx = sock_now_ms();
+            if (!blocking) p->last_rx = spin_tkit_now_ms();
             if (direct) {
                 size_t k = (size_t)got < p->in_left ? (size_t)got : p->in_left;
                 p->in_dst += k;
                 p->in_left -= k;
                 p->rx_end = (size_t)got - k;
-                if (!p->in_left) end_msg(p);
+                if (!p->in_left) end_msg(c, p);
             } else {
                 p->rx_end += (size_t)got;
             }
@@ -252,33 +232,29 @@ int sock_irecv(void *comm, int peer, uint32_t tag, void *buf, size_t len, spin_r
 {
     sock_comm_t *c = comm;
     if (!c || !out || (!buf && len)) return SPIN_ERR_INVAL;
-    int rc = sock_check_peer(c, "receive", peer);
+    int rc = spin_tkit_check_peer(&c->kit, "receive", peer);
     if (rc) return rc;
     sock_peer_t *p = &c->peers[peer];
     /* Invariant: early messages wait only while no receive is posted. */
     sock_umsg_t *u = p->uq_head;
     if (!u && p->broken) return sock_link_down(c, "receive", peer);
-    spin_request_t *r = sock_req_get(c);
+    spin_request_t *r = sock_req_get(c, 0, peer, tag, p->recv_seq, len);
     if (!r) return SPIN_ERR_NOMEM;
-    r->is_send = 0;
-    r->peer = peer;
-    r->tag = tag;
-    r->seq = p->recv_seq++;
-    r->len = len;
+    p->recv_seq++;
     r->buf = buf;
     if (u) {
         p->uq_head = u->next;
         if (!p->uq_head) p->uq_tail = NULL;
         int arriving = p->in_u == u;
         if (arriving) p->in_u = NULL;
-        if (fits(c, r, u->tag, u->seq, u->len)) {
+        if (spin_tkit_req_fits(&c->kit, &r->kit, u->tag, u->seq, u->len)) {
             size_t have = arriving ? (size_t)(p->in_dst - u->data) : u->len;
             if (have) memcpy(r->buf, u->data, have);
             if (arriving) { /* the rest goes straight into r's buffer */
                 p->in_req = r;
                 p->in_dst = r->buf + have;
             } else {
-                recv_done(p, r);
+                spin_tkit_req_received(&c->kit, &r->kit);
             }
         } else if (arriving) {
             p->in_dst = NULL; /* drop the rest */

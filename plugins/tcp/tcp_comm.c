@@ -7,9 +7,10 @@
  * to each lower party through its own DEALER.
  *
  * Handshake: each party sends HELLO {party, nparties, fingerprint} through
- * each DEALER; the ROUTER side checks it (and, with CurveZMQ, the User-Id the
- * ZAP handler gave the connection) and answers ACK with its own values and a
- * status.  open() returns once every link has completed the handshake.
+ * each DEALER; the ROUTER side checks it (spin_tkit_hello_verify and, with
+ * CurveZMQ, the User-Id the ZAP handler gave the connection) and answers ACK
+ * with its own values and a status, which the DEALER side checks the same
+ * way.  open() returns once every link has completed the handshake.
  */
 #ifdef HAVE_CONFIG_H
 #include "config.h"
@@ -26,8 +27,8 @@
 
 #include "tcp_internal.h"
 
-#define LOGE(c, ...) spin_log((c)->log, SPIN_LOG_ERROR, __VA_ARGS__)
-#define LOGW(c, ...) spin_log((c)->log, SPIN_LOG_WARN, __VA_ARGS__)
+#define LOGE(c, ...) spin_log((c)->kit.log, SPIN_LOG_ERROR, __VA_ARGS__)
+#define LOGW(c, ...) spin_log((c)->kit.log, SPIN_LOG_WARN, __VA_ARGS__)
 
 static int setopt_int(void *s, int opt, int v)
 {
@@ -42,7 +43,7 @@ static int link_opts(tcp_comm_t *c, void *s)
     rc |= setopt_int(s, ZMQ_RCVHWM, 0);
     rc |= setopt_int(s, ZMQ_LINGER, 0);      /* raised at a clean close() */
     rc |= setopt_int(s, ZMQ_HEARTBEAT_IVL, 2000);
-    int hb = c->timeout_ms > 10000 ? c->timeout_ms : 10000;
+    int hb = c->kit.timeout_ms > 10000 ? c->kit.timeout_ms : 10000;
     rc |= setopt_int(s, ZMQ_HEARTBEAT_TIMEOUT, hb);
     rc |= setopt_int(s, ZMQ_HEARTBEAT_TTL, hb);
     return rc ? -1 : 0;
@@ -50,46 +51,8 @@ static int link_opts(tcp_comm_t *c, void *s)
 
 static int zerr(tcp_comm_t *c, const char *what)
 {
-    LOGE(c, "tcp: party %d: %s failed: %s", c->me, what, zmq_strerror(errno));
+    LOGE(c, "tcp: party %d: %s failed: %s", c->kit.me, what, zmq_strerror(errno));
     return SPIN_ERR_IO;
-}
-
-static int check_endpoint(tcp_comm_t *c, const char *const *eps, int i)
-{
-    const char *e = eps[i];
-    if (!e || !*e) {
-        LOGE(c, "tcp: no endpoint given for party %d", i);
-        return SPIN_ERR_CONFIG;
-    }
-    if (strncmp(e, "tcp://", 6) != 0 && strncmp(e, "ipc://", 6) != 0) {
-        LOGE(c, "tcp: endpoint \"%s\" of party %d is not tcp://HOST:PORT or ipc://PATH", e, i);
-        return SPIN_ERR_CONFIG;
-    }
-    return 0;
-}
-
-static int parse_timeout(tcp_comm_t *c, const spin_transport_cfg_t *cfg)
-{
-    if (cfg->timeout_ms > 0) {
-        c->timeout_ms = cfg->timeout_ms;
-        c->timeout_src = "timeout setting";
-        return 0;
-    }
-    c->timeout_ms = 60000;
-    c->timeout_src = "SPIN_TIMEOUT";
-    const spin_plugin_host_t *h = c->st->host;
-    const char *v = h && h->getenv ? h->getenv(h->env_ctx, "SPIN_TIMEOUT") : NULL;
-    if (v && *v) {
-        char *end;
-        double s = strtod(v, &end);
-        while (*end == ' ') end++;
-        if (*end || !(s > 0) || s > 1e6 || isnan(s)) {
-            LOGW(c, "tcp: SPIN_TIMEOUT=\"%s\" is not a positive number of seconds; using 60", v);
-        } else {
-            c->timeout_ms = (int)ceil(s * 1000.0);
-        }
-    }
-    return 0;
 }
 
 static void *make_monitor(tcp_comm_t *c, void *s, const char *name, int events)
@@ -111,13 +74,8 @@ static int send_ctl(tcp_comm_t *c, void *sock, const void *rid, size_t rid_len, 
 {
     unsigned char h[TCP_HDR_LEN];
     memset(h, 0, sizeof h);
-    tcp_put32(h, TCP_MAGIC);
-    h[4] = (unsigned char)type;
-    h[5] = TCP_WIRE_VERSION;
-    h[6] = (unsigned char)status;
-    tcp_put32(h + 8, (uint32_t)c->me);
-    tcp_put32(h + 12, (uint32_t)c->n);
-    tcp_put64(h + 16, c->fingerprint);
+    spin_tkit_hello_encode(&c->kit, h, TCP_MAGIC, (unsigned)type, TCP_WIRE_VERSION,
+                           (unsigned)status);
     if (rid && zmq_send(sock, rid, rid_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0) return -1;
     return zmq_send(sock, h, sizeof h, ZMQ_DONTWAIT) < 0 ? -1 : 0;
 }
@@ -125,48 +83,29 @@ static int send_ctl(tcp_comm_t *c, void *sock, const void *rid, size_t rid_len, 
 int tcp_send_hello(tcp_comm_t *c, int peer, int type, int status)
 {
     tcp_peer_t *p = &c->peers[peer];
-    if (peer < c->me) return send_ctl(c, p->dealer, NULL, 0, type, status);
+    if (peer < c->kit.me) return send_ctl(c, p->dealer, NULL, 0, type, status);
     return send_ctl(c, c->router, p->rid, p->rid_len, type, status);
 }
-
-static const char *fix_hint = "start every party with the same configuration";
 
 /* A HELLO arrived on the ROUTER. */
 int tcp_on_hello(tcp_comm_t *c, const unsigned char *h, size_t hlen, const void *rid,
                  size_t rid_len, zmq_msg_t *m)
 {
     if (hlen != TCP_HDR_LEN) {
-        LOGW(c, "tcp: party %d: ignoring a malformed handshake (%zu bytes) on our endpoint", c->me,
-             hlen);
+        LOGW(c, "tcp: party %d: ignoring a malformed handshake (%zu bytes) on our endpoint",
+             c->kit.me, hlen);
         return 0;
     }
-    unsigned ver = h[5];
-    int party = (int)tcp_get32(h + 8);
-    int np = (int)tcp_get32(h + 12);
-    uint64_t fp = tcp_get64(h + 16);
-    int rid_party = tcp_rid_party(rid, rid_len);
-    int status = TCP_ACK_OK, rc = 0;
-
-    if (ver != TCP_WIRE_VERSION) {
-        LOGE(c, "tcp: party %d speaks wire protocol version %u, we (party %d) speak %u: install the "
-                "same Spin on every party", party, ver, c->me, TCP_WIRE_VERSION);
-        status = TCP_ACK_VERSION;
+    spin_tkit_hello_t hi;
+    spin_tkit_hello_decode(h, &hi);
+    int party = (int)hi.party;
+    int status = spin_tkit_hello_verify(&c->kit, &hi, TCP_WIRE_VERSION, -1), rc = 0;
+    if (status != SPIN_TKIT_ST_OK) {
         rc = SPIN_ERR_CONFIG;
-    } else if (np != c->n) {
-        LOGE(c, "tcp: party %d runs with %d parties, we (party %d) run with %d: %s", party, np, c->me,
-             c->n, fix_hint);
-        status = TCP_ACK_NPARTIES;
-        rc = SPIN_ERR_CONFIG;
-    } else if (party <= c->me || party >= c->n || rid_party != party) {
-        LOGE(c, "tcp: a peer claiming to be party %d connected to the endpoint of party %d; only "
-                "parties %d..%d connect here: check the endpoint list", party, c->me, c->me + 1,
-             c->n - 1);
-        status = TCP_ACK_IDENTITY;
-        rc = SPIN_ERR_CONFIG;
-    } else if (fp != c->fingerprint) {
-        LOGE(c, "tcp: party %d has configuration fingerprint %016llx, we (party %d) have %016llx: %s",
-             party, (unsigned long long)fp, c->me, (unsigned long long)c->fingerprint, fix_hint);
-        status = TCP_ACK_FINGERPRINT;
+    } else if (tcp_rid_party(rid, rid_len) != party) {
+        LOGE(c, "tcp: a peer claiming to be party %d connected to the endpoint of party %d under "
+                "another routing id: refused", party, c->kit.me);
+        status = SPIN_TKIT_ST_IDENTITY;
         rc = SPIN_ERR_CONFIG;
     } else if (c->secure) {
         const char *uid = zmq_msg_gets(m, "User-Id");
@@ -179,13 +118,14 @@ int tcp_on_hello(tcp_comm_t *c, const unsigned char *h, size_t hlen, const void 
             rc = SPIN_ERR_AUTH;
         }
     }
-    if (status == TCP_ACK_OK && c->peers[party].up) {
+    if (status == SPIN_TKIT_ST_OK && c->peers[party].up) {
         LOGW(c, "tcp: party %d connected a second time (restarted?); ignoring the new connection",
              party);
         return 0;
     }
     /* Answer in every case, so the other side reports the mismatch too. */
-    if (send_ctl(c, c->router, rid, rid_len, TCP_T_ACK, status) != 0 && status == TCP_ACK_OK) {
+    if (send_ctl(c, c->router, rid, rid_len, TCP_T_ACK, status) != 0 &&
+        status == SPIN_TKIT_ST_OK) {
         /* The peer left between its HELLO and our answer (it may have failed
          * against a third party): it is simply not connected yet.  Keep
          * waiting, so our own result is decided by what we see, not by a
@@ -197,7 +137,7 @@ int tcp_on_hello(tcp_comm_t *c, const unsigned char *h, size_t hlen, const void 
         }
         return zerr(c, "answering a handshake");
     }
-    if (status != TCP_ACK_OK) {
+    if (status != SPIN_TKIT_ST_OK) {
         /* After open(), a stray peer must not break working links. */
         return c->opened ? 0 : rc;
     }
@@ -206,7 +146,7 @@ int tcp_on_hello(tcp_comm_t *c, const unsigned char *h, size_t hlen, const void 
     p->rid_len = rid_len;
     p->srcfd = zmq_msg_get(m, ZMQ_SRCFD);
     p->up = 1;
-    p->last_heard = tcp_now_ms();
+    p->last_heard = spin_tkit_now_ms();
     return 0;
 }
 
@@ -219,41 +159,18 @@ int tcp_on_ack(tcp_comm_t *c, int peer, const unsigned char *h, size_t hlen)
         return SPIN_ERR_PROTOCOL;
     }
     if (p->up) return 0;
-    unsigned ver = h[5], status = h[6];
-    int party = (int)tcp_get32(h + 8);
-    int np = (int)tcp_get32(h + 12);
-    uint64_t fp = tcp_get64(h + 16);
-    if (ver != TCP_WIRE_VERSION) {
-        LOGE(c, "tcp: party %d speaks wire protocol version %u, we (party %d) speak %u: install the "
-                "same Spin on every party", peer, ver, c->me, TCP_WIRE_VERSION);
+    spin_tkit_hello_t hi;
+    spin_tkit_hello_decode(h, &hi);
+    if (spin_tkit_hello_verify(&c->kit, &hi, TCP_WIRE_VERSION, peer) != SPIN_TKIT_ST_OK)
         return SPIN_ERR_CONFIG;
-    }
-    if (np != c->n) {
-        LOGE(c, "tcp: party %d runs with %d parties, we (party %d) run with %d: %s", peer, np, c->me,
-             c->n, fix_hint);
-        return SPIN_ERR_CONFIG;
-    }
-    if (party != peer) {
-        LOGE(c, "tcp: party %d answered at the endpoint of party %d: check the endpoint list",
-             party, peer);
-        return SPIN_ERR_CONFIG;
-    }
-    if (fp != c->fingerprint) {
-        LOGE(c, "tcp: party %d has configuration fingerprint %016llx, we (party %d) have %016llx: %s",
-             peer, (unsigned long long)fp, c->me, (unsigned long long)c->fingerprint, fix_hint);
-        return SPIN_ERR_CONFIG;
-    }
-    if (status == TCP_ACK_AUTH) {
+    if (hi.status == TCP_ACK_AUTH) {
         LOGE(c, "tcp: party %d refused our connection: the key it received is not party %d's "
-                "(check party%d.pub in its key directory)", peer, c->me, c->me);
+                "(check party%d.pub in its key directory)", peer, c->kit.me, c->kit.me);
         return SPIN_ERR_AUTH;
     }
-    if (status != TCP_ACK_OK) {
-        LOGE(c, "tcp: party %d refused our handshake (reason %u): %s", peer, status, fix_hint);
-        return SPIN_ERR_CONFIG;
-    }
+    if (hi.status != SPIN_TKIT_ST_OK) return spin_tkit_hello_refused(&c->kit, peer, hi.status);
     p->up = 1;
-    p->last_heard = tcp_now_ms();
+    p->last_heard = spin_tkit_now_ms();
     return 0;
 }
 
@@ -261,16 +178,16 @@ int tcp_on_ack(tcp_comm_t *c, int peer, const unsigned char *h, size_t hlen)
 void tcp_fail_link(tcp_comm_t *c, int peer, int code)
 {
     tcp_peer_t *p = &c->peers[peer];
-    c->failed = 1;
+    c->kit.failed = 1;
     if (!p->broken) p->broken = code;
     for (spin_request_t *r = p->rq_head; r; r = r->next) {
-        r->done = 1;
-        r->status = p->broken;
+        r->kit.done = 1;
+        r->kit.status = p->broken;
     }
     p->rq_head = p->rq_tail = NULL;
     if (p->in_req) {
-        p->in_req->done = 1;
-        p->in_req->status = p->broken;
+        p->in_req->kit.done = 1;
+        p->in_req->kit.status = p->broken;
         p->in_req = NULL;
     }
     p->in_u = NULL;
@@ -284,7 +201,7 @@ static void close_sockets(tcp_comm_t *c, int linger)
         zmq_close(c->router);
         c->router = NULL;
     }
-    for (int j = 0; c->peers && j < c->n; j++) {
+    for (int j = 0; c->peers && j < c->kit.n; j++) {
         if (c->peers[j].dealer) {
             setopt_int(c->peers[j].dealer, ZMQ_LINGER, linger);
             zmq_close(c->peers[j].dealer);
@@ -293,7 +210,7 @@ static void close_sockets(tcp_comm_t *c, int linger)
     }
     if (c->router_mon) zmq_close(c->router_mon);
     c->router_mon = NULL;
-    for (int j = 0; c->peers && j < c->n; j++) {
+    for (int j = 0; c->peers && j < c->kit.n; j++) {
         if (c->peers[j].mon) zmq_close(c->peers[j].mon);
         c->peers[j].mon = NULL;
     }
@@ -303,7 +220,7 @@ static void destroy(tcp_comm_t *c, int linger)
 {
     if (c->zap_running) tcp_zap_stop(c);
     close_sockets(c, linger);
-    for (int j = 0; c->peers && j < c->n; j++) {
+    for (int j = 0; c->peers && j < c->kit.n; j++) {
         tcp_umsg_t *u = c->peers[j].uq_head;
         while (u) {
             tcp_umsg_t *nx = u->next;
@@ -316,12 +233,6 @@ static void destroy(tcp_comm_t *c, int linger)
          * every zero-copy buffer. */
         while (zmq_ctx_term(c->ctx) != 0 && errno == EINTR) {}
     }
-    spin_request_t *r = c->live;
-    while (r) {
-        spin_request_t *nx = r->lnext;
-        free(r);
-        r = nx;
-    }
     if (c->evfd >= 0) close(c->evfd);
     free(c->items);
     free(c->peers);
@@ -330,7 +241,7 @@ static void destroy(tcp_comm_t *c, int linger)
     /* The secret key never outlives the communicator in our memory. */
     volatile char *s = c->sec;
     for (size_t i = 0; i < sizeof c->sec; i++) s[i] = 0;
-    free(c);
+    spin_tkit_comm_free(c); /* and the requests never waited for */
 }
 
 void tcp_close(void *comm)
@@ -340,103 +251,63 @@ void tcp_close(void *comm)
     /* Let small messages still queued to healthy peers leave, so a party
      * can close right after its last send; after an error, or with requests
      * never waited for (cancelled), drop everything at once. */
-    int linger = c->timeout_ms < TCP_CLOSE_LINGER_MS ? c->timeout_ms : TCP_CLOSE_LINGER_MS;
-    if (c->failed || c->live) linger = 0;
+    int linger = c->kit.timeout_ms < TCP_CLOSE_LINGER_MS ? c->kit.timeout_ms : TCP_CLOSE_LINGER_MS;
+    if (c->kit.failed || c->kit.live) linger = 0;
     destroy(c, linger);
 }
 
 /* Build the poll set: router, dealers, eventfd, monitors. */
 static int build_items(tcp_comm_t *c)
 {
-    int cap = 2 * c->n + 4;
+    int cap = 2 * c->kit.n + 4;
     c->items = calloc((size_t)cap, sizeof *c->items);
     if (!c->items) return SPIN_ERR_NOMEM;
     int k = 0;
     c->items[k++] = (zmq_pollitem_t){c->router, -1, ZMQ_POLLIN, 0};
-    for (int j = 0; j < c->me; j++) c->items[k++] = (zmq_pollitem_t){c->peers[j].dealer, -1, ZMQ_POLLIN, 0};
+    for (int j = 0; j < c->kit.me; j++) c->items[k++] = (zmq_pollitem_t){c->peers[j].dealer, -1, ZMQ_POLLIN, 0};
     c->item_evfd = k;
     c->items[k++] = (zmq_pollitem_t){NULL, c->evfd, ZMQ_POLLIN, 0};
     c->items[k++] = (zmq_pollitem_t){c->router_mon, -1, ZMQ_POLLIN, 0};
-    for (int j = 0; j < c->me; j++) c->items[k++] = (zmq_pollitem_t){c->peers[j].mon, -1, ZMQ_POLLIN, 0};
+    for (int j = 0; j < c->kit.me; j++) c->items[k++] = (zmq_pollitem_t){c->peers[j].mon, -1, ZMQ_POLLIN, 0};
     c->nitems = k;
     return 0;
 }
 
+static int link_up(void *arg, int peer, int *err)
+{
+    (void)err;
+    return ((tcp_comm_t *)arg)->peers[peer].up;
+}
+
 static void timeout_report(tcp_comm_t *c, const char *const *eps)
 {
-    char list[1024];
-    size_t off = 0;
-    list[0] = '\0';
-    int missing = 0;
-    for (int j = 0; j < c->n && off < sizeof list; j++) {
-        if (j == c->me || c->peers[j].up) continue;
-        missing++;
-        if (j < c->me)
-            off += (size_t)snprintf(list + off, sizeof list - off, "%sparty %d (we connect to %s)",
-                                    missing > 1 ? ", " : "", j, eps[j]);
-        else
-            off += (size_t)snprintf(list + off, sizeof list - off, "%sparty %d (connects to us)",
-                                    missing > 1 ? ", " : "", j);
-    }
-    LOGE(c, "tcp: party %d: no handshake within %g s (%s) with %s: are those parties running, "
-            "with the same endpoint list?", c->me, c->timeout_ms / 1000.0, c->timeout_src, list);
+    spin_tkit_log_open_timeout(&c->kit, eps, link_up, c);
     int refused = c->secure ? atomic_load(&c->zap.refused) : 0;
     if (refused)
         LOGE(c, "tcp: party %d refused %d connection(s) whose CurveZMQ key is not in the key "
-                "directory", c->me, refused);
+                "directory", c->kit.me, refused);
     if (c->router_hs_failed)
         LOGE(c, "tcp: party %d: %d security handshake(s) on our endpoint failed: do all parties "
-                "use the same key_dir (SPIN_KEY_DIR) setting and key files?", c->me,
+                "use the same key_dir (SPIN_KEY_DIR) setting and key files?", c->kit.me,
              c->router_hs_failed);
 }
 
 int tcp_open(void *state, const spin_transport_cfg_t *cfg, void **out)
 {
-    tcp_state_t *st = state;
-    const spin_logger_t *log = st ? st->log : NULL;
-    if (!st || !cfg || !out) {
-        spin_log(log, SPIN_LOG_ERROR, "tcp: open: NULL argument");
-        return SPIN_ERR_INVAL;
-    }
-    if (cfg->struct_size < offsetof(spin_transport_cfg_t, fingerprint) + sizeof(uint64_t)) {
-        spin_log(log, SPIN_LOG_ERROR, "tcp: open: configuration struct too small (%u bytes)",
-                 cfg->struct_size);
-        return SPIN_ERR_INVAL;
-    }
-    if (cfg->nparties < 1 || cfg->nparties > TCP_MAX_PARTIES || cfg->party < 0 ||
-        cfg->party >= cfg->nparties) {
-        spin_log(log, SPIN_LOG_ERROR, "tcp: open: party %d of %d parties is out of range", cfg->party,
-                 cfg->nparties);
-        return SPIN_ERR_INVAL;
-    }
-    if (!cfg->endpoints) {
-        spin_log(log, SPIN_LOG_ERROR, "tcp: open: no endpoint list");
-        return SPIN_ERR_CONFIG;
-    }
-    tcp_comm_t *c = calloc(1, sizeof *c);
+    int rc = spin_tkit_check(&tcp_desc, state, cfg, out, TCP_MAX_PARTIES);
+    if (rc) return rc;
+    tcp_comm_t *c = spin_tkit_comm_new(&tcp_desc, state, cfg, sizeof *c);
     if (!c) return SPIN_ERR_NOMEM;
-    c->st = st;
-    c->log = log;
-    c->me = cfg->party;
-    c->n = cfg->nparties;
-    c->fingerprint = cfg->fingerprint;
     c->evfd = -1;
-    int rc = 0;
-    for (int i = 0; i <= c->me && !rc; i++) rc = check_endpoint(c, cfg->endpoints, i);
-    if (rc) {
-        free(c);
-        return rc;
-    }
-    parse_timeout(c, cfg);
     cpu_set_t cpus;
     if (sched_getaffinity(0, sizeof cpus, &cpus) == 0 && CPU_COUNT(&cpus) >= TCP_SPIN_MIN_CPUS)
         c->spin_us = TCP_SPIN_US;
-    c->peers = calloc((size_t)c->n, sizeof *c->peers);
+    c->peers = calloc((size_t)c->kit.n, sizeof *c->peers);
     if (!c->peers) {
-        free(c);
+        spin_tkit_comm_free(c);
         return SPIN_ERR_NOMEM;
     }
-    for (int j = 0; j < c->n; j++) c->peers[j].srcfd = -1;
+    for (int j = 0; j < c->kit.n; j++) c->peers[j].srcfd = -1;
     c->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (c->evfd < 0) {
         LOGE(c, "tcp: eventfd: %s", strerror(errno));
@@ -486,8 +357,8 @@ int tcp_open(void *state, const spin_transport_cfg_t *cfg, void **out)
         rc = zerr(c, "monitoring the ROUTER socket");
         goto fail;
     }
-    if (zmq_bind(c->router, cfg->endpoints[c->me]) != 0) {
-        LOGE(c, "tcp: party %d cannot listen on %s: %s", c->me, cfg->endpoints[c->me],
+    if (zmq_bind(c->router, cfg->endpoints[c->kit.me]) != 0) {
+        LOGE(c, "tcp: party %d cannot listen on %s: %s", c->kit.me, cfg->endpoints[c->kit.me],
              zmq_strerror(errno));
         rc = errno == EINVAL || errno == EPROTONOSUPPORT || errno == ENODEV ? SPIN_ERR_CONFIG
                                                                              : SPIN_ERR_IO;
@@ -495,7 +366,7 @@ int tcp_open(void *state, const spin_transport_cfg_t *cfg, void **out)
     }
 
     /* One DEALER per lower party. */
-    for (int j = 0; j < c->me; j++) {
+    for (int j = 0; j < c->kit.me; j++) {
         tcp_peer_t *p = &c->peers[j];
         p->dealer = zmq_socket(c->ctx, ZMQ_DEALER);
         if (!p->dealer) {
@@ -504,7 +375,7 @@ int tcp_open(void *state, const spin_transport_cfg_t *cfg, void **out)
         }
         char rid[16];
         size_t rlen;
-        tcp_rid(c->me, rid, &rlen);
+        tcp_rid(c->kit.me, rid, &rlen);
         if (link_opts(c, p->dealer) || zmq_setsockopt(p->dealer, ZMQ_ROUTING_ID, rid, rlen) ||
             setopt_int(p->dealer, ZMQ_RECONNECT_IVL, 20) ||
             setopt_int(p->dealer, ZMQ_RECONNECT_IVL_MAX, 500)) {
@@ -513,7 +384,7 @@ int tcp_open(void *state, const spin_transport_cfg_t *cfg, void **out)
         }
         if (c->secure) {
             if (zmq_setsockopt(p->dealer, ZMQ_CURVE_SERVERKEY, c->pub[j], 40) ||
-                zmq_setsockopt(p->dealer, ZMQ_CURVE_PUBLICKEY, c->pub[c->me], 40) ||
+                zmq_setsockopt(p->dealer, ZMQ_CURVE_PUBLICKEY, c->pub[c->kit.me], 40) ||
                 zmq_setsockopt(p->dealer, ZMQ_CURVE_SECRETKEY, c->sec, 40)) {
                 rc = zerr(c, "setting CurveZMQ client options");
                 goto fail;
@@ -530,12 +401,12 @@ int tcp_open(void *state, const spin_transport_cfg_t *cfg, void **out)
             goto fail;
         }
         if (zmq_connect(p->dealer, cfg->endpoints[j]) != 0) {
-            LOGE(c, "tcp: party %d cannot connect to party %d at %s: %s", c->me, j,
+            LOGE(c, "tcp: party %d cannot connect to party %d at %s: %s", c->kit.me, j,
                  cfg->endpoints[j], zmq_strerror(errno));
             rc = SPIN_ERR_CONFIG;
             goto fail;
         }
-        if (tcp_send_hello(c, j, TCP_T_HELLO, TCP_ACK_OK) != 0) {
+        if (tcp_send_hello(c, j, TCP_T_HELLO, SPIN_TKIT_ST_OK) != 0) {
             rc = zerr(c, "sending the handshake");
             goto fail;
         }
@@ -543,16 +414,16 @@ int tcp_open(void *state, const spin_transport_cfg_t *cfg, void **out)
     rc = build_items(c);
     if (rc) goto fail;
 
-    double deadline = tcp_now_ms() + c->timeout_ms;
+    double deadline = spin_tkit_now_ms() + c->kit.timeout_ms;
     for (;;) {
         rc = tcp_progress(c);
         if (!rc) rc = tcp_process_monitors(c);
         if (rc) goto fail;
         int up = 1;
-        for (int j = 0; j < c->n; j++)
-            if (j != c->me && !c->peers[j].up) up = 0;
+        for (int j = 0; j < c->kit.n; j++)
+            if (j != c->kit.me && !c->peers[j].up) up = 0;
         if (up) break;
-        double now = tcp_now_ms();
+        double now = spin_tkit_now_ms();
         if (now >= deadline) {
             timeout_report(c, cfg->endpoints);
             rc = SPIN_ERR_TIMEOUT;

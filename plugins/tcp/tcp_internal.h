@@ -22,21 +22,17 @@
 
 #include <spin/plugin.h>
 
+#include "tkit.h"
+
 #define TCP_MAGIC 0x4e495053u      /* "SPIN" read little-endian */
 #define TCP_WIRE_VERSION 1
 #define TCP_HDR_LEN 32             /* every control/data header */
 
 enum { TCP_T_HELLO = 1, TCP_T_ACK = 2, TCP_T_DATA = 3 };
 
-/* ACK status codes (why the lower party refused a HELLO). */
-enum {
-    TCP_ACK_OK = 0,
-    TCP_ACK_NPARTIES = 1,
-    TCP_ACK_FINGERPRINT = 2,
-    TCP_ACK_VERSION = 3,
-    TCP_ACK_IDENTITY = 4,
-    TCP_ACK_AUTH = 5
-};
+/* ACK status codes (why the lower party refused a HELLO): the kit's
+ * (SPIN_TKIT_ST_*: nparties, fingerprint, version, identity) and ours. */
+enum { TCP_ACK_AUTH = SPIN_TKIT_ST_OWN };
 
 /* Payloads up to this size travel copied, in the same frame as the header;
  * larger ones follow the header zero-copy, as separate messages of at most
@@ -61,11 +57,6 @@ enum {
 #define TCP_CLOSE_LINGER_MS 2000
 #define TCP_MAX_PARTIES 4096
 
-typedef struct tcp_state {
-    const spin_plugin_host_t *host;
-    const spin_logger_t *log;
-} tcp_state_t;
-
 /* One received chunk of an early message. */
 typedef struct tcp_chunk {
     struct tcp_chunk *next;
@@ -87,17 +78,10 @@ typedef struct tcp_umsg {
 struct tcp_comm;
 
 struct spin_request {
+    spin_tkit_req_t kit;       /* first: peer, tag, seq, len, done, status; live list */
     struct tcp_comm *comm;
     struct spin_request *next;           /* posted-receive FIFO of the peer */
-    struct spin_request *lprev, *lnext;  /* the comm's live list */
-    int is_send;
-    int peer;
-    uint32_t tag;
-    uint64_t seq;
-    size_t len;
     void *buf;
-    int done;                  /* completed (status valid) */
-    int status;
     int zc;                    /* zero-copy send: complete when pending == 0 */
     atomic_long pending;       /* chunks ZeroMQ still holds (free callback) */
 };
@@ -120,7 +104,6 @@ typedef struct tcp_peer {
     spin_request_t *in_req;
     size_t in_off;
     tcp_umsg_t *in_u;
-    spin_transport_stats_t st;
     double last_heard;         /* ms, monotonic */
     double gone_at;            /* ms; 0 while connected */
     int broken;                /* 0 or the SPIN_ERR_* that killed the link */
@@ -136,13 +119,8 @@ typedef struct tcp_zap {
 } tcp_zap_t;
 
 typedef struct tcp_comm {
-    tcp_state_t *st;
-    const spin_logger_t *log;
-    int me, n;
-    int timeout_ms;
+    spin_tkit_comm_t kit;      /* first: me, n, log, timeout, fingerprint, stats */
     int spin_us;               /* see TCP_SPIN_US */
-    const char *timeout_src;   /* "SPIN_TIMEOUT" or "timeout_ms" */
-    uint64_t fingerprint;
     void *ctx;
     void *router;
     void *router_mon;
@@ -154,8 +132,6 @@ typedef struct tcp_comm {
     int item_evfd;             /* index of the eventfd in items */
     int opened;                /* open() has completed */
     int router_hs_failed;      /* handshakes that failed on our ROUTER */
-    int failed;                /* an error happened: close with linger 0 */
-    spin_request_t *live;      /* every request not yet released by wait() */
     /* CurveZMQ */
     int secure;
     char (*pub)[41];
@@ -167,12 +143,8 @@ typedef struct tcp_comm {
     void *zap_ctl;             /* my end of the ZAP thread's control pair */
 } tcp_comm_t;
 
-/* tcp_util.c */
-double tcp_now_ms(void);
-void tcp_put32(unsigned char *p, uint32_t v);
-void tcp_put64(unsigned char *p, uint64_t v);
-uint32_t tcp_get32(const unsigned char *p);
-uint64_t tcp_get64(const unsigned char *p);
+/* tcp_plugin.c */
+extern const spin_plugin_desc_t tcp_desc;
 void tcp_rid(int party, char *out, size_t *len);
 int tcp_rid_party(const void *rid, size_t len);
 
@@ -196,9 +168,6 @@ int tcp_isend(void *comm, int peer, uint32_t tag, const void *buf, size_t len,
 int tcp_irecv(void *comm, int peer, uint32_t tag, void *buf, size_t len,
               spin_request_t **req);
 int tcp_wait(void *comm, spin_request_t *req);
-int tcp_send(void *comm, int peer, uint32_t tag, const void *buf, size_t len);
-int tcp_recv(void *comm, int peer, uint32_t tag, void *buf, size_t len);
-int tcp_stats(void *comm, int peer, spin_transport_stats_t *out);
 
 /* handshake hooks (tcp_comm.c), called by the dispatcher in tcp_io.c */
 int tcp_on_hello(tcp_comm_t *c, const unsigned char *h, size_t hlen,

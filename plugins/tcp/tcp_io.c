@@ -30,28 +30,13 @@
 
 #include "tcp_internal.h"
 
-#define LOGE(c, ...) spin_log((c)->log, SPIN_LOG_ERROR, __VA_ARGS__)
-#define LOGW(c, ...) spin_log((c)->log, SPIN_LOG_WARN, __VA_ARGS__)
-#define LOGD(c, ...) spin_log((c)->log, SPIN_LOG_DEBUG, __VA_ARGS__)
+#define LOGE(c, ...) spin_log((c)->kit.log, SPIN_LOG_ERROR, __VA_ARGS__)
+#define LOGW(c, ...) spin_log((c)->kit.log, SPIN_LOG_WARN, __VA_ARGS__)
+#define LOGD(c, ...) spin_log((c)->kit.log, SPIN_LOG_DEBUG, __VA_ARGS__)
 
 /* ------------------------------------------------------------------------ */
 /* Requests.                                                                */
 /* ------------------------------------------------------------------------ */
-
-static void live_add(tcp_comm_t *c, spin_request_t *r)
-{
-    r->lprev = NULL;
-    r->lnext = c->live;
-    if (c->live) c->live->lprev = r;
-    c->live = r;
-}
-
-static void live_del(tcp_comm_t *c, spin_request_t *r)
-{
-    if (r->lprev) r->lprev->lnext = r->lnext;
-    else c->live = r->lnext;
-    if (r->lnext) r->lnext->lprev = r->lprev;
-}
 
 static int zc_released(spin_request_t *r)
 {
@@ -60,7 +45,7 @@ static int zc_released(spin_request_t *r)
 
 static int complete(spin_request_t *r)
 {
-    if (r->done) return 1;
+    if (r->kit.done) return 1;
     return r->zc && zc_released(r);
 }
 
@@ -83,14 +68,8 @@ static void tcp_zc_free(void *data, void *hint)
 
 static int bad_peer(tcp_comm_t *c, const char *op, int peer)
 {
-    if (peer < 0 || peer >= c->n) {
-        LOGE(c, "tcp: %s: party %d does not exist (%d parties)", op, peer, c->n);
-        return SPIN_ERR_INVAL;
-    }
-    if (peer == c->me) {
-        LOGE(c, "tcp: %s: party %d cannot exchange messages with itself", op, peer);
-        return SPIN_ERR_INVAL;
-    }
+    int rc = spin_tkit_check_peer(&c->kit, op, peer);
+    if (rc) return rc;
     tcp_peer_t *p = &c->peers[peer];
     if (p->broken) {
         LOGE(c, "tcp: %s: the link to party %d is down after an earlier error (%s)", op, peer,
@@ -124,22 +103,18 @@ int tcp_isend(void *comm, int peer, uint32_t tag, const void *buf, size_t len,
     int rc = bad_peer(c, "send", peer);
     if (rc) return rc;
     tcp_peer_t *p = &c->peers[peer];
-    void *sock = peer < c->me ? p->dealer : c->router;
+    void *sock = peer < c->kit.me ? p->dealer : c->router;
     if (!sock) {
         tcp_fail_link(c, peer, SPIN_ERR_PEER);
         return bad_peer(c, "send", peer);
     }
     spin_request_t *r = calloc(1, sizeof *r);
     if (!r) return SPIN_ERR_NOMEM;
+    spin_tkit_req_init(&r->kit, 1, peer, tag, p->send_seq, len);
     r->comm = c;
-    r->is_send = 1;
-    r->peer = peer;
-    r->tag = tag;
-    r->seq = p->send_seq;
-    r->len = len;
     atomic_init(&r->pending, 0);
     int chunked = len > TCP_INLINE_MAX;
-    int router = peer > c->me;
+    int router = peer > c->kit.me;
 
     zmq_msg_t m;
     size_t hsize = TCP_HDR_LEN + (chunked ? 0 : len);
@@ -149,13 +124,13 @@ int tcp_isend(void *comm, int peer, uint32_t tag, const void *buf, size_t len,
     }
     unsigned char *h = zmq_msg_data(&m);
     memset(h, 0, TCP_HDR_LEN);
-    tcp_put32(h, TCP_MAGIC);
+    spin_tkit_put32(h, TCP_MAGIC);
     h[4] = TCP_T_DATA;
     h[5] = TCP_WIRE_VERSION;
     h[6] = chunked ? TCP_F_CHUNKED : 0;
-    tcp_put32(h + 8, tag);
-    tcp_put64(h + 16, r->seq);
-    tcp_put64(h + 24, (uint64_t)len);
+    spin_tkit_put32(h + 8, tag);
+    spin_tkit_put64(h + 16, r->kit.seq);
+    spin_tkit_put64(h + 24, (uint64_t)len);
     if (!chunked && len) memcpy(h + TCP_HDR_LEN, buf, len);
     if ((router && zmq_send(sock, p->rid, p->rid_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0) ||
         zmq_msg_send(&m, sock, ZMQ_DONTWAIT) < 0) {
@@ -165,7 +140,7 @@ int tcp_isend(void *comm, int peer, uint32_t tag, const void *buf, size_t len,
         return send_failed(c, peer, e);
     }
     if (!chunked) {
-        r->done = 1;
+        r->kit.done = 1;
     } else {
         size_t nchunks = (len + TCP_CHUNK - 1) / TCP_CHUNK;
         r->zc = 1;
@@ -188,17 +163,16 @@ int tcp_isend(void *comm, int peer, uint32_t tag, const void *buf, size_t len,
                  * for the chunks never handed over; ZeroMQ still releases
                  * the ones it has, so the request lives until then. */
                 atomic_fetch_sub(&r->pending, (long)(nchunks - k));
-                r->done = 1;
-                r->status = send_failed(c, peer, e);
-                live_add(c, r);
-                return r->status;
+                r->kit.done = 1;
+                r->kit.status = send_failed(c, peer, e);
+                spin_tkit_req_live(&c->kit, &r->kit);
+                return r->kit.status;
             }
         }
     }
     p->send_seq++;
-    p->st.bytes_sent += len;
-    p->st.msgs_sent++;
-    live_add(c, r);
+    spin_tkit_count_sent(&c->kit, peer, len);
+    spin_tkit_req_live(&c->kit, &r->kit);
     *out = r;
     return 0;
 }
@@ -220,29 +194,6 @@ void tcp_umsg_free(tcp_umsg_t *u)
     free(u);
 }
 
-/* Does message (tag, seq, len) fit receive r?  Logs and fails r if not. */
-static int fits(tcp_comm_t *c, spin_request_t *r, uint32_t tag, uint64_t seq, uint64_t len)
-{
-    if (tag == r->tag && seq == r->seq && len == (uint64_t)r->len) return 1;
-    LOGE(c, "tcp: peers out of step: party %d expected message #%llu from party %d with tag "
-            "0x%x and %zu bytes, but received message #%llu with tag 0x%x and %llu bytes",
-         c->me, (unsigned long long)r->seq, r->peer, r->tag, r->len, (unsigned long long)seq, tag,
-         (unsigned long long)len);
-    r->status = SPIN_ERR_PROTOCOL;
-    r->done = 1;
-    c->failed = 1;
-    return 0;
-}
-
-static void recv_done(tcp_comm_t *c, spin_request_t *r)
-{
-    tcp_peer_t *p = &c->peers[r->peer];
-    p->st.bytes_recv += r->len;
-    p->st.msgs_recv++;
-    r->status = 0;
-    r->done = 1;
-}
-
 /* Match receive r with early message u (the head of the peer's queue). */
 static void match_early(tcp_comm_t *c, tcp_peer_t *p, spin_request_t *r, tcp_umsg_t *u)
 {
@@ -250,7 +201,7 @@ static void match_early(tcp_comm_t *c, tcp_peer_t *p, spin_request_t *r, tcp_ums
     if (!p->uq_head) p->uq_tail = NULL;
     int arriving = p->in_u == u;
     if (arriving) p->in_u = NULL; /* later chunks: into r, or dropped */
-    if (fits(c, r, u->tag, u->seq, u->len)) {
+    if (spin_tkit_req_fits(&c->kit, &r->kit, u->tag, u->seq, u->len)) {
         if (!u->chunked) {
             if (u->len) memcpy(r->buf, (const char *)zmq_msg_data(&u->msg) + u->off, u->len);
         } else {
@@ -264,7 +215,7 @@ static void match_early(tcp_comm_t *c, tcp_peer_t *p, spin_request_t *r, tcp_ums
                 p->in_off = off;
             }
         }
-        if (!arriving) recv_done(c, r);
+        if (!arriving) spin_tkit_req_received(&c->kit, &r->kit);
     }
     tcp_umsg_free(u);
 }
@@ -278,11 +229,8 @@ int tcp_irecv(void *comm, int peer, uint32_t tag, void *buf, size_t len, spin_re
     tcp_peer_t *p = &c->peers[peer];
     spin_request_t *r = calloc(1, sizeof *r);
     if (!r) return SPIN_ERR_NOMEM;
+    spin_tkit_req_init(&r->kit, 0, peer, tag, p->recv_seq++, len);
     r->comm = c;
-    r->peer = peer;
-    r->tag = tag;
-    r->seq = p->recv_seq++;
-    r->len = len;
     r->buf = buf;
     atomic_init(&r->pending, 0);
     /* Invariant: early messages wait only while no receive is posted. */
@@ -293,7 +241,7 @@ int tcp_irecv(void *comm, int peer, uint32_t tag, void *buf, size_t len, spin_re
         else p->rq_head = r;
         p->rq_tail = r;
     }
-    live_add(c, r);
+    spin_tkit_req_live(&c->kit, &r->kit);
     *out = r;
     return 0;
 }
@@ -305,9 +253,9 @@ static void deliver(tcp_comm_t *c, int peer, zmq_msg_t *m)
     const unsigned char *h = zmq_msg_data(m);
     size_t flen = zmq_msg_size(m);
     int chunked = (h[6] & TCP_F_CHUNKED) != 0;
-    uint32_t tag = tcp_get32(h + 8);
-    uint64_t seq = tcp_get64(h + 16);
-    uint64_t len = tcp_get64(h + 24);
+    uint32_t tag = spin_tkit_get32(h + 8);
+    uint64_t seq = spin_tkit_get64(h + 16);
+    uint64_t len = spin_tkit_get64(h + 24);
     if (chunked ? flen != TCP_HDR_LEN || len == 0 : flen - TCP_HDR_LEN != len) {
         LOGE(c, "tcp: party %d sent a malformed message #%llu (header says %llu bytes, frame has "
                 "%zu)", peer, (unsigned long long)seq, (unsigned long long)len, flen);
@@ -319,10 +267,10 @@ static void deliver(tcp_comm_t *c, int peer, zmq_msg_t *m)
         p->rq_head = r->next;
         if (!p->rq_head) p->rq_tail = NULL;
         r->next = NULL;
-        if (fits(c, r, tag, seq, len)) {
+        if (spin_tkit_req_fits(&c->kit, &r->kit, tag, seq, len)) {
             if (!chunked) {
                 if (len) memcpy(r->buf, h + TCP_HDR_LEN, len);
-                recv_done(c, r);
+                spin_tkit_req_received(&c->kit, &r->kit);
             } else {
                 p->in_req = r;
                 p->in_off = 0;
@@ -386,7 +334,7 @@ static void deliver_chunk(tcp_comm_t *c, int peer, zmq_msg_t *m)
     }
     p->in_left -= n;
     if (p->in_left == 0) {
-        if (p->in_req) recv_done(c, p->in_req);
+        if (p->in_req) spin_tkit_req_received(&c->kit, &p->in_req->kit);
         p->in_req = NULL;
         p->in_u = NULL;
     }
@@ -406,8 +354,8 @@ static int recv_one(tcp_comm_t *c, void *sock, int dealer_peer, int timeout_ms)
         int e = errno;
         zmq_msg_close(&f[0]);
         if (e == EAGAIN || e == EINTR) return 0;
-        LOGE(c, "tcp: party %d: receiving failed: %s", c->me, zmq_strerror(e));
-        c->failed = 1;
+        LOGE(c, "tcp: party %d: receiving failed: %s", c->kit.me, zmq_strerror(e));
+        c->kit.failed = 1;
         return SPIN_ERR_IO;
     }
     nf = 1;
@@ -436,16 +384,16 @@ static int recv_one(tcp_comm_t *c, void *sock, int dealer_peer, int timeout_ms)
     }
     int rc = 1;
     if (nf != body + 1 || extra) {
-        LOGW(c, "tcp: party %d: ignoring a message with %d frames", c->me, nf + extra);
+        LOGW(c, "tcp: party %d: ignoring a message with %d frames", c->kit.me, nf + extra);
     } else {
         zmq_msg_t *m = &f[body];
-        int known = peer >= 0 && peer < c->n && peer != c->me && c->peers[peer].up &&
-                    (dealer_peer >= 0 || peer > c->me);
-        if (known) c->peers[peer].last_heard = tcp_now_ms();
+        int known = peer >= 0 && peer < c->kit.n && peer != c->kit.me && c->peers[peer].up &&
+                    (dealer_peer >= 0 || peer > c->kit.me);
+        if (known) c->peers[peer].last_heard = spin_tkit_now_ms();
         if (known && c->peers[peer].in_left) {
             deliver_chunk(c, peer, m);
-        } else if (zmq_msg_size(m) < TCP_HDR_LEN || tcp_get32(zmq_msg_data(m)) != TCP_MAGIC) {
-            LOGW(c, "tcp: party %d: ignoring a malformed message on its %s", c->me,
+        } else if (zmq_msg_size(m) < TCP_HDR_LEN || spin_tkit_get32(zmq_msg_data(m)) != TCP_MAGIC) {
+            LOGW(c, "tcp: party %d: ignoring a malformed message on its %s", c->kit.me,
                  dealer_peer >= 0 ? "link to a lower party" : "endpoint");
         } else {
             const unsigned char *h = zmq_msg_data(m);
@@ -460,7 +408,7 @@ static int recv_one(tcp_comm_t *c, void *sock, int dealer_peer, int timeout_ms)
                 int r = tcp_on_ack(c, dealer_peer, h, zmq_msg_size(m));
                 if (r) rc = r;
             } else {
-                LOGW(c, "tcp: party %d: ignoring a message of type %d from %s %d", c->me, type,
+                LOGW(c, "tcp: party %d: ignoring a message of type %d from %s %d", c->kit.me, type,
                      known ? "party" : "unknown peer", peer);
             }
         }
@@ -480,10 +428,10 @@ static int drain(tcp_comm_t *c, void *sock, int dealer_peer)
 int tcp_progress(tcp_comm_t *c)
 {
     int rc = 0;
-    for (int j = 0; j < c->me && !rc; j++)
+    for (int j = 0; j < c->kit.me && !rc; j++)
         if (c->peers[j].dealer) rc = drain(c, c->peers[j].dealer, j);
     /* The last party's ROUTER carries no traffic after open(). */
-    if (!rc && c->router && (!c->opened || c->me < c->n - 1)) rc = drain(c, c->router, -1);
+    if (!rc && c->router && (!c->opened || c->kit.me < c->kit.n - 1)) rc = drain(c, c->router, -1);
     return rc;
 }
 
@@ -500,7 +448,7 @@ static int mon_event(void *mon, unsigned *ev, unsigned *val)
     if (ok) {
         const unsigned char *d = zmq_msg_data(&a);
         *ev = (unsigned)d[0] | (unsigned)d[1] << 8;
-        *val = tcp_get32(d + 2);
+        *val = spin_tkit_get32(d + 2);
     }
     int more = zmq_msg_more(&a);
     zmq_msg_close(&a);
@@ -523,33 +471,33 @@ int tcp_process_monitors(tcp_comm_t *c)
     double now = 0;
     while (c->router_mon && mon_event(c->router_mon, &ev, &val) == 0) {
         if (ev == ZMQ_EVENT_DISCONNECTED) {
-            for (int j = c->me + 1; j < c->n; j++) {
+            for (int j = c->kit.me + 1; j < c->kit.n; j++) {
                 tcp_peer_t *p = &c->peers[j];
                 if (p->up && p->srcfd == (int)val && !p->gone_at) {
-                    if (!now) now = tcp_now_ms();
+                    if (!now) now = spin_tkit_now_ms();
                     p->gone_at = now;
-                    LOGD(c, "tcp: party %d: connection from party %d closed", c->me, j);
+                    LOGD(c, "tcp: party %d: connection from party %d closed", c->kit.me, j);
                 }
             }
         } else if (ev & (ZMQ_EVENT_HANDSHAKE_FAILED_AUTH | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
                          ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL)) {
             c->router_hs_failed++;
             LOGD(c, "tcp: party %d: a security handshake on our endpoint failed (event 0x%x, %u)",
-                 c->me, ev, val);
+                 c->kit.me, ev, val);
         }
     }
-    for (int j = 0; j < c->me; j++) {
+    for (int j = 0; j < c->kit.me; j++) {
         tcp_peer_t *p = &c->peers[j];
         while (p->mon && mon_event(p->mon, &ev, &val) == 0) {
             if (ev == ZMQ_EVENT_DISCONNECTED) {
                 if (p->up && !p->gone_at) {
-                    if (!now) now = tcp_now_ms();
+                    if (!now) now = spin_tkit_now_ms();
                     p->gone_at = now;
-                    LOGD(c, "tcp: party %d: connection to party %d closed", c->me, j);
+                    LOGD(c, "tcp: party %d: connection to party %d closed", c->kit.me, j);
                 }
             } else if (ev == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH && !p->up) {
                 LOGE(c, "tcp: party %d refused our CurveZMQ key (status %u): its key directory "
-                        "must hold our public key as party%d.pub", j, val, c->me);
+                        "must hold our public key as party%d.pub", j, val, c->kit.me);
                 p->auth_failed = 1;
                 return SPIN_ERR_AUTH;
             } else if (ev == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL && !p->up) {
@@ -557,7 +505,7 @@ int tcp_process_monitors(tcp_comm_t *c)
                         "all parties use the same key_dir (SPIN_KEY_DIR) setting?", j, val);
                 return SPIN_ERR_CONFIG;
             } else if (ev == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL && !p->up) {
-                LOGD(c, "tcp: party %d: handshake with party %d failed (%u); retrying", c->me, j,
+                LOGD(c, "tcp: party %d: handshake with party %d failed (%u); retrying", c->kit.me, j,
                      val);
             }
         }
@@ -588,16 +536,16 @@ static void unlink_posted(tcp_peer_t *p, spin_request_t *r)
 static void teardown(tcp_comm_t *c, spin_request_t *r)
 {
     int linger = 0;
-    if (r->peer < c->me) {
-        tcp_peer_t *p = &c->peers[r->peer];
+    if (r->kit.peer < c->kit.me) {
+        tcp_peer_t *p = &c->peers[r->kit.peer];
         if (p->dealer) {
             zmq_setsockopt(p->dealer, ZMQ_LINGER, &linger, sizeof linger);
             zmq_close(p->dealer);
             p->dealer = NULL;
-            c->items[1 + r->peer].socket = NULL;
-            c->items[1 + r->peer].fd = -1;
+            c->items[1 + r->kit.peer].socket = NULL;
+            c->items[1 + r->kit.peer].fd = -1;
         }
-        tcp_fail_link(c, r->peer, SPIN_ERR_TIMEOUT);
+        tcp_fail_link(c, r->kit.peer, SPIN_ERR_TIMEOUT);
     } else {
         if (c->router) {
             zmq_setsockopt(c->router, ZMQ_LINGER, &linger, sizeof linger);
@@ -606,12 +554,12 @@ static void teardown(tcp_comm_t *c, spin_request_t *r)
             c->items[0].socket = NULL;
             c->items[0].fd = -1;
         }
-        for (int j = c->me + 1; j < c->n; j++) tcp_fail_link(c, j, SPIN_ERR_TIMEOUT);
+        for (int j = c->kit.me + 1; j < c->kit.n; j++) tcp_fail_link(c, j, SPIN_ERR_TIMEOUT);
     }
     /* ZeroMQ's reaper releases the message within milliseconds. */
-    double until = tcp_now_ms() + 10000;
+    double until = spin_tkit_now_ms() + 10000;
     zmq_pollitem_t it = {NULL, c->evfd, ZMQ_POLLIN, 0};
-    while (!zc_released(r) && tcp_now_ms() < until) {
+    while (!zc_released(r) && spin_tkit_now_ms() < until) {
         zmq_poll(&it, 1, 10);
         uint64_t v;
         ssize_t n = read(c->evfd, &v, sizeof v);
@@ -634,25 +582,25 @@ static void teardown(tcp_comm_t *c, spin_request_t *r)
 
 static int wait_loop(tcp_comm_t *c, spin_request_t *r)
 {
-    tcp_peer_t *p = &c->peers[r->peer];
-    double t0 = tcp_now_ms();
-    void *sock = r->is_send ? NULL : r->peer < c->me ? p->dealer : c->router;
-    int dpeer = r->peer < c->me ? r->peer : -1;
+    tcp_peer_t *p = &c->peers[r->kit.peer];
+    double t0 = spin_tkit_now_ms();
+    void *sock = r->kit.is_send ? NULL : r->kit.peer < c->kit.me ? p->dealer : c->router;
+    int dpeer = r->kit.peer < c->kit.me ? r->kit.peer : -1;
     if (sock && c->spin_us > 0) {
         double spin_end = t0 + c->spin_us * 1e-3;
         do {
             int rc = drain(c, sock, dpeer);
             if (rc < 0) return rc;
             if (complete(r)) return 0;
-        } while (tcp_now_ms() < spin_end);
+        } while (spin_tkit_now_ms() < spin_end);
     }
     for (;;) {
         if (complete(r)) return 0;
-        double now = tcp_now_ms();
+        double now = spin_tkit_now_ms();
         double wait_ms;
-        if (!r->is_send) {
+        if (!r->kit.is_send) {
             if (!sock) {
-                tcp_fail_link(c, r->peer, SPIN_ERR_PEER);
+                tcp_fail_link(c, r->kit.peer, SPIN_ERR_PEER);
                 return p->broken;
             }
             if (p->gone_at && now - p->gone_at >= TCP_GONE_GRACE_MS) {
@@ -661,33 +609,30 @@ static int wait_loop(tcp_comm_t *c, spin_request_t *r)
                 if (complete(r)) return 0;
                 LOGE(c, "tcp: party %d disconnected (it closed its communicator or exited) while "
                         "party %d waited for its message #%llu (tag 0x%x, %zu bytes)",
-                     r->peer, c->me, (unsigned long long)r->seq, r->tag, r->len);
-                tcp_fail_link(c, r->peer, SPIN_ERR_PEER);
+                     r->kit.peer, c->kit.me, (unsigned long long)r->kit.seq, r->kit.tag, r->kit.len);
+                tcp_fail_link(c, r->kit.peer, SPIN_ERR_PEER);
                 return SPIN_ERR_PEER;
             }
             double last = p->last_heard > t0 ? p->last_heard : t0;
-            if (now - last >= c->timeout_ms) {
-                LOGE(c, "tcp: party %d sent nothing for %g s (%s) while party %d waited for its "
-                        "message #%llu (tag 0x%x, %zu bytes)",
-                     r->peer, c->timeout_ms / 1000.0, c->timeout_src, c->me,
-                     (unsigned long long)r->seq, r->tag, r->len);
-                tcp_fail_link(c, r->peer, SPIN_ERR_TIMEOUT);
+            if (now - last >= c->kit.timeout_ms) {
+                spin_tkit_log_timeout(&c->kit, 0, r->kit.peer, r->kit.seq, r->kit.tag, r->kit.len,
+                                      NULL);
+                tcp_fail_link(c, r->kit.peer, SPIN_ERR_TIMEOUT);
                 return SPIN_ERR_TIMEOUT;
             }
-            wait_ms = last + c->timeout_ms - now;
+            wait_ms = last + c->kit.timeout_ms - now;
             if (p->gone_at) {
                 double g = p->gone_at + TCP_GONE_GRACE_MS - now;
                 if (g < wait_ms) wait_ms = g;
             }
         } else {
-            if (now - t0 >= c->timeout_ms) {
-                LOGE(c, "tcp: party %d did not take our %zu-byte message #%llu (tag 0x%x) for %g s "
-                        "(%s)", r->peer, r->len, (unsigned long long)r->seq, r->tag,
-                     c->timeout_ms / 1000.0, c->timeout_src);
+            if (now - t0 >= c->kit.timeout_ms) {
+                spin_tkit_log_timeout(&c->kit, 1, r->kit.peer, r->kit.seq, r->kit.tag, r->kit.len,
+                                      NULL);
                 teardown(c, r);
                 return SPIN_ERR_TIMEOUT;
             }
-            wait_ms = t0 + c->timeout_ms - now;
+            wait_ms = t0 + c->kit.timeout_ms - now;
         }
         int ms = (int)ceil(wait_ms);
         if (ms > TCP_SLICE_MS) ms = TCP_SLICE_MS;
@@ -719,40 +664,18 @@ int tcp_wait(void *comm, spin_request_t *r)
     int rc = 0;
     if (!complete(r)) {
         rc = wait_loop(c, r);
-        if (rc && !r->is_send && !r->done) unlink_posted(&c->peers[r->peer], r);
+        if (rc && !r->kit.is_send && !r->kit.done) unlink_posted(&c->peers[r->kit.peer], r);
     }
-    if (!rc) rc = r->status;
+    if (!rc) rc = r->kit.status;
     if (r->zc && !zc_released(r)) {
         /* ZeroMQ still holds the buffer (it could not be torn down): keep
          * the request until close(), which terminates the context. */
         LOGE(c, "tcp: party %d: a send to party %d is still queued inside ZeroMQ; its buffer "
-                "must stay valid until close()", c->me, r->peer);
-        r->done = 1;
+                "must stay valid until close()", c->kit.me, r->kit.peer);
+        r->kit.done = 1;
         return rc;
     }
-    live_del(c, r);
+    spin_tkit_req_unlive(&c->kit, &r->kit);
     free(r);
     return rc;
-}
-
-int tcp_send(void *comm, int peer, uint32_t tag, const void *buf, size_t len)
-{
-    spin_request_t *r;
-    int rc = tcp_isend(comm, peer, tag, buf, len, &r);
-    return rc ? rc : tcp_wait(comm, r);
-}
-
-int tcp_recv(void *comm, int peer, uint32_t tag, void *buf, size_t len)
-{
-    spin_request_t *r;
-    int rc = tcp_irecv(comm, peer, tag, buf, len, &r);
-    return rc ? rc : tcp_wait(comm, r);
-}
-
-int tcp_stats(void *comm, int peer, spin_transport_stats_t *out)
-{
-    tcp_comm_t *c = comm;
-    if (!c || !out || peer < 0 || peer >= c->n) return SPIN_ERR_INVAL;
-    *out = c->peers[peer].st;
-    return 0;
 }

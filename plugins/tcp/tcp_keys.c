@@ -25,8 +25,8 @@
 
 #include "tcp_internal.h"
 
-#define LOGE(c, ...) spin_log((c)->log, SPIN_LOG_ERROR, __VA_ARGS__)
-#define LOGW(c, ...) spin_log((c)->log, SPIN_LOG_WARN, __VA_ARGS__)
+#define LOGE(c, ...) spin_log((c)->kit.log, SPIN_LOG_ERROR, __VA_ARGS__)
+#define LOGW(c, ...) spin_log((c)->kit.log, SPIN_LOG_WARN, __VA_ARGS__)
 
 static void wipe(void *p, size_t n)
 {
@@ -94,16 +94,16 @@ int tcp_keys_load(tcp_comm_t *c, const char *dir)
         LOGE(c, "tcp: key_dir is set but this libzmq was built without CurveZMQ support");
         return SPIN_ERR_UNAVAILABLE;
     }
-    c->pub = calloc((size_t)c->n, sizeof *c->pub);
-    c->zap.bin = calloc((size_t)c->n, sizeof *c->zap.bin);
+    c->pub = calloc((size_t)c->kit.n, sizeof *c->pub);
+    c->zap.bin = calloc((size_t)c->kit.n, sizeof *c->zap.bin);
     if (!c->pub || !c->zap.bin) return SPIN_ERR_NOMEM;
     char name[64];
-    for (int i = 0; i < c->n; i++) {
+    for (int i = 0; i < c->kit.n; i++) {
         snprintf(name, sizeof name, "party%d.pub", i);
         int rc = read_key(c, dir, name, 0, c->pub[i], c->zap.bin[i]);
         if (rc) return rc;
     }
-    snprintf(name, sizeof name, "party%d.key", c->me);
+    snprintf(name, sizeof name, "party%d.key", c->kit.me);
     int rc = read_key(c, dir, name, 1, c->sec, NULL);
     if (rc) return rc;
     char derived[41];
@@ -111,14 +111,14 @@ int tcp_keys_load(tcp_comm_t *c, const char *dir)
         LOGE(c, "tcp: cannot derive the public key from %s/%s", dir, name);
         return SPIN_ERR_CONFIG;
     }
-    int same = memcmp(derived, c->pub[c->me], 40) == 0;
+    int same = memcmp(derived, c->pub[c->kit.me], 40) == 0;
     wipe(derived, sizeof derived);
     if (!same) {
         LOGE(c, "tcp: %s/party%d.key and %s/party%d.pub are not one key pair: regenerate them with "
-                "spin-keygen", dir, c->me, dir, c->me);
+                "spin-keygen", dir, c->kit.me, dir, c->kit.me);
         return SPIN_ERR_CONFIG;
     }
-    c->zap.n = c->n;
+    c->zap.n = c->kit.n;
     atomic_init(&c->zap.refused, 0);
     return 0;
 }
@@ -202,7 +202,7 @@ int tcp_zap_start(tcp_comm_t *c)
     c->zap_running = 1;
     return 0;
 fail:
-    LOGE(c, "tcp: party %d: cannot start the ZAP authentication handler: %s", c->me,
+    LOGE(c, "tcp: party %d: cannot start the ZAP authentication handler: %s", c->kit.me,
          zmq_strerror(errno));
     if (c->zap.rep) zmq_close(c->zap.rep);
     if (c->zap.ctl) zmq_close(c->zap.ctl);
