@@ -29,7 +29,7 @@ function rank(l) {
 }
 # The layer of a public header.
 function pub(h) {
-    if (h ~ /^(spin|plugin|errors|log)\.h$/) return "runtime"
+    if (h ~ /^(spin|plugin|plugin_compute|plugin_transport|errors|log)\.h$/) return "runtime"
     if (h == "launch.h") return "launch"; if (h == "mpc.h") return "mpc"
     if (h == "functions.h" || h == "reduce.h") return "fn"; if (h == "nn.h") return "nn"
     return ""
