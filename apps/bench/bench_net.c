@@ -36,6 +36,8 @@
 
 #include "bench.h"
 
+#include <spin/launch.h>
+
 #define NET_WINDOW 4
 #define NET_TAG_DATA 0x4e01
 #define NET_TAG_ACK 0x4e02
@@ -303,23 +305,6 @@ static void *tparty_rx(void *arg)
     return NULL;
 }
 
-static int free_tcp_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    if (fd < 0) return -1;
-    struct sockaddr_in a;
-    memset(&a, 0, sizeof a);
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof a;
-    int port = -1;
-    if (bind(fd, (struct sockaddr *)&a, sizeof a) == 0 &&
-        getsockname(fd, (struct sockaddr *)&a, &len) == 0)
-        port = ntohs(a.sin_port);
-    close(fd);
-    return port;
-}
-
 static int cmp_dbl(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
@@ -334,22 +319,22 @@ static int cmp_dbl(const void *a, const void *b)
 static int run_both(const net_plan_t *pl, int ipc, char *sbuf, char *rbuf, char *rbuf2,
                     net_result_t *plain, net_result_t *tr, char *name, size_t namelen)
 {
-    char ep[2][256], dir[128] = "";
+    char ep[2][256], dir[128] = "", err[512];
+    /* Endpoints from the launch module, as spin-run and spin_run_local
+     * make them: a private directory, or two distinct free ports. */
     if (ipc) {
-        const char *tmp = getenv("TMPDIR");
-        snprintf(dir, sizeof dir, "%s/spin-bench-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-        if (!mkdtemp(dir)) {
-            fprintf(stderr, "spin-bench net: cannot create a directory for ipc:// endpoints: %s\n",
-                    strerror(errno));
+        if (spin_launch_tmpdir(NULL, NULL, "spin-bench", dir, sizeof dir, err, sizeof err)) {
+            fprintf(stderr, "spin-bench net: cannot create a directory for ipc:// endpoints: %s\n", err);
             return -1;
         }
         for (int i = 0; i < 2; i++) snprintf(ep[i], sizeof ep[i], "ipc://%s/p%d", dir, i);
     } else {
-        for (int i = 0; i < 2; i++) {
-            int port = free_tcp_port();
-            if (port < 0) return -1;
-            snprintf(ep[i], sizeof ep[i], "%s://127.0.0.1:%d", net_scheme, port);
+        int ports[2];
+        if (spin_launch_loopback_ports(2, ports, err, sizeof err)) {
+            fprintf(stderr, "spin-bench net: %s\n", err);
+            return -1;
         }
+        for (int i = 0; i < 2; i++) snprintf(ep[i], sizeof ep[i], "%s://127.0.0.1:%d", net_scheme, ports[i]);
     }
     int fds[2];
     if (plain_pair(ipc, fds) != 0) {
@@ -429,8 +414,8 @@ static int run_both(const net_plan_t *pl, int ipc, char *sbuf, char *rbuf, char 
     close(fds[0]);
     close(fds[1]);
     if (ipc) {
-        for (int i = 0; i < 2; i++) unlink(ep[i] + 6);
-        rmdir(dir);
+        if (spin_launch_tmpdir_remove(dir, err, sizeof err))
+            fprintf(stderr, "spin-bench net: %s\n", err);
     }
     if (prc || pp.rc) fprintf(stderr, "spin-bench net: the plain socket baseline failed\n");
     if (trc || tp[1].rc)
