@@ -222,6 +222,25 @@ SPIN_TKIT_API int spin_tkit_recv(void *comm, int peer, uint32_t tag, void *buf, 
 /** A new request: its fields, not done, not in the live list yet. */
 SPIN_TKIT_API void spin_tkit_req_init(spin_tkit_req_t *r, int is_send, int peer, uint32_t tag,
                                       uint64_t seq, size_t len);
+/** FIFO queues of requests, early messages or chunks: any struct with a
+ *  `next` pointer, held as a head and a tail pointer (both NULL: empty).
+ *  QPUSH appends item; QSHIFT removes the head, which must exist, and
+ *  clears its next. */
+#define SPIN_TKIT_QPUSH(head, tail, item) \
+    do { \
+        (item)->next = NULL; \
+        if (tail) (tail)->next = (item); \
+        else (head) = (item); \
+        (tail) = (item); \
+    } while (0)
+#define SPIN_TKIT_QSHIFT(head, tail) \
+    do { \
+        __typeof__(head) tkit_q_ = (head); \
+        (head) = tkit_q_->next; \
+        if (!(head)) (tail) = NULL; \
+        tkit_q_->next = NULL; \
+    } while (0)
+
 /** Into / out of k->live (close releases what is left there). */
 SPIN_TKIT_API void spin_tkit_req_live(spin_tkit_comm_t *k, spin_tkit_req_t *r);
 SPIN_TKIT_API void spin_tkit_req_unlive(spin_tkit_comm_t *k, spin_tkit_req_t *r);

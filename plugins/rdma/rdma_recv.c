@@ -32,8 +32,7 @@ static int protocol_error(rdma_comm_t *c, rdma_peer_t *p, const char *what, unsi
 /* Match receive r with early message u (the head of the peer's queue). */
 static void match_early(rdma_comm_t *c, rdma_peer_t *p, spin_request_t *r, rdma_umsg_t *u)
 {
-    p->uq_head = u->next;
-    if (!p->uq_head) p->uq_tail = NULL;
+    SPIN_TKIT_QSHIFT(p->uq_head, p->uq_tail);
     int arriving = p->in_u == u;
     if (arriving) p->in_u = NULL; /* later pieces: into r, or dropped */
     if (spin_tkit_req_fits(&c->kit, &r->kit, u->tag, u->seq, u->len)) {
@@ -81,9 +80,7 @@ int rdma_irecv(void *comm, int peer, uint32_t tag, void *buf, size_t len, spin_r
     if (p->uq_head) {
         match_early(c, p, r, p->uq_head);
     } else {
-        if (p->rq_tail) p->rq_tail->next = r;
-        else p->rq_head = r;
-        p->rq_tail = r;
+        SPIN_TKIT_QPUSH(p->rq_head, p->rq_tail, r);
     }
     spin_tkit_req_live(&c->kit, &r->kit);
     *out = r;
@@ -99,9 +96,7 @@ static void begin_message(rdma_comm_t *c, rdma_peer_t *p, uint32_t tag, uint64_t
     p->in_off = 0;
     spin_request_t *r = p->rq_head;
     if (r) {
-        p->rq_head = r->next;
-        if (!p->rq_head) p->rq_tail = NULL;
-        r->next = NULL;
+        SPIN_TKIT_QSHIFT(p->rq_head, p->rq_tail);
         /* a message that does not fit: its payload is dropped */
         if (spin_tkit_req_fits(&c->kit, &r->kit, tag, seq, len)) p->in_req = r;
         return;
@@ -118,9 +113,7 @@ static void begin_message(rdma_comm_t *c, rdma_peer_t *p, uint32_t tag, uint64_t
     u->tag = tag;
     u->seq = seq;
     u->len = len;
-    if (p->uq_tail) p->uq_tail->next = u;
-    else p->uq_head = u;
-    p->uq_tail = u;
+    SPIN_TKIT_QPUSH(p->uq_head, p->uq_tail, u);
     p->in_u = u;
 }
 

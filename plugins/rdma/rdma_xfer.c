@@ -178,9 +178,7 @@ static void push_sends(rdma_comm_t *c, rdma_peer_t *p)
             if (p->credits == 0 || p->tx_posted - p->tx_done >= (uint64_t)c->st->slots) return;
             if (post_piece(c, p, r) != 0) return;
         }
-        p->sq_head = r->next;
-        if (!p->sq_head) p->sq_tail = NULL;
-        r->next = NULL;
+        SPIN_TKIT_QSHIFT(p->sq_head, p->sq_tail);
         r->queued = 0;
         if (r->reg) r->last_piece = p->tx_posted - 1;
         else spin_tkit_req_fail(&r->kit, 0); /* copied: complete */
@@ -238,9 +236,7 @@ int rdma_isend(void *comm, int peer, uint32_t tag, const void *buf, size_t len,
         r->reg = NULL;
     }
     r->queued = 1;
-    if (p->sq_tail) p->sq_tail->next = r;
-    else p->sq_head = r;
-    p->sq_tail = r;
+    SPIN_TKIT_QPUSH(p->sq_head, p->sq_tail, r);
     spin_tkit_count_sent(&c->kit, peer, len);
     spin_tkit_req_live(&c->kit, &r->kit);
     push_sends(c, p);

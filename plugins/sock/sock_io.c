@@ -225,9 +225,7 @@ static int write_some(sock_comm_t *c, int peer)
         }
         left -= need;
         r->off += need;
-        p->sq_head = r->next;
-        if (!p->sq_head) p->sq_tail = NULL;
-        r->next = NULL;
+        SPIN_TKIT_QSHIFT(p->sq_head, p->sq_tail);
         r->kit.done = 1;
         r->kit.status = 0;
     }
@@ -277,9 +275,7 @@ int sock_isend(void *comm, int peer, uint32_t tag, const void *buf, size_t len,
         }
     }
     if (!r->kit.done) {
-        if (p->sq_tail) p->sq_tail->next = r;
-        else p->sq_head = r;
-        p->sq_tail = r;
+        SPIN_TKIT_QPUSH(p->sq_head, p->sq_tail, r);
     }
     p->send_seq++;
     spin_tkit_count_sent(&c->kit, peer, len);

@@ -82,9 +82,7 @@ static int begin_msg(sock_comm_t *c, int peer, const unsigned char *h)
     p->in_u = NULL;
     spin_request_t *r = p->rq_head;
     if (r) {
-        p->rq_head = r->next;
-        if (!p->rq_head) p->rq_tail = NULL;
-        r->next = NULL;
+        SPIN_TKIT_QSHIFT(p->rq_head, p->rq_tail);
         /* a message that does not fit: its payload is dropped */
         if (spin_tkit_req_fits(&c->kit, &r->kit, tag, seq, len)) {
             p->in_req = r;
@@ -112,9 +110,7 @@ static int begin_msg(sock_comm_t *c, int peer, const unsigned char *h)
         u->tag = tag;
         u->seq = seq;
         u->len = (size_t)len;
-        if (p->uq_tail) p->uq_tail->next = u;
-        else p->uq_head = u;
-        p->uq_tail = u;
+        SPIN_TKIT_QPUSH(p->uq_head, p->uq_tail, u);
         p->in_u = u;
         p->in_dst = u->data;
     }
@@ -243,8 +239,7 @@ int sock_irecv(void *comm, int peer, uint32_t tag, void *buf, size_t len, spin_r
     p->recv_seq++;
     r->buf = buf;
     if (u) {
-        p->uq_head = u->next;
-        if (!p->uq_head) p->uq_tail = NULL;
+        SPIN_TKIT_QSHIFT(p->uq_head, p->uq_tail);
         int arriving = p->in_u == u;
         if (arriving) p->in_u = NULL;
         if (spin_tkit_req_fits(&c->kit, &r->kit, u->tag, u->seq, u->len)) {
@@ -261,9 +256,7 @@ int sock_irecv(void *comm, int peer, uint32_t tag, void *buf, size_t len, spin_r
         }
         sock_umsg_release(p, u);
     } else {
-        if (p->rq_tail) p->rq_tail->next = r;
-        else p->rq_head = r;
-        p->rq_tail = r;
+        SPIN_TKIT_QPUSH(p->rq_head, p->rq_tail, r);
     }
     *out = r;
     return 0;

@@ -197,8 +197,7 @@ void tcp_umsg_free(tcp_umsg_t *u)
 /* Match receive r with early message u (the head of the peer's queue). */
 static void match_early(tcp_comm_t *c, tcp_peer_t *p, spin_request_t *r, tcp_umsg_t *u)
 {
-    p->uq_head = u->next;
-    if (!p->uq_head) p->uq_tail = NULL;
+    SPIN_TKIT_QSHIFT(p->uq_head, p->uq_tail);
     int arriving = p->in_u == u;
     if (arriving) p->in_u = NULL; /* later chunks: into r, or dropped */
     if (spin_tkit_req_fits(&c->kit, &r->kit, u->tag, u->seq, u->len)) {
@@ -237,9 +236,7 @@ int tcp_irecv(void *comm, int peer, uint32_t tag, void *buf, size_t len, spin_re
     if (p->uq_head) {
         match_early(c, p, r, p->uq_head);
     } else {
-        if (p->rq_tail) p->rq_tail->next = r;
-        else p->rq_head = r;
-        p->rq_tail = r;
+        SPIN_TKIT_QPUSH(p->rq_head, p->rq_tail, r);
     }
     spin_tkit_req_live(&c->kit, &r->kit);
     *out = r;
@@ -264,9 +261,7 @@ static void deliver(tcp_comm_t *c, int peer, zmq_msg_t *m)
     }
     spin_request_t *r = p->rq_head;
     if (r) {
-        p->rq_head = r->next;
-        if (!p->rq_head) p->rq_tail = NULL;
-        r->next = NULL;
+        SPIN_TKIT_QSHIFT(p->rq_head, p->rq_tail);
         if (spin_tkit_req_fits(&c->kit, &r->kit, tag, seq, len)) {
             if (!chunked) {
                 if (len) memcpy(r->buf, h + TCP_HDR_LEN, len);
@@ -297,9 +292,7 @@ static void deliver(tcp_comm_t *c, int peer, zmq_msg_t *m)
         p->in_left = len;
         p->in_u = u;
     }
-    if (p->uq_tail) p->uq_tail->next = u;
-    else p->uq_head = u;
-    p->uq_tail = u;
+    SPIN_TKIT_QPUSH(p->uq_head, p->uq_tail, u);
 }
 
 /* One chunk of the chunked message arriving from `peer`. */
@@ -327,9 +320,7 @@ static void deliver_chunk(tcp_comm_t *c, int peer, zmq_msg_t *m)
         zmq_msg_init(&ch->msg);
         zmq_msg_move(&ch->msg, m);
         tcp_umsg_t *u = p->in_u;
-        if (u->chunks_tail) u->chunks_tail->next = ch;
-        else u->chunks = ch;
-        u->chunks_tail = ch;
+        SPIN_TKIT_QPUSH(u->chunks, u->chunks_tail, ch);
         u->have += n;
     }
     p->in_left -= n;
