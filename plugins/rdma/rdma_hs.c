@@ -309,12 +309,15 @@ static void accept_all(rdma_comm_t *c, pend_t *pend, int *npend)
     }
 }
 
-/* After a refusal: still greet the lower parties not reached yet (for up to
- * a second), so that they report the mismatch at once instead of timing out
- * waiting for us. */
+/* After a refusal: still greet the lower parties not reached yet, so that
+ * they report the mismatch at once instead of timing out waiting for us.
+ * It returns as soon as every one has our HELLO; the bound (the timeout, at
+ * most 10 s) only matters on a loaded machine, where a second was seen to
+ * be too short: a lower party then saw our half-made connection close and
+ * reported an I/O error instead of the mismatch. */
 static void greet_rest(rdma_comm_t *c)
 {
-    double until = spin_tkit_now_ms() + 1000;
+    double until = spin_tkit_now_ms() + (c->kit.timeout_ms < 10000 ? c->kit.timeout_ms : 10000);
     for (;;) {
         double now = spin_tkit_now_ms();
         int todo = 0;
@@ -351,12 +354,22 @@ int rdma_handshake(rdma_comm_t *c)
         return SPIN_ERR_NOMEM;
     }
     double deadline = spin_tkit_now_ms() + c->kit.timeout_ms;
+    /* A peer that vanished mid-handshake (I/O error) is often one that a
+     * third party refused for its configuration: keep serving the others
+     * for a short grace, so that a configuration mismatch reported to us
+     * is what we return, not the broken pipe it caused. */
+    int lost = 0;
+    double grace = 0;
     for (;;) {
         int up = 1;
         for (int j = 0; j < c->kit.n; j++)
             if (j != c->kit.me && c->peers[j].ls != RDMA_LS_UP) up = 0;
-        if (up) break;
+        if (up && !lost) break;
         double now = spin_tkit_now_ms();
+        if (lost && (up || now >= grace)) {
+            rc = lost;
+            break;
+        }
         if (now >= deadline) {
             timeout_report(c);
             rc = SPIN_ERR_TIMEOUT;
@@ -415,6 +428,11 @@ int rdma_handshake(rdma_comm_t *c)
             if (pf[i].revents && who[i] >= 0 && who[i] < c->kit.n)
                 rc = on_peer_event(c, &c->peers[who[i]], now);
         if (!rc && (pf[0].revents & POLLIN)) accept_all(c, pend, &npend);
+        if ((rc == SPIN_ERR_IO || rc == SPIN_ERR_PEER) && !lost) {
+            lost = rc;
+            rc = 0;
+            grace = now + (c->kit.timeout_ms < 2000 ? c->kit.timeout_ms : 2000);
+        }
         if (rc) break;
     }
     for (int i = 0; i < npend; i++) close(pend[i].fd);
