@@ -1,5 +1,6 @@
 /* test_idx.c - apps/lib/idx.c: valid IDX files, plain and gzipped; every kind of
- * broken file with its error code and message; the dataset checks (counts,
+ * broken file with its error code and message (sizes whose product
+ * overflows included); the dataset checks (counts,
  * label range, dimensions, missing files); the conversions to double; and,
  * when dataset-fashion-mnist is installed, the real training and test sets. */
 #include "config.h"
@@ -218,6 +219,45 @@ START_TEST(read_truncated)
     uint32_t huge[3] = {0xFFFFFFFFu, 0xFFFFFFFFu, 0xFFFFFFFFu};
     write_idx(tpath("hugehdr"), 0, 0x08, 3, huge, IMG12, 12, 0);
     expect_read_err(tpath("hugehdr"), IDX_ERR_MAGIC, "4294967295x4294967295x4294967295 elements", NULL);
+}
+END_TEST
+
+/* Sizes whose product wraps around 2^64 (to exactly 0, which unchecked
+ * arithmetic reads as an empty array), or overflows only with the 4-byte
+ * elements of type int, or hides behind a zero size: refused by the
+ * checked product, never read as a small array. */
+START_TEST(read_size_overflow)
+{
+    uint32_t wrap[4] = {65536, 65536, 65536, 65536};   /* 2^64 bytes */
+    write_idx(tpath("wrap0"), 0, 0x08, 4, wrap, NULL, 0, 0);
+    expect_read_err(tpath("wrap0"), IDX_ERR_MAGIC, "65536x65536x65536x65536 elements",
+                    "more data than this reader accepts", NULL);
+    uint32_t eight[8];
+    for (int i = 0; i < 8; i++) eight[i] = 0xFFFFFFFFu;   /* 2^256 */
+    write_idx(tpath("wrap8"), 1, 0x08, 8, eight, NULL, 0, 0);
+    expect_read_err(tpath("wrap8"), IDX_ERR_MAGIC, "more data than this reader accepts", NULL);
+    /* 2^31 x 2^31 ints: 2^62 elements, 2^64 bytes */
+    uint32_t ints[2] = {0x80000000u, 0x80000000u};
+    write_idx(tpath("wrapint"), 0, 0x0C, 2, ints, NULL, 0, 0);
+    idx_array_t a;
+    idx_error_t e;
+    int rc = idx_read_int(tpath("wrapint"), &a, &e);
+    expect_err(rc, &e, IDX_ERR_MAGIC, "2147483648x2147483648 elements", NULL);
+    ck_assert_ptr_null(a.data);
+    /* 2^40 bytes exactly is the cap; one size more is refused, even with a
+     * zero size that makes the array empty (callers multiply the sizes) */
+    uint32_t cap[3] = {1024, 1024, 1048576}, over[4] = {0, 1024, 1024, 1048577};
+    write_idx(tpath("cap"), 0, 0x08, 3, cap, IMG12, 12, 0);
+    expect_read_err(tpath("cap"), IDX_ERR_TRUNCATED, "12 of the 1099511627776 data bytes", NULL);
+    write_idx(tpath("over0"), 0, 0x08, 4, over, NULL, 0, 0);
+    expect_read_err(tpath("over0"), IDX_ERR_MAGIC, "0x1024x1024x1048577 elements", NULL);
+    /* an empty array of small sizes is still read */
+    uint32_t empty[3] = {0, 28, 28};
+    write_idx(tpath("empty"), 0, 0x08, 3, empty, NULL, 0, 0);
+    ck_assert_int_eq(idx_read(tpath("empty"), &a, &e), IDX_OK);
+    ck_assert_uint_eq(a.count, 0);
+    ck_assert_uint_eq(a.dims[1], 28);
+    idx_array_free(&a);
 }
 END_TEST
 
@@ -562,6 +602,7 @@ int main(void)
     tcase_add_test(tc, read_valid_plain_and_gz);
     tcase_add_test(tc, read_missing_and_not_a_file);
     tcase_add_test(tc, read_truncated);
+    tcase_add_test(tc, read_size_overflow);
     tcase_add_test(tc, read_broken_gzip);
     tcase_add_test(tc, read_bad_magic_and_type);
     tcase_add_test(tc, read_trailing);

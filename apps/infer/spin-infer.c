@@ -18,6 +18,7 @@
 
 #include <spin/mpc.h>
 
+#include "checked.h"
 #include "idx.h"
 #include "safetensors.h"
 #include "vit.h"
@@ -141,6 +142,13 @@ static int parse_opts(int argc, char **argv, opts_t *o)
     }
     if (optind < argc) {
         fprintf(stderr, "spin-infer: unexpected argument \"%s\" (see --help)\n", argv[optind]);
+        return -1;
+    }
+    /* offset + count is compared with the inputs' counts: it must not wrap */
+    size_t end;
+    if (checked_add(o->offset, o->count, &end)) {
+        fprintf(stderr, "spin-infer: --offset %zu --count %zu: the inputs would run past index 2^64 (see --help)\n",
+                o->offset, o->count);
         return -1;
     }
     return 0;
@@ -375,9 +383,15 @@ static int load_check(const opts_t *o, const vit_cfg_t *c, job_t *J)
         fprintf(stderr, "spin-infer: %s: needs a tensor \"logits\" [>= %zu, %d]\n", o->check, o->offset + o->count,
                 c->classes);
     } else {
-        size_t sh[2] = {e->shape[0], e->shape[1]};
-        double *all = malloc(sh[0] * sh[1] * sizeof *all);
-        J->ref = malloc(o->count * sh[1] * sizeof *J->ref);
+        size_t sh[2] = {e->shape[0], e->shape[1]}, na, nr;
+        /* st_read checked the file holds sh[0] x sh[1] values; as doubles
+         * the sizes are checked again */
+        int over = checked_mul3(sh[0], sh[1], sizeof(double), &na) || checked_mul3(o->count, sh[1], sizeof(double), &nr);
+        double *all = over ? NULL : malloc(na);
+        J->ref = over ? NULL : malloc(nr);
+        if (!all || !J->ref)
+            fprintf(stderr, "spin-infer: %s: out of memory for the %zu x %zu reference logits\n", o->check, sh[0],
+                    sh[1]);
         if (all && J->ref && !st_get(&f, "logits", 2, sh, all, msg, sizeof msg)) {
             memcpy(J->ref, all + o->offset * sh[1], o->count * sh[1] * sizeof *all);
             rc = 0;
@@ -458,7 +472,8 @@ static int run_secure(spin_ctx_t *ctx, job_t *J)
     double t1 = now();
     /* per input: pixels of an image or ids of a sequence */
     size_t K = (size_t)J->cfg.classes, px = J->cfg.vocab ? (size_t)J->cfg.seq : (size_t)J->cfg.image * (size_t)J->cfg.image;
-    double *logits = me == client ? calloc(o->count * K, sizeof *logits) : NULL;
+    size_t nl;
+    double *logits = me == client && !checked_mul(o->count, K, &nl) ? calloc(nl, sizeof *logits) : NULL;
     if (me == client && !logits) rc = SPIN_ERR_NOMEM;
     int tty = me == client && isatty(2);
     for (size_t i = 0; i < o->count && !rc; i += o->batch) {
@@ -547,7 +562,8 @@ int main(int argc, char **argv)
     }
     if (o.plaintext) {
         if (!rc) {
-            double *logits = malloc(o.count * (size_t)J.cfg.classes * sizeof *logits);
+            size_t nl;
+            double *logits = checked_mul3(o.count, (size_t)J.cfg.classes, sizeof(double), &nl) ? NULL : malloc(nl);
             double t0 = now();
             rc = !logits || (J.cfg.vocab ? vit_forward_plain_tokens(&J.model, J.ids, o.count, logits)
                                          : vit_forward_plain(&J.model, J.img, o.count, logits));

@@ -37,10 +37,10 @@ static void usage(FILE *f)
             "  -h, --help      this text\n");
 }
 
+/* Key material is wiped before its buffer goes out of scope. */
 static void wipe(void *p, size_t n)
 {
-    volatile unsigned char *v = p;
-    while (n--) *v++ = 0;
+    explicit_bzero(p, n);
 }
 
 static int write_all(int fd, const char *s, size_t n)
@@ -194,6 +194,7 @@ int main(int argc, char **argv)
     char pub[41], sec[41];
     if (zmq_curve_keypair(pub, sec) != 0) {
         fprintf(stderr, "spin-keygen: zmq_curve_keypair failed: %s\n", zmq_strerror(errno));
+        wipe(sec, sizeof sec);
         return 1;
     }
     int rc = write_key(dir, keypath, sec, 0600, force);

@@ -14,6 +14,8 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "checked.h"
+
 #define REFETCH "the file is incomplete or damaged: fetch it again (or reinstall dataset-fashion-mnist)"
 #define NOT_IDX "pass IDX files (the *-idx3-ubyte / *-idx1-ubyte files of an MNIST-layout dataset, gzipped or plain)"
 /* Largest element count accepted from a header (1 TiB of bytes). */
@@ -199,19 +201,22 @@ static int read_body(gzFile gz, const char *path, idx_array_t *a, int allow_int,
         return fail(err, IDX_ERR_TRUNCATED,
                     "%s: truncated: the file ends after %zu bytes, inside the IDX header (%d bytes for %d dimensions); " REFETCH,
                     path, 4 + got, 4 + 4 * nd, nd);
-    uint64_t count = es;   /* bytes */
+    /* Bytes: the product of the sizes, checked.  The product of the
+     * non-zero sizes must be within the cap too, so that a caller
+     * multiplying the sizes of an empty array cannot overflow either. */
+    size_t nonzero = es;
+    int over = 0, empty = 0;
     for (int i = 0; i < nd; i++) {
         const unsigned char *p = dimb + 4 * i;
         a->dims[i] = (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-        if (count != 0) {
-            if (a->dims[i] != 0 && count > IDX_MAX_COUNT / a->dims[i]) count = IDX_MAX_COUNT + 1;
-            else count *= a->dims[i];
-        }
+        if (a->dims[i] == 0) empty = 1;
+        else if (!over) over = checked_mul(nonzero, a->dims[i], &nonzero) || nonzero > IDX_MAX_COUNT;
     }
+    size_t count = empty ? 0 : nonzero;
     a->ndims = nd;
     char ds[16 * IDX_MAX_DIMS];
     dims_str(a->dims, nd, ds, sizeof ds);
-    if (count > IDX_MAX_COUNT || count > SIZE_MAX)
+    if (over)
         return fail(err, IDX_ERR_MAGIC, "%s: the header declares %s elements, more data than this reader accepts (2^40 bytes); " NOT_IDX,
                     path, ds);
     size_t n = (size_t)count;

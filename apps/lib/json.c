@@ -414,3 +414,27 @@ const char *json_kind(const json_t *j)
     default: return "an object";
     }
 }
+
+int json_size(const json_t *j, size_t max, size_t *out, char *why, size_t whylen)
+{
+    if (max > JSON_SIZE_MAX) max = JSON_SIZE_MAX;
+    if (!j || j->type != JSON_NUM) {
+        snprintf(why, whylen, "must be a non-negative integer, got %s", json_kind(j));
+        return -1;
+    }
+    double v = j->num;
+    char num[40];
+    /* integers as integers (4611686018427387904, not 4.6e+18) */
+    snprintf(num, sizeof num, v == floor(v) && fabs(v) < 1e20 ? "%.0f" : "%.17g", v);
+    if (v < 0 || v != floor(v)) {
+        snprintf(why, whylen, "must be a non-negative integer, got %s", num);
+        return -1;
+    }
+    if (v > (double)max) {
+        snprintf(why, whylen, "%s is out of range (at most %zu%s)", num, max,
+                 max == JSON_SIZE_MAX ? " = 2^53" : "");
+        return -1;
+    }
+    *out = (size_t)v;
+    return 0;
+}

@@ -45,4 +45,14 @@ const json_t *json_get(const json_t *j, const char *key);
  * for messages ("must be a number, got a string"). */
 const char *json_kind(const json_t *j);
 
+/* The largest size json_size accepts: 2^53, below which every integer is
+ * exact in the double a JSON number is read as. */
+#define JSON_SIZE_MAX ((size_t)1 << 53)
+/* A JSON number used as a size (a count, a dimension, a byte offset): it
+ * must be a non-negative integer of at most max (max is clamped to
+ * JSON_SIZE_MAX).  0 with *out set, or -1 with the problem in why, e.g.
+ * "must be a non-negative integer, got -3" or "got a string", for the
+ * caller to prefix with the file and the field. */
+int json_size(const json_t *j, size_t max, size_t *out, char *why, size_t whylen);
+
 #endif

@@ -4,13 +4,16 @@
 #include "safetensors.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include "checked.h"
 #include "json.h"
 
 #include <spin/errors.h>
@@ -90,22 +93,40 @@ int st_read(const char *path, st_file_t *f, char *msg, size_t msglen)
         f->n++;
         snprintf(e->dtype, sizeof e->dtype, "%s", dt->str);
         e->nd = (int)sh->n;
-        size_t cnt = 1;
-        for (size_t d = 0; d < sh->n; d++) {
-            e->shape[d] = (size_t)sh->items[d]->num;
-            cnt *= e->shape[d];
-        }
-        e->begin = (size_t)off->items[0]->num;
-        e->end = (size_t)off->items[1]->num;
+        /* Sizes from the file: non-negative integers, every product and
+         * sum checked (a wrapped count would pass the offsets check). */
+        char why[160];
+        for (size_t d = 0; d < sh->n; d++)
+            if (json_size(sh->items[d], JSON_SIZE_MAX, &e->shape[d], why, sizeof why)) {
+                snprintf(msg, msglen, "%s: tensor \"%s\": \"shape\"[%zu] %s", path, e->name, d, why);
+                goto out;
+            }
+        for (int k = 0; k < 2; k++)
+            if (json_size(off->items[k], JSON_SIZE_MAX, k ? &e->end : &e->begin, why, sizeof why)) {
+                snprintf(msg, msglen, "%s: tensor \"%s\": \"data_offsets\"[%d] %s", path, e->name, k, why);
+                goto out;
+            }
         size_t ds = dtype_size(e->dtype);
         if (!ds) {
             snprintf(msg, msglen, "%s: tensor \"%s\" has dtype %s (supported: F64 F32 F16 BF16 I64 I32 U8)", path,
                      e->name, e->dtype);
             goto out;
         }
-        if (e->end < e->begin || e->end > f->data_len || e->end - e->begin != cnt * ds) {
-            snprintf(msg, msglen, "%s: tensor \"%s\": data offsets [%zu, %zu) do not match its shape and dtype or "
-                     "lie outside the file (truncated?)", path, e->name, e->begin, e->end);
+        size_t cnt = 1, bytes;
+        int over = 0;
+        for (size_t d = 0; d < sh->n && !over; d++) over = checked_mul(cnt, e->shape[d], &cnt);
+        if (over || checked_mul(cnt, ds, &bytes)) {
+            char have[ST_MAX_DIMS * 21 + 1] = "";
+            for (int d = 0; d < e->nd; d++)
+                snprintf(have + strlen(have), sizeof have - strlen(have), "%s%zu", d ? "," : "", e->shape[d]);
+            snprintf(msg, msglen, "%s: tensor \"%s\": \"shape\" [%s] of %s holds more than 2^64 %s: not a valid "
+                     "safetensors file", path, e->name, have, e->dtype, over ? "elements" : "bytes");
+            goto out;
+        }
+        if (e->end < e->begin || e->end > f->data_len || e->end - e->begin != bytes) {
+            snprintf(msg, msglen, "%s: tensor \"%s\": data offsets [%zu, %zu) do not match its shape and dtype (%zu "
+                     "bytes) or lie outside the file's %zu data bytes (truncated?)", path, e->name, e->begin, e->end,
+                     bytes, f->data_len);
             goto out;
         }
     }
@@ -160,6 +181,7 @@ int st_get(const st_file_t *f, const char *name, int nd, const size_t *shape, do
         snprintf(msg, msglen, "%s: tensor \"%s\" has shape [%s], expected [%s]", f->path, name, have, want);
         return -1;
     }
+    /* the shape is the entry's, whose bytes st_read checked to fit */
     size_t cnt = 1;
     for (int d = 0; d < nd; d++) cnt *= shape[d];
     const unsigned char *p = f->data + e->begin;
@@ -196,34 +218,58 @@ int st_get(const st_file_t *f, const char *name, int nd, const size_t *shape, do
 
 int safetensors_write(const char *path, const st_tensor_t *t, int n, char *msg, size_t msglen)
 {
-    size_t hcap = 256 + (size_t)n * 160, hl = 0, off = 0;
+    /* per tensor: its name (< 64), 4 dimensions and 2 offsets of up to 20
+     * digits, and the JSON around them */
+    size_t hcap = 256 + (size_t)(n > 0 ? n : 0) * 320, hl = 0, off = 0;
     char *hdr = malloc(hcap);
     if (!hdr) return SPIN_ERR_NOMEM;
+    int rc = 0;
     hl += (size_t)snprintf(hdr + hl, hcap - hl, "{\"__metadata__\":{\"format\":\"pt\",\"producer\":\"spin-train\"}");
-    for (int i = 0; i < n; i++) {
-        size_t cnt = 1;
-        for (int d = 0; d < t[i].nd; d++) cnt *= t[i].shape[d];
+    for (int i = 0; i < n && !rc; i++) {
+        size_t cnt = 1, bytes = 0;
+        for (int d = 0; d < t[i].nd && !rc; d++) rc = checked_mul(cnt, t[i].shape[d], &cnt) ? SPIN_ERR_RANGE : 0;
+        if (!rc && (checked_mul(cnt, 4, &bytes) || checked_add(off, bytes, &bytes))) rc = SPIN_ERR_RANGE;
+        if (rc) {
+            snprintf(msg, msglen, "cannot write %s: tensor \"%s\" is too large", path, t[i].name);
+            break;
+        }
         hl += (size_t)snprintf(hdr + hl, hcap - hl, ",\"%s\":{\"dtype\":\"F32\",\"shape\":[", t[i].name);
         for (int d = 0; d < t[i].nd; d++) hl += (size_t)snprintf(hdr + hl, hcap - hl, "%s%zu", d ? "," : "", t[i].shape[d]);
-        hl += (size_t)snprintf(hdr + hl, hcap - hl, "],\"data_offsets\":[%zu,%zu]}", off, off + 4 * cnt);
-        off += 4 * cnt;
+        hl += (size_t)snprintf(hdr + hl, hcap - hl, "],\"data_offsets\":[%zu,%zu]}", off, bytes);
+        off = bytes;
     }
-    hl += (size_t)snprintf(hdr + hl, hcap - hl, "}");
+    if (!rc) hl += (size_t)snprintf(hdr + hl, hcap - hl, "}");
+    if (!rc && hl + 8 > hcap) {
+        snprintf(msg, msglen, "cannot write %s: header too long", path);
+        rc = SPIN_ERR_INTERNAL;
+    }
+    if (rc) {
+        free(hdr);
+        return rc;
+    }
     while (hl % 8) hdr[hl++] = ' ';
+    /* A private temporary file (mode 0600 whatever the umask: exported
+     * models and logits are one party's secrets), renamed over path once
+     * complete, so a failed write loses nothing. */
     char tmp[4200];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    FILE *fp = fopen(tmp, "wb");
+    snprintf(tmp, sizeof tmp, "%s.tmp.XXXXXX", path);
+    int fd = mkstemp(tmp);
+    FILE *fp = fd >= 0 && fchmod(fd, 0600) == 0 ? fdopen(fd, "wb") : NULL;
     if (!fp) {
         snprintf(msg, msglen, "cannot write %s: %s", tmp, strerror(errno));
+        if (fd >= 0) {
+            close(fd);
+            unlink(tmp);
+        }
         free(hdr);
         return SPIN_ERR_IO;
     }
     unsigned char le[8];
     for (int b = 0; b < 8; b++) le[b] = (unsigned char)((uint64_t)hl >> (8 * b));
-    int rc = fwrite(le, 8, 1, fp) == 1 && fwrite(hdr, 1, hl, fp) == hl ? 0 : SPIN_ERR_IO;
+    rc = fwrite(le, 8, 1, fp) == 1 && fwrite(hdr, 1, hl, fp) == hl ? 0 : SPIN_ERR_IO;
     for (int i = 0; i < n && !rc; i++) {
         size_t cnt = 1;
-        for (int d = 0; d < t[i].nd; d++) cnt *= t[i].shape[d];
+        for (int d = 0; d < t[i].nd; d++) cnt *= t[i].shape[d];   /* checked above */
         for (size_t j = 0; j < cnt && !rc; j++) {
             float v = (float)t[i].data[j];
             uint32_t u;
@@ -243,4 +289,3 @@ int safetensors_write(const char *path, const st_tensor_t *t, int n, char *msg, 
     free(hdr);
     return rc;
 }
-

@@ -1,8 +1,11 @@
 /* safetensors.h - read safetensors files (the format PyTorch models are
  * shared in): an 8-byte little-endian header length, a JSON header
  * {name: {"dtype", "shape", "data_offsets"}}, then the data.  F32, F64,
- * F16, BF16, I64, I32 and U8 tensors are read as doubles.  Every error
- * names the file, the tensor and the problem. */
+ * F16, BF16, I64, I32 and U8 tensors are read as doubles.  Every size in
+ * the header must be a non-negative integer (json_size) and the element
+ * and byte counts are overflow-checked, so a hostile header is refused, not
+ * wrapped.  Every error names the file, the tensor, the field and the
+ * problem. */
 #ifndef SPIN_APPS_SAFETENSORS_H
 #define SPIN_APPS_SAFETENSORS_H
 
@@ -34,7 +37,8 @@ const st_entry_t *st_find(const st_file_t *f, const char *name);
 int st_get(const st_file_t *f, const char *name, int nd, const size_t *shape, double *out, char *msg,
            size_t msglen);
 
-/* Write named F32 tensors as safetensors atomically (temp file + rename). */
+/* Write named F32 tensors as safetensors atomically (a private temporary
+ * file, mode 0600 whatever the umask, renamed over path once complete). */
 typedef struct st_tensor {
     char name[64];
     int nd;

@@ -460,8 +460,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "spin-train: %s\n", msg);
         return 2;
     }
-    if (o.ckpt_dir && mkdir(o.ckpt_dir, 0700) != 0 && errno != EEXIST) {
-        fprintf(stderr, "spin-train: cannot create the checkpoint directory %s: %s\n", o.ckpt_dir, strerror(errno));
+    if (o.ckpt_dir && ckpt_dir_prepare(o.ckpt_dir, msg, sizeof msg)) {
+        fprintf(stderr, "spin-train: %s\n", msg);
         return 1;
     }
     int rc;

@@ -10,17 +10,24 @@
  * to party-I.prev.ckpt: a run killed at any moment leaves at least one
  * complete generation.  On --resume the parties reveal which positions
  * they hold (public training progress, nothing else) and load the newest
- * one they all have. */
+ * one they all have.
+ *
+ * The files hold a party's shares: DIR is created 0700 (an existing DIR
+ * that group or others can enter, or that another user owns, is refused
+ * with the remedy) and every file in it is written 0600, whatever the
+ * umask. */
 #include "config.h"
 
 #include "train_io.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 typedef struct ckpt_hdr {
@@ -52,6 +59,59 @@ static void fill_hdr(ckpt_hdr_t *h, spin_ctx_t *ctx, const model_spec_t *m, cons
     h->weight_decay = hp->weight_decay;
 }
 
+int ckpt_dir_prepare(const char *dir, char *msg, size_t msglen)
+{
+    if (mkdir(dir, 0700) == 0) {
+        /* the umask may have taken bits away, never added any */
+        if (chmod(dir, 0700) != 0) {
+            snprintf(msg, msglen, "cannot set the mode of the checkpoint directory %s: %s", dir, strerror(errno));
+            return SPIN_ERR_IO;
+        }
+        return 0;
+    }
+    if (errno != EEXIST) {
+        snprintf(msg, msglen, "cannot create the checkpoint directory %s: %s", dir, strerror(errno));
+        return SPIN_ERR_IO;
+    }
+    struct stat st;
+    if (lstat(dir, &st) != 0) {
+        snprintf(msg, msglen, "cannot use the checkpoint directory %s: %s", dir, strerror(errno));
+        return SPIN_ERR_IO;
+    }
+    if (!S_ISDIR(st.st_mode)) {
+        snprintf(msg, msglen, "--checkpoint %s: %s, not a directory", dir,
+                 S_ISLNK(st.st_mode) ? "a symbolic link" : "exists");
+        return SPIN_ERR_INVAL;
+    }
+    if (st.st_uid != geteuid()) {
+        snprintf(msg, msglen, "the checkpoint directory %s belongs to another user (uid %u): the checkpoints hold "
+                 "this party's shares; use a directory of your own (mkdir -m 700 DIR)", dir, (unsigned)st.st_uid);
+        return SPIN_ERR_INVAL;
+    }
+    if (st.st_mode & 077) {
+        snprintf(msg, msglen, "the checkpoint directory %s is accessible by other users (mode %03o): the checkpoints "
+                 "hold this party's shares; run chmod 700 %s", dir, (unsigned)(st.st_mode & 0777), dir);
+        return SPIN_ERR_INVAL;
+    }
+    return 0;
+}
+
+/* path for writing, mode 0600 whatever the umask (or an earlier file of
+ * that name had); never through a symbolic link. */
+static FILE *open_private(const char *path)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0) return NULL;
+    FILE *fp = fchmod(fd, 0600) == 0 ? fdopen(fd, "wb") : NULL;
+    if (!fp) {
+        int e = errno;
+        close(fd);
+        unlink(path);
+        errno = e;
+    }
+    return fp;
+}
+
 int ckpt_save(spin_ctx_t *ctx, engine_t *e, const char *dir, const model_spec_t *m, const train_hp_t *hp,
               unsigned f, int epoch, size_t iter, char *msg, size_t msglen)
 {
@@ -64,7 +124,7 @@ int ckpt_save(spin_ctx_t *ctx, engine_t *e, const char *dir, const model_spec_t 
     fill_hdr(&h, ctx, m, hp, f);
     h.epoch = (uint64_t)epoch;
     h.iter = iter;
-    FILE *fp = fopen(tmp, "wb");
+    FILE *fp = open_private(tmp);
     if (!fp) {
         snprintf(msg, msglen, "cannot write checkpoint %s: %s (check --checkpoint DIR)", tmp, strerror(errno));
         return SPIN_ERR_IO;
@@ -102,6 +162,10 @@ static double probe(const char *path, const ckpt_hdr_t *want, char *why, size_t 
         snprintf(why, len, "%s belongs to another run (model %.16s, %u parties, party %u, f %u, seed %llu, "
                  "batch %llu): resume with the same options", path, h.model, h.nparties, h.party, h.frac_bits,
                  (unsigned long long)h.seed, (unsigned long long)h.batch);
+    } else if (h.epoch >= (uint64_t)INT_MAX || h.iter > UINT32_MAX) {
+        /* an epoch runs at most 2^32 - 1 batches (an IDX file's count) */
+        snprintf(why, len, "%s is damaged: its position (epoch %llu, batch %llu) is out of range", path,
+                 (unsigned long long)h.epoch, (unsigned long long)h.iter);
     } else {
         char end[8];
         if (fseek(fp, -8, SEEK_END) != 0 || fread(end, 8, 1, fp) != 1 || memcmp(end, "SPINEND1", 8))

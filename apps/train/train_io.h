@@ -1,5 +1,6 @@
 /* train_io.h - spin-train's files: checkpoints (each party's own shares,
- * two generations, written atomically) and the safetensors export. */
+ * two generations, written atomically, mode 0600 in a 0700 directory) and
+ * the safetensors export (mode 0600). */
 #ifndef SPIN_TRAIN_IO_H
 #define SPIN_TRAIN_IO_H
 
@@ -8,6 +9,11 @@
 #include "safetensors.h"
 #include "train.h"
 
+/* Create the checkpoint directory dir with mode 0700, or check that the
+ * existing one is a directory of this user that group and others cannot
+ * access (else an error in msg naming the remedy, e.g. chmod 700 DIR):
+ * every party's shares are written there (files 0600). */
+int ckpt_dir_prepare(const char *dir, char *msg, size_t msglen);
 /* ctx NULL: the plaintext engine.  Checkpoint position: the next epoch and
  * batch to run.  Errors fill msg (naming the file and the remedy). */
 int ckpt_save(spin_ctx_t *ctx, engine_t *e, const char *dir, const model_spec_t *m, const train_hp_t *hp,

@@ -12,6 +12,34 @@
 
 #include "mpc/mpc_internal.h"
 
+/* ---- caps ------------------------------------------------------------------
+ *
+ * Every size in a request is checked (overflow-checked arithmetic,
+ * runtime/checked.h) before anything is allocated: one operand or
+ * dimension of a request holds at most SPIN_DEALER_MAX_WORDS words (2^34
+ * words, 128 GiB; mpc/bilinear.c applies the same cap to the bilinear maps
+ * and their im2col buffers; a correction is at most a small multiple of
+ * it), and the static masks kept for the session at most
+ * SPIN_DEALER_STATIC_MB (default 1024 MiB; each mask counts its words plus
+ * SPIN_DEALER_MASK_OVERHEAD words of bookkeeping).  A request beyond a cap
+ * is refused (spin_dealer_refuse: an error naming the request and the cap),
+ * party 0 is told at once (serve.c) and the dealer stops serving. */
+
+#define SPIN_DEALER_MAX_WORDS (UINT64_C(1) << 34)
+#define SPIN_DEALER_STATIC_MB_DEFAULT 1024
+#define SPIN_DEALER_STATIC_MB_MAX 1048576
+#define SPIN_DEALER_MASK_OVERHEAD 8
+
+/* Log "dealer: request R (KIND) from party 0 refused: WHY" and return code
+ * (SPIN_ERR_PROTOCOL: malformed; SPIN_ERR_RANGE: beyond a cap) (gen_arith.c). */
+int spin_dealer_refuse(spin_ctx_t *ctx, const dealer_req_t *rq, int code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* "matmul", "truncation", "edaBit", ... for messages (gen_arith.c). */
+const char *spin_dealer_kind_name(uint64_t kind);
+/* Words n as "12345" or, when it did not fit in 64 bits (saturated), as
+ * "more than 2^64" (gen_arith.c). */
+const char *spin_dealer_words_str(uint64_t n, char *buf, size_t len);
+
 /* ---- streams (gen_arith.c) ----------------------------------------------- */
 
 /* out = sum over parties >= from of words [off, off+n) of their streams of
@@ -30,8 +58,13 @@ typedef struct spin_dealer_mask {
 typedef struct spin_dealer_masks {
     spin_dealer_mask_t *m;
     size_t n, cap;
+    uint64_t kept_words;                 /* sum of words + SPIN_DEALER_MASK_OVERHEAD per mask */
+    uint64_t max_words;                  /* SPIN_DEALER_STATIC_MB in words */
+    size_t max_mb;                       /* SPIN_DEALER_STATIC_MB, for messages */
 } spin_dealer_masks_t;
 
+/* Wipes every kept mask (they mask the parties' static operands) and frees
+ * the store. */
 void spin_dealer_masks_free(spin_ctx_t *ctx, spin_dealer_masks_t *st);
 
 /* ---- generators: the correction for one request -------------------------
@@ -44,7 +77,8 @@ void spin_dealer_masks_free(spin_ctx_t *ctx, spin_dealer_masks_t *st);
 int spin_dealer_make_bilinear(spin_ctx_t *ctx, const dealer_req_t *rq, uint64_t **res, size_t *words);
 /* REQ_TRUNC: r >> bits and msb(r), 2n words (gen_arith.c). */
 int spin_dealer_make_trunc(spin_ctx_t *ctx, const dealer_req_t *rq, uint64_t **res, size_t *words);
-/* REQ_STATIC_MASK: keeps B in st; the correction is empty (gen_arith.c). */
+/* REQ_STATIC_MASK: keeps B in st, within st->max_words (else refused with
+ * SPIN_ERR_RANGE); the correction is empty (gen_arith.c). */
 int spin_dealer_make_static_mask(spin_ctx_t *ctx, spin_dealer_masks_t *st, const dealer_req_t *rq, uint64_t **res,
                                  size_t *words);
 /* REQ_MATMUL_STATIC: C = gemm(A, B) with a kept B (gen_arith.c). */
@@ -91,8 +125,9 @@ typedef struct spin_dealer_runahead {
     uint64_t hits, misses;
 } spin_dealer_runahead_t;
 
-/* Reads SPIN_DEALER_PREFETCH_MB through the runtime's environment hook (a
- * bad value is named in a warning and 256 applies). */
+/* Reads SPIN_DEALER_PREFETCH_MB and SPIN_DEALER_STATIC_MB through the
+ * runtime's environment hook (a bad value is named in a warning and the
+ * default, 256 and 1024, applies). */
 void spin_dealer_runahead_init(spin_ctx_t *ctx, spin_dealer_runahead_t *ra);
 void spin_dealer_runahead_fini(spin_ctx_t *ctx, spin_dealer_runahead_t *ra);
 /* Request rq arrived (its nonce checked): remember that it followed the

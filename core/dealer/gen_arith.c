@@ -13,9 +13,77 @@
  */
 #include "config.h"
 #include "dealer/dealer_internal.h"
+#include "runtime/checked.h"
 
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* ---- refusals --------------------------------------------------------------- */
+
+const char *spin_dealer_kind_name(uint64_t kind)
+{
+    switch (kind) {
+    case REQ_MUL: return "mul";
+    case REQ_SQUARE: return "square";
+    case REQ_MATMUL: return "matmul";
+    case REQ_CONV: return "conv2d";
+    case REQ_CONV_DX: return "conv2d input gradient";
+    case REQ_CONV_DW: return "conv2d weight gradient";
+    case REQ_TRUNC: return "truncation";
+    case REQ_AND: return "AND triples";
+    case REQ_EDABIT: return "edaBits";
+    case REQ_DABIT: return "daBits";
+    case REQ_STATIC_MASK: return "static mask";
+    case REQ_MATMUL_STATIC: return "static matmul";
+    default: return "unknown kind";
+    }
+}
+
+const char *spin_dealer_words_str(uint64_t n, char *buf, size_t len)
+{
+    if (n == UINT64_MAX) snprintf(buf, len, "more than 2^64");
+    else snprintf(buf, len, "%llu", (unsigned long long)n);
+    return buf;
+}
+
+/* words as "24.5 KiB", "3.0 MiB", "1.5 GiB" */
+static const char *bytes_str(uint64_t words, char *buf, size_t len)
+{
+    double b = (double)words * 8;
+    if (b < 1024.0 * 1024) snprintf(buf, len, "%.1f KiB", b / 1024);
+    else if (b < 1024.0 * 1024 * 1024) snprintf(buf, len, "%.1f MiB", b / (1024.0 * 1024));
+    else snprintf(buf, len, "%.1f GiB", b / (1024.0 * 1024 * 1024));
+    return buf;
+}
+
+int spin_dealer_refuse(spin_ctx_t *ctx, const dealer_req_t *rq, int code, const char *fmt, ...)
+{
+    char why[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(why, sizeof why, fmt, ap);
+    va_end(ap);
+    MPC_ERR(ctx, "dealer: request %llu (%s, kind %llu) from party 0 refused: %s", (unsigned long long)rq->nonce,
+            spin_dealer_kind_name(rq->kind), (unsigned long long)rq->kind, why);
+    return code;
+}
+
+/* The refusal of a bilinear descriptor that spin_mpc_bilinear_from_req
+ * rejected with rc (L as it filled it). */
+static int refuse_bilinear(spin_ctx_t *ctx, const dealer_req_t *rq, int rc, const bilinear_t *L)
+{
+    if (rc != SPIN_ERR_RANGE)
+        return spin_dealer_refuse(ctx, rq, SPIN_ERR_PROTOCOL, "malformed descriptor (unknown kind, a transpose flag "
+                                  "other than 0/1, a zero stride, a kernel larger than the padded input, or "
+                                  "batch sizes that disagree)");
+    char a[32], b[32], c[32];
+    return spin_dealer_refuse(ctx, rq, SPIN_ERR_RANGE, "its operands are A %s, B %s and C %s words (or a dimension "
+                              "or the im2col buffer is larger): over the cap of 2^34 words (128 GiB) per operand",
+                              spin_dealer_words_str(L->na, a, sizeof a), spin_dealer_words_str(L->nb, b, sizeof b),
+                              spin_dealer_words_str(L->nc, c, sizeof c));
+}
 
 /* out = sum over parties >= from of words [off, off+n) of their streams. */
 int spin_dealer_sum_streams(spin_ctx_t *ctx, uint64_t nonce, uint64_t off, size_t n, int from, uint64_t *out,
@@ -32,10 +100,8 @@ int spin_dealer_sum_streams(spin_ctx_t *ctx, uint64_t nonce, uint64_t off, size_
 int spin_dealer_make_bilinear(spin_ctx_t *ctx, const dealer_req_t *rq, uint64_t **res, size_t *words)
 {
     bilinear_t L;
-    if (spin_mpc_bilinear_from_req(rq, &L)) {
-        MPC_ERR(ctx, "dealer: malformed request (kind %llu) from party 0", (unsigned long long)rq->kind);
-        return SPIN_ERR_PROTOCOL;
-    }
+    int prc = spin_mpc_bilinear_from_req(rq, &L);
+    if (prc) return refuse_bilinear(ctx, rq, prc, &L);
     size_t big = L.na > L.nb ? L.na : L.nb;
     if (L.nc > big) big = L.nc;
     uint64_t *a = NULL, *b = NULL, *c = NULL, *s = NULL, *tmp = NULL;
@@ -65,10 +131,11 @@ int spin_dealer_make_bilinear(spin_ctx_t *ctx, const dealer_req_t *rq, uint64_t 
 int spin_dealer_make_trunc(spin_ctx_t *ctx, const dealer_req_t *rq, uint64_t **res, size_t *words)
 {
     uint64_t n = rq->p[0], bits = rq->p[1];
-    if (n > (UINT64_C(1) << 34) || bits < 1 || bits > 62) {
-        MPC_ERR(ctx, "dealer: malformed truncation request from party 0");
-        return SPIN_ERR_PROTOCOL;
-    }
+    if (bits < 1 || bits > 62)
+        return spin_dealer_refuse(ctx, rq, SPIN_ERR_PROTOCOL, "a shift of %llu bits (1..62)", (unsigned long long)bits);
+    if (n > SPIN_DEALER_MAX_WORDS)
+        return spin_dealer_refuse(ctx, rq, SPIN_ERR_RANGE, "%llu values, over the cap of 2^34 words (128 GiB)",
+                                  (unsigned long long)n);
     uint64_t *r = NULL, *out = NULL, *s = NULL, *tmp = NULL;
     int rc = spin_mpc_buf_alloc(ctx, n, &r);
     if (!rc) rc = spin_mpc_buf_alloc(ctx, 2 * n, &out);
@@ -112,18 +179,37 @@ static const spin_dealer_mask_t *find_mask(const spin_dealer_masks_t *st, uint64
 
 void spin_dealer_masks_free(spin_ctx_t *ctx, spin_dealer_masks_t *st)
 {
-    for (size_t i = 0; i < st->n; i++) spin_mpc_buf_release(ctx, st->m[i].b);
+    for (size_t i = 0; i < st->n; i++) {
+        /* B masks a party's static operand (F = W - B is public): wipe it */
+        if (st->m[i].words) ctx->compute->mem_zero(ctx->compute_state, st->m[i].b, st->m[i].words * 8, NULL);
+        spin_mpc_buf_release(ctx, st->m[i].b);
+    }
+    if (st->n) ctx->compute->stream_sync(ctx->compute_state, NULL);
     free(st->m);
+    uint64_t max = st->max_words;
+    size_t mb = st->max_mb;
     memset(st, 0, sizeof *st);
+    st->max_words = max;
+    st->max_mb = mb;
 }
 
 int spin_dealer_make_static_mask(spin_ctx_t *ctx, spin_dealer_masks_t *st, const dealer_req_t *rq, uint64_t **res,
                                  size_t *words)
 {
     uint64_t nb = rq->p[0];
-    if (!nb || nb > (UINT64_C(1) << 34)) {
-        MPC_ERR(ctx, "dealer: malformed static-mask request from party 0");
-        return SPIN_ERR_PROTOCOL;
+    if (!nb) return spin_dealer_refuse(ctx, rq, SPIN_ERR_PROTOCOL, "a mask of 0 words");
+    if (nb > SPIN_DEALER_MAX_WORDS)
+        return spin_dealer_refuse(ctx, rq, SPIN_ERR_RANGE, "a mask of %llu words, over the cap of 2^34 words "
+                                  "(128 GiB)", (unsigned long long)nb);
+    uint64_t kept = spin_sat_add(st->kept_words, spin_sat_add(nb, SPIN_DEALER_MASK_OVERHEAD));
+    if (kept > st->max_words) {
+        char b1[32], b2[32];
+        return spin_dealer_refuse(ctx, rq, SPIN_ERR_RANGE,
+                                  "keeping its mask of %llu words (%s) would bring the static masks kept for this "
+                                  "session to %s, over the cap SPIN_DEALER_STATIC_MB=%zu MiB (%zu static operand%s "
+                                  "kept so far); set SPIN_DEALER_STATIC_MB higher for the dealer, or use fewer "
+                                  "static operands", (unsigned long long)nb, bytes_str(nb, b1, sizeof b1),
+                                  bytes_str(kept, b2, sizeof b2), st->max_mb, st->n, st->n == 1 ? "" : "s");
     }
     if (st->n == st->cap) {
         size_t cap = st->cap ? 2 * st->cap : 16;
@@ -144,6 +230,7 @@ int spin_dealer_make_static_mask(spin_ctx_t *ctx, spin_dealer_masks_t *st, const
         return rc;
     }
     st->m[st->n++] = (spin_dealer_mask_t){rq->nonce, (size_t)nb, b};
+    st->kept_words = kept;
     *res = empty;
     *words = 0;
     return 0;
@@ -155,7 +242,9 @@ static int parse_matmul_static(const spin_dealer_masks_t *st, const dealer_req_t
 {
     dealer_req_t m = *rq;
     m.kind = REQ_MATMUL;
-    if (spin_mpc_bilinear_from_req(&m, L) || L->bb != 1) return SPIN_ERR_PROTOCOL;
+    int rc = spin_mpc_bilinear_from_req(&m, L);
+    if (rc) return rc;
+    if (L->bb != 1) return SPIN_ERR_PROTOCOL;
     *mask = find_mask(st, rq->p[SPIN_STATIC_MASK_P]);
     if (!*mask || (*mask)->words != L->nb) return SPIN_ERR_PROTOCOL;
     return 0;
@@ -166,11 +255,14 @@ int spin_dealer_make_matmul_static(spin_ctx_t *ctx, const spin_dealer_masks_t *s
 {
     bilinear_t L;
     const spin_dealer_mask_t *mask;
-    if (parse_matmul_static(st, rq, &L, &mask)) {
-        MPC_ERR(ctx, "dealer: party 0 asked for a static matmul triple with no matching mask (request %llu)",
-                (unsigned long long)rq->p[SPIN_STATIC_MASK_P]);
-        return SPIN_ERR_PROTOCOL;
-    }
+    dealer_req_t mm = *rq;
+    mm.kind = REQ_MATMUL;
+    int prc = spin_mpc_bilinear_from_req(&mm, &L);
+    if (prc) return refuse_bilinear(ctx, rq, prc, &L);
+    if (parse_matmul_static(st, rq, &L, &mask))
+        return spin_dealer_refuse(ctx, rq, SPIN_ERR_PROTOCOL, "no kept static mask of request %llu matches it "
+                                  "(a matmul with a broadcast B of the mask's size)",
+                                  (unsigned long long)rq->p[SPIN_STATIC_MASK_P]);
     uint64_t *a = NULL, *c = NULL, *s = NULL, *tmp = NULL;
     size_t big = L.na > L.nc ? L.na : L.nc;
     int rc = spin_mpc_buf_alloc(ctx, L.na, &a);

@@ -24,10 +24,18 @@ static int xor_streams(spin_ctx_t *ctx, uint64_t nonce, uint64_t off, size_t n, 
 static int make_and(spin_ctx_t *ctx, const dealer_req_t *rq, uint64_t **res, size_t *words)
 {
     spin_and_req_t L;
-    if (spin_mpc_and_parse(rq, &L)) {
-        MPC_ERR(ctx, "dealer: malformed AND request from party 0");
-        return SPIN_ERR_PROTOCOL;
-    }
+    for (uint64_t g = 0; g < rq->p[0] && g < SPIN_AND_MAXSEG; g++)
+        if (rq->p[1 + 2 * g] > SPIN_DEALER_MAX_WORDS)
+            return spin_dealer_refuse(ctx, rq, SPIN_ERR_RANGE, "batch %llu holds %llu words, over the cap of 2^34 "
+                                      "words (128 GiB)", (unsigned long long)g,
+                                      (unsigned long long)rq->p[1 + 2 * g]);
+    if (spin_mpc_and_parse(rq, &L))
+        return spin_dealer_refuse(ctx, rq, SPIN_ERR_PROTOCOL, "malformed: %llu batches (1..%d), each of 1..2^34 "
+                                  "words with a tail no longer than the batch", (unsigned long long)rq->p[0],
+                                  SPIN_AND_MAXSEG);
+    if (L.cwords > SPIN_DEALER_MAX_WORDS)
+        return spin_dealer_refuse(ctx, rq, SPIN_ERR_RANGE, "its %d batches make a correction of %zu words, over the "
+                                  "cap of 2^34 words (128 GiB)", L.nseg, L.cwords);
     size_t big = 0;
     for (int s = 0; s < L.nseg; s++)
         if (L.nx[s] + L.nt[s] > big) big = L.nx[s] + L.nt[s];
@@ -60,17 +68,30 @@ static int make_and(spin_ctx_t *ctx, const dealer_req_t *rq, uint64_t **res, siz
     return rc;
 }
 
+/* An edaBit or daBit request: p[0] = n values (1..2^34), p[1] = flags
+ * (only those in `known`). */
+static int check_n_flags(spin_ctx_t *ctx, const dealer_req_t *rq, uint64_t known)
+{
+    uint64_t n = rq->p[0], flags = rq->p[1];
+    if (!n || (flags & ~known))
+        return spin_dealer_refuse(ctx, rq, SPIN_ERR_PROTOCOL, "malformed: %llu values (1..2^34), flags 0x%llx "
+                                  "(known: 0x%llx)", (unsigned long long)n, (unsigned long long)flags,
+                                  (unsigned long long)known);
+    if (n > SPIN_DEALER_MAX_WORDS)
+        return spin_dealer_refuse(ctx, rq, SPIN_ERR_RANGE, "%llu values, over the cap of 2^34 words (128 GiB)",
+                                  (unsigned long long)n);
+    return 0;
+}
+
 static int make_edabit(spin_ctx_t *ctx, const dealer_req_t *rq, uint64_t **res, size_t *words)
 {
     uint64_t n = rq->p[0], flags = rq->p[1];
-    if (!n || n > (UINT64_C(1) << 34) || (flags & ~(uint64_t)SPIN_EDABIT_PAIRS)) {
-        MPC_ERR(ctx, "dealer: malformed edaBit request from party 0");
-        return SPIN_ERR_PROTOCOL;
-    }
+    int rc = check_n_flags(ctx, rq, SPIN_EDABIT_PAIRS);
+    if (rc) return rc;
     size_t W = SPIN_BITS_W((size_t)n), nb = ((flags & SPIN_EDABIT_PAIRS) ? 96 : 64) * W;
     size_t big = n > nb ? n : nb;
     uint64_t *r = NULL, *out = NULL, *s = NULL, *tmp = NULL;
-    int rc = spin_mpc_buf_alloc(ctx, n, &r);
+    rc = spin_mpc_buf_alloc(ctx, n, &r);
     if (!rc) rc = spin_mpc_buf_alloc(ctx, nb, &out);
     if (!rc) rc = spin_mpc_buf_alloc(ctx, nb, &s);
     if (!rc) rc = spin_mpc_buf_alloc(ctx, big, &tmp);
@@ -95,14 +116,12 @@ static int make_edabit(spin_ctx_t *ctx, const dealer_req_t *rq, uint64_t **res, 
 static int make_dabit(spin_ctx_t *ctx, const dealer_req_t *rq, uint64_t **res, size_t *words)
 {
     uint64_t n = rq->p[0], flags = rq->p[1];
-    if (!n || n > (UINT64_C(1) << 34) || (flags & ~(uint64_t)SPIN_DABIT_PRODUCT)) {
-        MPC_ERR(ctx, "dealer: malformed daBit request from party 0");
-        return SPIN_ERR_PROTOCOL;
-    }
+    int rc = check_n_flags(ctx, rq, SPIN_DABIT_PRODUCT);
+    if (rc) return rc;
     int prod = (flags & SPIN_DABIT_PRODUCT) != 0;
     size_t W = SPIN_BITS_W((size_t)n), nw = prod ? 2 * n : n;
     uint64_t *rb = NULL, *out = NULL, *a = NULL, *s = NULL, *tmp = NULL;
-    int rc = spin_mpc_buf_alloc(ctx, W, &rb);
+    rc = spin_mpc_buf_alloc(ctx, W, &rb);
     if (!rc) rc = spin_mpc_buf_alloc(ctx, nw, &out);
     if (!rc) rc = spin_mpc_buf_alloc(ctx, n, &a);
     if (!rc) rc = spin_mpc_buf_alloc(ctx, n, &s);
@@ -142,10 +161,12 @@ size_t spin_dealer_bool_words(const dealer_req_t *rq)
     uint64_t n = rq->p[0];
     if (rq->kind == REQ_AND) {
         spin_and_req_t L;
-        return spin_mpc_and_parse(rq, &L) ? 0 : L.cwords;
+        return spin_mpc_and_parse(rq, &L) || L.cwords > SPIN_DEALER_MAX_WORDS ? 0 : L.cwords;
     }
-    if (!n || n > (UINT64_C(1) << 34)) return 0;
-    if (rq->kind == REQ_EDABIT) return ((rq->p[1] & SPIN_EDABIT_PAIRS) ? 96 : 64) * SPIN_BITS_W((size_t)n);
-    if (rq->kind == REQ_DABIT) return ((rq->p[1] & SPIN_DABIT_PRODUCT) ? 2 : 1) * (size_t)n;
+    if (!n || n > SPIN_DEALER_MAX_WORDS) return 0;
+    if (rq->kind == REQ_EDABIT && !(rq->p[1] & ~(uint64_t)SPIN_EDABIT_PAIRS))
+        return ((rq->p[1] & SPIN_EDABIT_PAIRS) ? 96 : 64) * SPIN_BITS_W((size_t)n);
+    if (rq->kind == REQ_DABIT && !(rq->p[1] & ~(uint64_t)SPIN_DABIT_PRODUCT))
+        return ((rq->p[1] & SPIN_DABIT_PRODUCT) ? 2 : 1) * (size_t)n;
     return 0;
 }

@@ -9,7 +9,9 @@
  * the one for the request received: a prediction only saves time).  The
  * queue is bounded by SPIN_DEALER_PREFETCH_MB of prepared corrections
  * (default 256; 0 turns run-ahead off).  Predictions use only shapes, never
- * values.  This file also picks the generator for each request kind. */
+ * values.  This file also picks the generator for each request kind, and
+ * reads the cap of the kept static masks, SPIN_DEALER_STATIC_MB
+ * (dealer_internal.h). */
 #include "config.h"
 #include "dealer/dealer_internal.h"
 #include "runtime/runtime.h"
@@ -60,7 +62,8 @@ static int make_response(spin_ctx_t *ctx, spin_dealer_runahead_t *ra, const deal
  * (a static mask has an effect, a static matmul needs its mask kept). */
 static size_t response_words(const spin_dealer_runahead_t *ra, const dealer_req_t *rq)
 {
-    if (rq->kind == REQ_TRUNC) return 2 * (size_t)rq->p[0];
+    if (rq->kind == REQ_TRUNC)
+        return rq->p[0] <= SPIN_DEALER_MAX_WORDS && rq->p[1] >= 1 && rq->p[1] <= 62 ? 2 * (size_t)rq->p[0] : 0;
     if (rq->kind == REQ_STATIC_MASK) return 0;
     if (rq->kind == REQ_MATMUL_STATIC) return spin_dealer_matmul_static_words(&ra->masks, rq);
     if (rq->kind == REQ_AND || rq->kind == REQ_EDABIT || rq->kind == REQ_DABIT)
@@ -75,24 +78,31 @@ static void drop_queue(spin_ctx_t *ctx, spin_dealer_runahead_t *ra)
     ra->nq = 0;
 }
 
+/* A whole number of MiB in [0, max] from the environment variable `name`;
+ * unset: def; malformed: a warning naming it, and def. */
+static size_t env_mb(spin_ctx_t *ctx, const char *name, size_t def, size_t max)
+{
+    const char *e = spin_runtime_env(ctx->rt, name);
+    if (!e) return def;
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(e, &end, 10);
+    if (errno || end == e || *end || e[0] == '-' || v > max) {
+        spin_log(ctx->log, SPIN_LOG_WARN, "dealer: %s=\"%s\" is not a whole number of MiB in [0, %zu]; using %zu",
+                 name, e, max, def);
+        return def;
+    }
+    return (size_t)v;
+}
+
 void spin_dealer_runahead_init(spin_ctx_t *ctx, spin_dealer_runahead_t *ra)
 {
     memset(ra, 0, sizeof *ra);
-    size_t mb = 256;
-    const char *e = spin_runtime_env(ctx->rt, "SPIN_DEALER_PREFETCH_MB");
-    if (e) {
-        char *end;
-        errno = 0;
-        unsigned long long v = strtoull(e, &end, 10);
-        if (errno || end == e || *end || e[0] == '-' || v > 65536)
-            spin_log(ctx->log, SPIN_LOG_WARN,
-                     "dealer: SPIN_DEALER_PREFETCH_MB=\"%s\" is not a whole number of MiB in [0, 65536]; "
-                     "using 256", e);
-        else
-            mb = (size_t)v;
-    }
+    size_t mb = env_mb(ctx, "SPIN_DEALER_PREFETCH_MB", 256, 65536);
     ra->budget_words = mb * (1024 * 1024 / 8);
     if (ra->budget_words) ra->hist = calloc(SPIN_DEALER_HIST_MAX, sizeof *ra->hist);
+    ra->masks.max_mb = env_mb(ctx, "SPIN_DEALER_STATIC_MB", SPIN_DEALER_STATIC_MB_DEFAULT, SPIN_DEALER_STATIC_MB_MAX);
+    ra->masks.max_words = (uint64_t)ra->masks.max_mb * (1024 * 1024 / 8);
 }
 
 void spin_dealer_runahead_fini(spin_ctx_t *ctx, spin_dealer_runahead_t *ra)

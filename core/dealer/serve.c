@@ -7,6 +7,11 @@
  * it.  Requests are served in order; the nonce in each request is checked
  * against the dealer's own count, so a desynchronised party 0 is reported.
  * Each answer comes from the run-ahead queue or a generator (runahead.c).
+ * A request the dealer cannot answer (malformed, beyond a cap of
+ * dealer_internal.h, out of memory) is refused: the generator has logged
+ * why, party 0 gets a REFUSAL message in place of the correction (4 bytes,
+ * never the length of a correction, so its receive fails at once instead
+ * of waiting for the timeout) and the dealer stops serving with the error.
  */
 #include "config.h"
 #include "dealer/dealer_internal.h"
@@ -42,6 +47,9 @@ static int send_correction(spin_ctx_t *ctx, const uint64_t *dev, size_t words)
     return rc;
 }
 
+/* What party 0 receives in place of a correction that was refused. */
+static const char REFUSAL[4] = "NAK";
+
 int spin_dealer_serve(spin_ctx_t *ctx)
 {
     if (!ctx || !ctx->dealer) return SPIN_ERR_INVAL;
@@ -75,7 +83,12 @@ int spin_dealer_serve(spin_ctx_t *ctx)
         uint64_t *buf = NULL;
         size_t words = 0;
         rc = spin_dealer_answer(ctx, &ra, &rq, &buf, &words);
-        if (rc) break;
+        if (rc) {
+            spin_log(ctx->log, SPIN_LOG_ERROR, "dealer: stopping: request %llu (%s) could not be answered: %s",
+                     (unsigned long long)rq.nonce, spin_dealer_kind_name(rq.kind), spin_strerror(rc));
+            ctx->transport->send(ctx->comm, 0, TAG_DEALER_RESP, REFUSAL, sizeof REFUSAL);
+            break;
+        }
         rc = send_correction(ctx, buf, words);
         spin_mpc_buf_release(ctx, buf);
         if (rc) break;

@@ -269,8 +269,13 @@ done:
 
 static int rsqrt2(spin_ctx_t *ctx, const uint64_t *X, size_t n, int sq, uint64_t *out)
 {
-    int f = (int)ctx->frac_bits, K = 3 * f - 1, top = K - 1, g = RS_GW, ng = (top + g - 1) / g, G = 3 * f + 8;
-    int PN = PN_MAX, nf = g / 2 + 1, ws = sq ? 4 : 0, xs = sq ? 3 : 4;
+    int f = (int)ctx->frac_bits, K = 3 * f - 1, top = K - 1, g = RS_GW, ng = (top + g - 1) / g;
+    /* m, L = Q0 + Q1 m (< 1.85) and Sq at scale G must stay below 2^62 (truncation) and Q0 2^G
+     * below 2^63 (int64): G <= 61 (3f + 8 = 62 at f = 18 overflowed) */
+    int G = 3 * f + 8 < 61 ? 3 * f + 8 : 61;
+    /* sqrt: y W (sqrt(x) 2^(f + ws + PN), W's products) and 3 A 2^PN (sqrt(x) 2^(f + xs + PN + 1.6))
+     * must stay below 2^62: ws = 4, xs = 3 up to f = 17, ws = 2, xs = 1 at f = 18 */
+    int PN = PN_MAX, nf = g / 2 + 1, ws = sq ? (38 - 2 * f < 4 ? 38 - 2 * f : 4) : 0, xs = sq ? ws - 1 : 4;
     int ex1[16], ex2[RS_GW];
     uint64_t *b1 = NULL, *b1x = NULL, *b2 = NULL, *b2x = NULL, *Xc = NULL, *W1 = NULL, *M = NULL, *L = NULL,
              *Sq = NULL, *W2 = NULL, *W = NULL, *Y = NULL, *y2 = NULL, *my = NULL, *mW = NULL, *t = NULL,

@@ -258,14 +258,31 @@ int spin_softmax(spin_ctx_t *ctx, const spin_tensor_t *a, int axis, spin_tensor_
 /* ---- LayerNorm ------------------------------------------------------------------ */
 
 /* LayerNorm over rows of d: S = sum x, D = d x - S = d (x - mean) (exact,
- * local); level 1: T = x^2 >> (f - 8), S2 = S^2 >> (f - 8) and (with gamma)
- * G = D gamma; V = d sum T - S2 = d^2 var (scale f + 8); r = 16 rsqrt(V +
- * d^2 eps) = rsqrt(var + eps) / d (rsqrt_core reading V at scale f,
- * positions from d^2 eps up to 2^LN_K); out = (D or G) r + beta (one
- * level).  Rounds: 2 + 20 + 2 = 24.  Valid while d |x| < 2^(27 - f/2)
- * (f = 16: d |x| < 2^19, e.g. |x| < 4096 for d = 128) and
- * d^2 var < 2^(LN_K - f - 8). */
+ * local); level 1 (one Beaver opening): x^2 and S^2 raw (scale 2f) and,
+ * with gamma, G = D gamma; then V = d sum x^2 - S^2 = d^2 var is formed in
+ * the ring at scale 2f and truncated ONCE, to scale f + vs, in the same
+ * truncation round as G (to scale f).  Only V itself has to be in the
+ * truncation's range: x^2, S^2 and d sum x^2 may wrap around the ring
+ * (their wraps cancel exactly), so the row mean is not limited (an earlier
+ * version truncated S^2 itself, which failed once |S| >= 2^(31-f), i.e.
+ * |mean| >= 2^(31-f) / d).  r = 2^(vs/2) rsqrt(V + d^2 eps) = rsqrt(var +
+ * eps) / d (rsqrt_core reading V at scale f, positions from d^2 eps up to
+ * 2^LN_K); out = (D or G) r + beta (one level).  Rounds: 2 + 20 + 2 = 24.
+ * vs is the even number <= min(8, f - 10) (0 for f < 10), so that the
+ * rsqrt core's range 2^(LN_K - f - vs) is at least the truncation's
+ * 2^(62 - 2f).  Valid while d^2 (var + eps) < 2^(62 - 2f) for 10 <= f <= 18
+ * (f = 16: 2^30, f = 18: 2^26; 2^(52 - f) for f < 10); with gamma also
+ * d |x - mean| |gamma| < 2^(62 - 2f) and |gamma| sqrt(d) 2^(f + os) < 2^62
+ * (os below).  V's error is one truncation (2^-(f+vs)) instead of the d^2
+ * + 1 ulps of truncating every square. */
 #define LN_K 52
+
+static int ln_vscale(int f)
+{
+    int vs = f - 10 < 8 ? f - 10 : 8;
+    if (vs < 0) vs = 0;
+    return vs & ~1;
+}
 
 int spin_layernorm(spin_ctx_t *ctx, const spin_tensor_t *a, const spin_tensor_t *gamma, const spin_tensor_t *beta,
                    double eps, spin_tensor_t **out)
@@ -282,11 +299,12 @@ int spin_layernorm(spin_ctx_t *ctx, const spin_tensor_t *a, const spin_tensor_t 
         return SPIN_ERR_INVAL;
     }
     double d3e = (double)d * (double)d * eps;
-    int plo = 0;
-    while (plo < LN_K - 8 && ldexp(1.0, plo + 1) <= d3e * ldexp(1.0, f + 8)) plo++;
-    /* r = 16 rsqrt(V) <= rmax (V >= 2^(plo-1)); rsqrt_core needs rmax 2^(f + PN + ws) and
+    int vs = ln_vscale(f), plo = 0;
+    double wv = ldexp(1.0, vs / 2);
+    while (plo < LN_K - 8 && ldexp(1.0, plo + 1) <= d3e * ldexp(1.0, f + vs)) plo++;
+    /* r = 2^(vs/2) rsqrt(V) <= rmax (V >= 2^(plo-1)); rsqrt_core needs rmax 2^(f + PN + ws) and
      * rmax 2^(os + 4 + PN + 1.6) below 2^62; the output product rmax sqrt(d) 2^(f + os) too */
-    int lr = (int)ceil(log2(16.0 / sqrt(ldexp(1.0, plo - 1 - f))));
+    int lr = (int)ceil(log2(wv / sqrt(ldexp(1.0, plo - 1 - f))));
     int ws = 19 - lr, os = 29 - lr;
     if (ws > 16) ws = 16;
     if (os > f + 16) os = f + 16;
@@ -326,17 +344,22 @@ int spin_layernorm(spin_ctx_t *ctx, const spin_tensor_t *a, const spin_tensor_t 
     if (!rc) rc = fn_bcast(ctx, T, S, rows, d);
     if (!rc) rc = fn_words_scalar(ctx, SPIN_RING_MUL_S, D, X, (uint64_t)d, n);
     if (!rc) rc = fn_words_binary(ctx, SPIN_RING_SUB, D, D, T, n);
+    /* level 1: the products raw (scale 2f), V = d sum x^2 - S^2 in the ring, then one
+     * truncation round for V (rows words) and G */
     if (!rc) {
         prod_t p[3] = {{X, NULL, T, n}, {S, NULL, S2, rows}, {D, Gm, Gm, n}};
-        unsigned dd[3] = {(unsigned)f - 8, (unsigned)f - 8, (unsigned)f};
-        rc = fn_level(ctx, p, dd, gamma ? 3 : 2);
+        rc = fn_beaver_batch(ctx, p, gamma ? 3 : 2);
     }
     if (!rc) rc = ctx->compute->sum_axis(ctx->compute_state, SPIN_DT_U64, V, T, rows, d, 1, 0, NULL);
     if (!rc) rc = fn_words_scalar(ctx, SPIN_RING_MUL_S, V, V, (uint64_t)d, rows);
     if (!rc) rc = fn_words_binary(ctx, SPIN_RING_SUB, V, V, S2, rows);
-    if (!rc) rc = fn_words_add_const(ctx, V, fx(d3e, f + 8), rows);
-    /* V is 256 d^2 (var + eps) read at scale f: rsqrt(V) 16 = rsqrt(var + eps) / d */
-    if (!rc) rc = fn_rsqrt_core(ctx, V, rows, plo, LN_K, 16.0, ws, (unsigned)os, R);
+    if (!rc) {
+        trn_t tr[2] = {{V, rows, (unsigned)(f - vs)}, {Gm, n, (unsigned)f}};
+        rc = fn_trunc_batch(ctx, tr, gamma ? 2 : 1);
+    }
+    if (!rc) rc = fn_words_add_const(ctx, V, fx(d3e, f + vs), rows);
+    /* V is 2^vs d^2 (var + eps) read at scale f: rsqrt(V) 2^(vs/2) = rsqrt(var + eps) / d */
+    if (!rc) rc = fn_rsqrt_core(ctx, V, rows, plo, LN_K, wv, ws, (unsigned)os, R);
     if (!rc) rc = fn_bcast(ctx, Rb, R, rows, d);
     if (!rc) {
         prod_t p = {gamma ? Gm : D, Rb, spin_mpc_tensor_data(r), n};

@@ -10,37 +10,44 @@
  */
 #include "config.h"
 #include "mpc/mpc_internal.h"
+#include "runtime/checked.h"
 
 #include <string.h>
 
+/* The most words of one operand (or dimension) a request may describe:
+ * 2^34 words, 128 GiB (the dealer's cap, dealer/dealer_internal.h
+ * SPIN_DEALER_MAX_WORDS, is the same). */
+#define BILINEAR_MAX_WORDS (UINT64_C(1) << 34)
+
+/* Output size of a convolution along one axis; 0 when the kernel does not
+ * fit the padded input or the stride is 0 (from_req refuses both). */
+static uint64_t conv_out(uint64_t in, uint64_t pad, uint64_t k, uint64_t stride)
+{
+    uint64_t span = spin_sat_add(in, spin_sat_mul(2, pad));
+    if (!stride || span < k || span == UINT64_MAX) return 0;
+    return (span - k) / stride + 1;
+}
+
+/* Every product saturates (runtime/checked.h): a size that does not fit in
+ * 64 bits reads as UINT64_MAX, which from_req refuses. */
 void spin_mpc_bilinear_sizes(bilinear_t *L)
 {
-    uint64_t ckk = L->cc * L->kh * L->kw;
-    uint64_t oh = L->sh ? (L->ch + 2 * L->ph - L->kh) / L->sh + 1 : 0;
-    uint64_t ow = L->sw ? (L->cw + 2 * L->pw - L->kw) / L->sw + 1 : 0;
+    uint64_t ckk = spin_sat_mul(spin_sat_mul(L->cc, L->kh), L->kw);
+    uint64_t oh = conv_out(L->ch, L->ph, L->kh, L->sh), ow = conv_out(L->cw, L->pw, L->kw, L->sw);
+    uint64_t x = spin_sat_mul(spin_sat_mul(spin_sat_mul(L->cn, L->cc), L->ch), L->cw);   /* conv input */
+    uint64_t y = spin_sat_mul(spin_sat_mul(spin_sat_mul(L->cn, L->oc), oh), ow);         /* conv output */
+    uint64_t w = spin_sat_mul(L->oc, ckk);                                                /* conv weights */
     switch (L->kind) {
     case REQ_MUL: L->na = L->nb = L->nc = L->m; break;
     case REQ_SQUARE: L->na = L->nc = L->m; L->nb = 0; break;
     case REQ_MATMUL:
-        L->na = L->ba * L->m * L->k;
-        L->nb = L->bb * L->k * L->n;
-        L->nc = L->batch * L->m * L->n;
+        L->na = spin_sat_mul(spin_sat_mul(L->ba, L->m), L->k);
+        L->nb = spin_sat_mul(spin_sat_mul(L->bb, L->k), L->n);
+        L->nc = spin_sat_mul(spin_sat_mul(L->batch, L->m), L->n);
         break;
-    case REQ_CONV:
-        L->na = L->cn * L->cc * L->ch * L->cw;
-        L->nb = L->oc * ckk;
-        L->nc = L->cn * L->oc * oh * ow;
-        break;
-    case REQ_CONV_DX:
-        L->na = L->cn * L->oc * oh * ow;
-        L->nb = L->oc * ckk;
-        L->nc = L->cn * L->cc * L->ch * L->cw;
-        break;
-    case REQ_CONV_DW:
-        L->na = L->cn * L->cc * L->ch * L->cw;
-        L->nb = L->cn * L->oc * oh * ow;
-        L->nc = L->oc * ckk;
-        break;
+    case REQ_CONV: L->na = x; L->nb = w; L->nc = y; break;
+    case REQ_CONV_DX: L->na = y; L->nb = w; L->nc = x; break;
+    case REQ_CONV_DW: L->na = x; L->nb = y; L->nc = w; break;
     default: L->na = L->nb = L->nc = 0; break;
     }
 }
@@ -63,16 +70,28 @@ int spin_mpc_bilinear_from_req(const dealer_req_t *rq, bilinear_t *L)
     L->ba = v[6]; L->bb = v[7]; L->cn = v[8]; L->cc = v[9]; L->ch = v[10]; L->cw = v[11];
     L->oc = v[12]; L->kh = v[13]; L->kw = v[14]; L->sh = v[15]; L->sw = v[16]; L->ph = v[17];
     L->pw = v[18];
-    if ((L->kind == REQ_CONV || L->kind == REQ_CONV_DX || L->kind == REQ_CONV_DW) &&
-        (!L->sh || !L->sw || L->ch + 2 * L->ph < L->kh || L->cw + 2 * L->pw < L->kw))
+    int conv = L->kind == REQ_CONV || L->kind == REQ_CONV_DX || L->kind == REQ_CONV_DW;
+    if (L->kind != REQ_MUL && L->kind != REQ_SQUARE && L->kind != REQ_MATMUL && !conv) return SPIN_ERR_PROTOCOL;
+    if (L->ta > 1 || L->tb > 1) return SPIN_ERR_PROTOCOL;
+    if (conv && (!L->sh || !L->sw || !conv_out(L->ch, L->ph, L->kh, L->sh) || !conv_out(L->cw, L->pw, L->kw, L->sw)))
         return SPIN_ERR_PROTOCOL;
     if (L->kind == REQ_MATMUL && (!L->batch || (L->ba != 1 && L->ba != L->batch) ||
                                   (L->bb != 1 && L->bb != L->batch)))
         return SPIN_ERR_PROTOCOL;
     spin_mpc_bilinear_sizes(L);
-    /* Refuse absurd sizes (a corrupt request must not exhaust memory). */
-    if (L->na > (UINT64_C(1) << 34) || L->nb > (UINT64_C(1) << 34) || L->nc > (UINT64_C(1) << 34))
-        return SPIN_ERR_PROTOCOL;
+    /* Refuse absurd sizes (a corrupt request must not exhaust memory, nor
+     * a zero-sized operand hide a loop over a huge dimension): every
+     * dimension, every operand and the convolutions' im2col buffer
+     * (cn x ckk x oh x ow words, allocated by eval) within BILINEAR_MAX_WORDS. */
+    const uint64_t cap = BILINEAR_MAX_WORDS;
+    for (int i = 0; i < 19; i++)
+        if (v[i] > cap) return SPIN_ERR_RANGE;
+    if (L->na > cap || L->nb > cap || L->nc > cap) return SPIN_ERR_RANGE;
+    if (conv) {
+        uint64_t ckk = spin_sat_mul(spin_sat_mul(L->cc, L->kh), L->kw);
+        uint64_t hw = spin_sat_mul(conv_out(L->ch, L->ph, L->kh, L->sh), conv_out(L->cw, L->pw, L->kw, L->sw));
+        if (spin_sat_mul(ckk, hw) > cap || spin_sat_mul(spin_sat_mul(L->cn, ckk), hw) > cap) return SPIN_ERR_RANGE;
+    }
     return 0;
 }
 

@@ -73,11 +73,16 @@ int spin_mpc_ctx_random_key(spin_ctx_t *ctx, spin_prg_key_t *key)
         rc = ctx->compute->prg_fill(ctx->compute_state, &k, nonce ^ (uint64_t)ctx->party << 48,
                               2 * ctx->local_counter++, dev, 2, NULL);
         if (!rc) rc = ctx->compute->copy_d2h(ctx->compute_state, w, dev, sizeof w, NULL);
-        if (!rc) rc = ctx->compute->stream_sync(ctx->compute_state, NULL);
+        /* the key in plugin memory, and our copies of the seed: wiped */
+        int zr = ctx->compute->mem_zero(ctx->compute_state, dev, sizeof w, NULL);
+        int sr = ctx->compute->stream_sync(ctx->compute_state, NULL);
+        if (!rc) rc = zr ? zr : sr;
         spin_mpc_buf_release(ctx, dev);
-        if (rc) return rc;
-        memcpy(key->key, w, 16);
-        return 0;
+        explicit_bzero(&k, sizeof k);
+        explicit_bzero(&nonce, sizeof nonce);
+        if (!rc) memcpy(key->key, w, 16);
+        explicit_bzero(w, sizeof w);
+        return rc;
     }
     size_t got = 0;
     while (got < 16) {
@@ -114,6 +119,16 @@ static int agree_keys(spin_ctx_t *ctx)
     for (int p = 0; p < ctx->party && !rc; p++)
         rc = ctx->transport->recv(ctx->comm, p, TAG_SETUP_PAIR_KEY, &ctx->pair_key[p], sizeof(spin_prg_key_t));
     return rc;
+}
+
+/* The context's secrets (the fixed seed, the keys with the dealer and the
+ * other parties, the dealer's party keys) wiped, then the context freed. */
+static void ctx_wipe_free(spin_ctx_t *ctx)
+{
+    if (ctx->party_keys) explicit_bzero(ctx->party_keys, (size_t)ctx->nparties * sizeof *ctx->party_keys);
+    free(ctx->party_keys);
+    explicit_bzero(ctx, sizeof *ctx);
+    free(ctx);
 }
 
 #define STR_(x) #x
@@ -218,6 +233,10 @@ int spin_ctx_open(const spin_ctx_opts_t *o, spin_ctx_t **out)
         goto fail;
     }
     ctx->frac_bits = f;
+    if (f > 21) /* products exact only below 2^(62-2f) < 2^20 (docs/PROTOCOLS.md, "Valid input ranges") */
+        spin_log(ctx->log, SPIN_LOG_WARN, "f = %u fractional bits: a product x*y is exact only while |x*y| < "
+                 "2^%u = %g, and x*x while |x| < 2^%u = %g; beyond, results are wrong (by 2^%u)", f,
+                 62 - 2 * f, ldexp(1.0, 62 - 2 * (int)f), 31 - f, ldexp(1.0, 31 - (int)f), 64 - 2 * f);
     ctx->timeout_ms = resolve_timeout_ms(ctx, o->timeout_ms);
     if (o->fixed_seed) {
         ctx->fixed = 1;
@@ -277,8 +296,7 @@ fail:
     if (ctx->comm) ctx->transport->close(ctx->comm);
     ctx->comm = NULL;
     spin_runtime_close(ctx->rt);
-    free(ctx->party_keys);
-    free(ctx);
+    ctx_wipe_free(ctx);
     return rc;
 }
 
@@ -293,9 +311,7 @@ void spin_ctx_close(spin_ctx_t *ctx)
     }
     if (ctx->comm) ctx->transport->close(ctx->comm);
     spin_runtime_close(ctx->rt);
-    free(ctx->party_keys);
-    memset(ctx, 0, sizeof *ctx); /* wipe keys */
-    free(ctx);
+    ctx_wipe_free(ctx);
 }
 
 int spin_ctx_party(const spin_ctx_t *ctx) { return ctx->party; }

@@ -31,8 +31,17 @@ static const spin_env_var_t env_table[] = {
      "File with one endpoint per line (tcp://HOST:PORT, ipc://PATH or "
      "rdma://HOST:PORT; the transport chosen must take the scheme) for "
      "parties 0..N-1, then the dealer; '#' starts a comment. spin-run writes one."},
+    {"SPIN_LOCAL_PROCS", "1",
+     "Spin processes (parties and dealers) sharing this host's cores, for "
+     "spin-run --peers: each gets OMP_NUM_THREADS and OPENBLAS_NUM_THREADS = "
+     "max(1, cores / K), and OMP_WAIT_POLICY=passive when K > 1, where the user "
+     "has not set them (spin-run -n N counts its own N + 1). 1..4096."},
     {"SPIN_FRAC_BITS", "16",
-     "Fixed-point fractional bits f (1..30); every party must use the same."},
+     "Fixed-point fractional bits f (1..30); every party must use the same. "
+     "A product x*y is exact only while |x*y| < 2^(62-2f) (f = 16: 2^30, "
+     "f = 18: 2^26; x*x while |x| < 2^(31-f)); for f > 21 that bound is "
+     "below 2^20 and every context logs a warning at open naming it "
+     "(f = 24: 2^14, x*x for |x| < 2^7)."},
     {"SPIN_KEY_DIR", NULL,
      "Directory of CurveZMQ key files (spin-keygen): when set, every link is "
      "authenticated and encrypted and unknown keys are refused."},
@@ -40,6 +49,13 @@ static const spin_env_var_t env_table[] = {
      "Memory the dealer may fill with corrections prepared ahead of the "
      "parties' requests (predicted from the repeating sequence of shapes); "
      "0 turns run-ahead off; at most 65536 (a malformed value warns and 256 applies)."},
+    {"SPIN_DEALER_STATIC_MB", "1024",
+     "Memory the dealer may keep for the session's static-operand masks "
+     "(spin_static_new: one per weight matrix opened once, e.g. spin-infer's "
+     "model); each mask counts its size plus 64 bytes. A mask beyond it is "
+     "refused with an error naming the request and the cap, and the run stops; "
+     "0 refuses every static operand; at most 1048576 (a malformed value warns "
+     "and 1024 applies)."},
     {"SPIN_RDMA_DEVICE", NULL,
      "RDMA device for the rdma plugin, NAME or NAME:PORT (default: the first "
      "active port)."},

@@ -86,7 +86,10 @@ void cpu_prg_destroy(cpu_state_t *st)
     cpu_prg_t *p = st->prg;
     if (!p) return;
     if (p->c) {
+        /* EVP_CIPHER_CTX_free cleanses the key schedule; our copies of the
+         * last key of each context are wiped here. */
         for (int i = 0; i < p->nctx; i++) EVP_CIPHER_CTX_free(p->c[i].ctx);
+        explicit_bzero(p->c, (size_t)p->nctx * sizeof *p->c);
         free(p->c);
     }
     free(p->zero);
@@ -210,7 +213,7 @@ int cpu_prg_fill(void *state, const spin_prg_key_t *key, uint64_t nonce,
         if (rc) goto fail;
         *out++ = get_le64(tmp + 8);
         left--;
-        if (left == 0) return SPIN_OK;
+        if (left == 0) goto done;
         w++;
     }
     const size_t nb = left / 2;
@@ -226,7 +229,11 @@ int cpu_prg_fill(void *state, const spin_prg_key_t *key, uint64_t nonce,
         if (rc) goto fail;
         *out = get_le64(tmp);
     }
+done:
+    /* the half block not handed out is keystream of other words */
+    explicit_bzero(tmp, sizeof tmp);
     return SPIN_OK;
 fail:
+    explicit_bzero(tmp, sizeof tmp);
     return cpu_fail(st, rc, "prg_fill: OpenSSL AES-128-CTR failed");
 }

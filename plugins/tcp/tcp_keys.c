@@ -2,8 +2,10 @@
  * tcp_keys.c - CurveZMQ key files and the ZAP handler.
  *
  * key_dir holds party<i>.pub (Z85, 40 characters and a newline) for every
- * party and party<me>.key, my secret key (same format, mode 0600); files are
- * written by spin-keygen.  Key material is never logged.
+ * party and party<me>.key, my secret key (same format, mode 0600: a secret
+ * key file that group or others may access is refused, naming the chmod
+ * that fixes it); files are written by spin-keygen.  Key material is never
+ * logged, and every buffer that held it is wiped (explicit_bzero).
  *
  * The ZAP handler (a thread with a REP socket on inproc://zeromq.zap.01 in
  * the communicator's own context) accepts a CURVE client only if its public
@@ -26,12 +28,10 @@
 #include "tcp_internal.h"
 
 #define LOGE(c, ...) spin_log((c)->kit.log, SPIN_LOG_ERROR, __VA_ARGS__)
-#define LOGW(c, ...) spin_log((c)->kit.log, SPIN_LOG_WARN, __VA_ARGS__)
 
 static void wipe(void *p, size_t n)
 {
-    volatile unsigned char *v = p;
-    while (n--) *v++ = 0;
+    explicit_bzero(p, n);
 }
 
 static int z85_char(int ch)
@@ -55,9 +55,27 @@ static int read_key(tcp_comm_t *c, const char *dir, const char *name, int secret
         return SPIN_ERR_CONFIG;
     }
     struct stat sb;
-    if (secret && fstat(fd, &sb) == 0 && (sb.st_mode & 077))
-        LOGW(c, "tcp: secret key file %s is accessible by other users (mode %03o): chmod 600 it",
-             path, (unsigned)(sb.st_mode & 0777));
+    if (secret) {
+        /* A secret key others can read (or replace) is not secret: refused,
+         * before a byte of it is read. */
+        if (fstat(fd, &sb) != 0) {
+            LOGE(c, "tcp: cannot check the permissions of secret key file %s: %s", path, strerror(errno));
+            close(fd);
+            return SPIN_ERR_CONFIG;
+        }
+        if (!S_ISREG(sb.st_mode)) {
+            LOGE(c, "tcp: secret key file %s is not a regular file", path);
+            close(fd);
+            return SPIN_ERR_CONFIG;
+        }
+        if (sb.st_mode & 077) {
+            LOGE(c, "tcp: secret key file %s is accessible by other users (mode %03o): refusing to use it; "
+                    "run chmod 600 %s (and, as the key may have been read, consider a new pair from "
+                    "spin-keygen --force)", path, (unsigned)(sb.st_mode & 0777), path);
+            close(fd);
+            return SPIN_ERR_CONFIG;
+        }
+    }
     char buf[128];
     ssize_t n = read(fd, buf, sizeof buf - 1);
     close(fd);

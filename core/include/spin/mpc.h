@@ -97,8 +97,10 @@ SPIN_API int spin_run_local(int nparties, const char *scheme, const spin_ctx_opt
 /* ------------------------------------------------------------------------ */
 
 /** Encode: round half away from zero of x * 2^f into the ring.  Valid range
- *  |x| < 2^(62-f) (so that products before truncation stay in range after
- *  one multiplication of values below 2^(31-f)...); SPIN_ERR_RANGE outside. */
+ *  |x| < 2^(62-f) (the truncation's input range at scale 2^f);
+ *  SPIN_ERR_RANGE outside.  A product of two encoded values is formed at
+ *  scale 2^2f and is only exact while |x y| < 2^(62-2f) (spin_mul below;
+ *  docs/PROTOCOLS.md, "Valid input ranges"). */
 SPIN_API int spin_fixed_encode(unsigned f, const double *x, uint64_t *out, size_t n);
 SPIN_API void spin_fixed_decode(unsigned f, const uint64_t *x, double *out, size_t n);
 
@@ -171,22 +173,35 @@ SPIN_API int spin_broadcast(spin_ctx_t *ctx, const spin_tensor_t *v, int ndim, c
 SPIN_API int spin_add_inplace(spin_ctx_t *ctx, spin_tensor_t *a, const spin_tensor_t *b);
 SPIN_API int spin_sub_inplace(spin_ctx_t *ctx, spin_tensor_t *a, const spin_tensor_t *b);
 SPIN_API int spin_copy(spin_ctx_t *ctx, spin_tensor_t *dst, const spin_tensor_t *src);
-/** Multiply by a public fixed-point scalar, then truncate (one round). */
+/** Multiply by a public fixed-point scalar, then truncate (one round).
+ *  Exact while |c a| < 2^(62-2f) (as spin_mul). */
 SPIN_API int spin_scale(spin_ctx_t *ctx, const spin_tensor_t *a, double c, spin_tensor_t **out);
 
 /** Truncate by `bits` (probabilistic-free: at most 1 ulp error for
- *  |x| < 2^62, dealer pair with MSB correction; one round). */
+ *  |x| < 2^62 in the ring, dealer pair with MSB correction; one round).
+ *  Outside that range a fraction (|x| - 2^62) / 2^63 of the elements is
+ *  off by 2^(64-bits), undetected. */
 SPIN_API int spin_trunc(spin_ctx_t *ctx, const spin_tensor_t *a, unsigned bits, spin_tensor_t **out);
 
 /** Fixed-point products (one Beaver round + one truncation round):
  *  element-wise mul and square; matmul of [.., m, k] x [.., k, n] with
- *  optional transposes of the last two dims and a batch dimension. */
+ *  optional transposes of the last two dims and a batch dimension.
+ *  Range: the product is formed at scale 2^2f and truncated by f, so it is
+ *  exact only while |x y| < 2^(62-2f) per element (square: |x| <
+ *  2^(31-f)): f = 16: 2^30 (|x| < 32768), f = 18: 2^26 (|x| < 8192),
+ *  f = 24: 2^14, f = 30: 4.  For matmul every output element
+ *  |sum_k a_ik b_kj| < 2^(62-2f) (sum_k |a_ik b_kj| below it suffices;
+ *  partial sums may exceed it, the ring arithmetic being exact modulo
+ *  2^64).  Outside, as spin_trunc: errors of 2^(64-2f) in value (2^32 at
+ *  f = 16) for a growing fraction of the elements, not detected. */
 SPIN_API int spin_mul(spin_ctx_t *ctx, const spin_tensor_t *a, const spin_tensor_t *b, spin_tensor_t **out);
 SPIN_API int spin_square(spin_ctx_t *ctx, const spin_tensor_t *a, spin_tensor_t **out);
 /** Element-wise product without the truncation (one round, exact in the
  *  ring): the result has the scale of a times the scale of b, e.g. a
  *  value masked by integer 0/1 shares (spin_relu_int_mask), or 2^2f for
- *  the caller to truncate later.  No messages for empty tensors. */
+ *  the caller to truncate later.  No messages for empty tensors.  Exact
+ *  modulo 2^64 for any operands; a later truncation needs its input below
+ *  2^62 in the ring (2^(62-2f) in value at scale 2^2f). */
 SPIN_API int spin_mul_raw(spin_ctx_t *ctx, const spin_tensor_t *a, const spin_tensor_t *b, spin_tensor_t **out);
 SPIN_API int spin_matmul(spin_ctx_t *ctx, const spin_tensor_t *a, int trans_a,
                          const spin_tensor_t *b, int trans_b, spin_tensor_t **out);
@@ -204,7 +219,8 @@ SPIN_API int spin_matmul_raw(spin_ctx_t *ctx, const spin_tensor_t *a, int trans_
  *  spin_static_new is collective (one round, W's size per peer); w stays
  *  the caller's.  The dealer keeps every mask for the session (8 bytes per
  *  element of W).  matmul_static is spin_matmul with b = W (2-d) and
- *  x 2-d or batched 3-d; the _raw form skips the truncation. */
+ *  x 2-d or batched 3-d; the _raw form skips the truncation.  Range as
+ *  spin_matmul: every output element below 2^(62-2f) in value. */
 typedef struct spin_static spin_static_t;
 SPIN_API int spin_static_new(spin_ctx_t *ctx, const spin_tensor_t *w, spin_static_t **out);
 SPIN_API void spin_static_free(spin_static_t *s);
@@ -216,7 +232,9 @@ SPIN_API int spin_matmul_static_raw(spin_ctx_t *ctx, const spin_tensor_t *x, int
                                     const spin_static_t *w, int trans_w, spin_tensor_t **out);
 
 /** 2-D convolution, NCHW: x [n][c][h][w], w [oc][c][kh][kw] -> [n][oc][oh][ow];
- *  and its two backward convolutions (dy: [n][oc][oh][ow]). */
+ *  and its two backward convolutions (dy: [n][oc][oh][ow]).  Range as
+ *  spin_matmul: every output element (a sum of products) below 2^(62-2f)
+ *  in value (f = 16: 2^30, f = 18: 2^26). */
 typedef struct spin_conv2d_params {
     size_t stride_h, stride_w, pad_h, pad_w;   /**< stride >= 1 */
 } spin_conv2d_params_t;
