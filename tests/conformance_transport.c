@@ -195,7 +195,7 @@ static void *party_main(void *arg)
         memset(&cfg, 0, sizeof cfg);
         cfg.struct_size = sizeof cfg;
         cfg.party = p->me;
-        cfg.nparties = pc->nparties ? pc->nparties : s->n;
+        cfg.nprocs = pc->nparties ? pc->nparties : s->n;
         cfg.endpoints = (const char *const *)s->eps;
         cfg.timeout_ms = pc->timeout_ms ? pc->timeout_ms : 30000;
         cfg.key_dir = pc->key_dir;

@@ -227,7 +227,7 @@ static int tp_open(tparty_t *tp)
     memset(&cfg, 0, sizeof cfg);
     cfg.struct_size = sizeof cfg;
     cfg.party = tp->me;
-    cfg.nparties = 2;
+    cfg.nprocs = 2;
     cfg.endpoints = tp->eps;
     cfg.timeout_ms = 60000;
     cfg.fingerprint = 0x62656e63686e6574ULL;

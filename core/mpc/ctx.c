@@ -259,7 +259,7 @@ int spin_ctx_open(const spin_ctx_opts_t *o, spin_ctx_t **out)
     memset(&tc, 0, sizeof tc);
     tc.struct_size = sizeof tc;
     tc.party = party;
-    tc.nparties = n + 1;
+    tc.nprocs = n + 1;
     tc.endpoints = endpoints;
     tc.timeout_ms = ctx->timeout_ms;
     tc.key_dir = o->key_dir ? o->key_dir : spin_runtime_env(ctx->rt, "SPIN_KEY_DIR");

@@ -132,7 +132,7 @@ typedef struct spin_tkit_comm {
 
 /**
  * The checks of open() before anything is allocated: no NULL argument,
- * cfg->struct_size at least SPIN_TRANSPORT_CFG_SIZE_1_0, 2 <= nparties <=
+ * cfg->struct_size at least SPIN_TRANSPORT_CFG_SIZE_1_0, 2 <= nprocs <=
  * max_parties, 0 <= party < nparties, an endpoint list with an endpoint for
  * every party whose scheme desc->endpoint_schemes names, and no key_dir
  * when desc->caps lacks SPIN_CAP_TRANSPORT_SECURE.  0, or the error, logged

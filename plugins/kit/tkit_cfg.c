@@ -138,10 +138,10 @@ int spin_tkit_check(const spin_plugin_desc_t *desc, const spin_tkit_state_t *st,
              (size_t)SPIN_TRANSPORT_CFG_SIZE_1_0);
         return SPIN_ERR_INVAL;
     }
-    if (cfg->nparties < 2 || cfg->nparties > max_parties || cfg->party < 0 ||
-        cfg->party >= cfg->nparties) {
+    if (cfg->nprocs < 2 || cfg->nprocs > max_parties || cfg->party < 0 ||
+        cfg->party >= cfg->nprocs) {
         LOGE(log, "%s: open: party %d of %d parties is out of range: the %s transport links 2 to "
-                  "%d parties, numbered from 0", name, cfg->party, cfg->nparties, name,
+                  "%d parties, numbered from 0", name, cfg->party, cfg->nprocs, name,
              max_parties);
         return SPIN_ERR_INVAL;
     }
@@ -155,7 +155,7 @@ int spin_tkit_check(const spin_plugin_desc_t *desc, const spin_tkit_state_t *st,
         LOGE(log, "%s: party %d: open: no endpoint list", name, cfg->party);
         return SPIN_ERR_CONFIG;
     }
-    for (int i = 0; i < cfg->nparties; i++) {
+    for (int i = 0; i < cfg->nprocs; i++) {
         int rc = check_endpoint(desc, log, cfg->party, cfg->endpoints[i], i);
         if (rc) return rc;
     }
@@ -171,7 +171,7 @@ void *spin_tkit_comm_new(const spin_plugin_desc_t *desc, const spin_tkit_state_t
 {
     spin_tkit_comm_t *k = size >= sizeof *k ? calloc(1, size) : NULL;
     if (!k) return NULL;
-    k->stats = calloc((size_t)cfg->nparties, sizeof *k->stats);
+    k->stats = calloc((size_t)cfg->nprocs, sizeof *k->stats);
     if (!k->stats) {
         free(k);
         return NULL;
@@ -180,7 +180,7 @@ void *spin_tkit_comm_new(const spin_plugin_desc_t *desc, const spin_tkit_state_t
     k->name = desc->name;
     k->log = st->log;
     k->me = cfg->party;
-    k->n = cfg->nparties;
+    k->n = cfg->nprocs;
     k->timeout_ms = cfg->timeout_ms > 0 ? cfg->timeout_ms : SPIN_TKIT_DEFAULT_TIMEOUT_MS;
     k->fingerprint = cfg->fingerprint;
     return k;

@@ -22,8 +22,11 @@ extern "C" {
 /** Configuration of one party's communicator (one per context). */
 typedef struct spin_transport_cfg {
     uint32_t struct_size;        /**< sizeof(spin_transport_cfg_t) of the core */
-    int party;                   /**< my id, 0 <= party < nparties */
-    int nparties;                /**< number of processes linked (incl. dealer) */
+    int party;                   /**< my id, 0 <= party < nprocs */
+    /** Processes linked: the N computing parties and the dealer (N + 1).
+     *  Named nprocs since ABI 1.2 (the field was called nparties, the name
+     *  the core uses for N alone); the layout is unchanged. */
+    int nprocs;
     /** endpoints[i]: where party i listens, e.g. "tcp://10.0.0.2:7100" or
      *  "ipc:///tmp/spin-x/p1".  A party binds its own and connects to others. */
     const char *const *endpoints;
