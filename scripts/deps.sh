@@ -9,5 +9,5 @@ $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends \
     build-essential autoconf automake libtool pkgconf \
     check libzmq3-dev libopenblas-dev libssl-dev libibverbs-dev zlib1g-dev \
-    valgrind iproute2 dataset-fashion-mnist >/dev/null
+    valgrind iproute2 dataset-fashion-mnist clang libclang-rt-14-dev >/dev/null
 echo "deps.sh: build and test dependencies installed"

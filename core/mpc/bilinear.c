@@ -64,6 +64,11 @@ void spin_mpc_bilinear_to_req(const bilinear_t *L, dealer_req_t *rq)
 int spin_mpc_bilinear_from_req(const dealer_req_t *rq, bilinear_t *L)
 {
     memset(L, 0, sizeof *L);
+    /* the kind is checked as the 64-bit word it arrived in: a cast first
+     * would serve kind 2^32 + 1 as a MUL (tests/fuzz/regress/dealer_req) */
+    if (rq->kind != REQ_MUL && rq->kind != REQ_SQUARE && rq->kind != REQ_MATMUL && rq->kind != REQ_CONV &&
+        rq->kind != REQ_CONV_DX && rq->kind != REQ_CONV_DW)
+        return SPIN_ERR_PROTOCOL;
     L->kind = (req_kind_t)rq->kind;
     const uint64_t *v = rq->p;
     L->batch = v[0]; L->m = v[1]; L->n = v[2]; L->k = v[3]; L->ta = v[4]; L->tb = v[5];
