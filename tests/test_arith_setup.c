@@ -1,7 +1,7 @@
 /* test_arith_setup.c - parties that disagree: a different number of
  * fractional bits at open, different protocols or step descriptions in a
  * run (peers out of step); and fresh randomness from the OS, repeatable
- * only with a fixed seed (test_arith). */
+ * only with a fixed seed; the SPIN_CHECK_RANGES debug mode (test_arith). */
 #include "config.h"
 
 #include <check.h>
@@ -107,6 +107,121 @@ static void *mm_main(void *p)
     return NULL;
 }
 
+/* SPIN_CHECK_RANGES=1 through the runtime's getenv hook: party 0 (only)
+ * names the first product whose truncation input leaves |x| < 2^62. */
+typedef struct {
+    int party, n, big;
+    const char *value;                   /* SPIN_CHECK_RANGES */
+    const char *const *eps;
+    int rc;
+    double out[16];
+    char log[8192];
+} cr_t;
+static void mm_sink_cr(void *u, spin_log_level_t lv, const char *msg)
+{
+    (void)lv;
+    cr_t *m = u;
+    size_t l = strlen(m->log);
+    snprintf(m->log + l, sizeof m->log - l, "%s\n", msg);
+}
+static const char *cr_env(void *u, const char *name)
+{
+    return strcmp(name, "SPIN_CHECK_RANGES") == 0 ? ((cr_t *)u)->value : getenv(name);
+}
+static void *cr_main(void *p)
+{
+    cr_t *m = p;
+    spin_logger_t lg = {SPIN_LOG_WARN, NULL, mm_sink_cr, m};
+    spin_runtime_opts_t ro;
+    memset(&ro, 0, sizeof ro);
+    ro.struct_size = sizeof ro;
+    ro.log = &lg;
+    ro.getenv = cr_env;
+    ro.env_ctx = m;
+    spin_ctx_opts_t o = base_opts();
+    o.party = m->party;
+    o.nparties = m->n;
+    o.endpoints = m->eps;
+    o.timeout_ms = 20000;
+    o.runtime = &ro;
+    spin_ctx_t *ctx = NULL;
+    m->rc = spin_ctx_open(&o, &ctx);
+    if (m->rc) return NULL;
+    if (m->party == m->n) {
+        m->rc = spin_dealer_serve(ctx);
+    } else {
+        double x[16], y[16];
+        for (int i = 0; i < 16; i++) x[i] = y[i] = 1.5 + 0.1 * i;
+        if (m->big) x[5] = y[5] = 40000; /* x*y = 1.6e9 > 2^(62-2f) = 2^30 at f = 16 */
+        size_t sh[1] = {16};
+        spin_tensor_t *a = NULL, *b = NULL, *z = NULL;
+        m->rc = spin_input_f64(ctx, 0, m->party == 0 ? x : NULL, 1, sh, &a);
+        if (!m->rc) m->rc = spin_input_f64(ctx, 1, m->party == 1 ? y : NULL, 1, sh, &b);
+        if (!m->rc) m->rc = spin_mul(ctx, a, b, &z);
+        if (!m->rc) m->rc = spin_reveal_f64(ctx, z, -1, m->out);
+        spin_tensor_free(a);
+        spin_tensor_free(b);
+        spin_tensor_free(z);
+    }
+    spin_ctx_close(ctx);
+    return NULL;
+}
+
+static void cr_run(int n, int big, const char *value, cr_t *m)
+{
+    char *dir = tu_tmpdir("cr");
+    char ep[5][300];
+    const char *eps[5];
+    for (int i = 0; i <= n; i++) {
+        snprintf(ep[i], sizeof ep[i], "ipc://%s/p%d", dir, i);
+        eps[i] = ep[i];
+    }
+    pthread_t th[5];
+    for (int i = 0; i <= n; i++) {
+        memset(&m[i], 0, sizeof m[i]);
+        m[i].party = i;
+        m[i].n = n;
+        m[i].big = big;
+        m[i].value = value;
+        m[i].eps = eps;
+        pthread_create(&th[i], NULL, cr_main, &m[i]);
+    }
+    for (int i = 0; i <= n; i++) pthread_join(th[i], NULL);
+    tu_rmdir(dir);
+    free(dir);
+}
+
+START_TEST(check_ranges_debug)
+{
+    cr_t m[5];
+    for (int n = 2; n <= 3; n++) {
+        for (int big = 0; big <= 1; big++) {
+            cr_run(n, big, "1", m);
+            for (int i = 0; i <= n; i++) {
+                ck_assert_msg(m[i].rc == 0, "N = %d, party %d: %s: %s", n, i, spin_strerror(m[i].rc), m[i].log);
+                ck_assert_msg(strstr(m[i].log, "SPIN_CHECK_RANGES=1 (development only)") != NULL, "%s", m[i].log);
+            }
+            const char *hit = strstr(m[0].log, "SPIN_CHECK_RANGES: mul (truncation #1): element 5 of 16 (and 1 in all)");
+            if (big) ck_assert_msg(hit != NULL, "N = %d: party 0 did not name the element: %s", n, m[0].log);
+            else ck_assert_msg(strstr(m[0].log, "SPIN_CHECK_RANGES:") == NULL, "a false alarm: %s", m[0].log);
+            for (int i = 1; i <= n; i++) /* only party 0 learns the verdicts */
+                ck_assert_msg(strstr(m[i].log, "SPIN_CHECK_RANGES:") == NULL, "party %d: %s", i, m[i].log);
+            /* the check changes no result: in-range products stay exact */
+            for (int k = 0; k < 16; k++) {
+                if (big && k == 5) continue;
+                double v = (1.5 + 0.1 * k) * (1.5 + 0.1 * k);
+                ck_assert_msg(fabs(m[0].out[k] - v) < 1e-3, "N = %d, element %d: %g, expected %g", n, k,
+                              m[0].out[k], v);
+            }
+        }
+    }
+    /* a value other than 0 or 1 is refused at open, naming it */
+    cr_run(2, 0, "yes", m);
+    ck_assert_int_eq(m[0].rc, SPIN_ERR_CONFIG);
+    ck_assert_msg(strstr(m[0].log, "SPIN_CHECK_RANGES=\"yes\" is neither 0 nor 1") != NULL, "%s", m[0].log);
+}
+END_TEST
+
 START_TEST(mismatched_frac_bits)
 {
     char *dir = tu_tmpdir("mm");
@@ -185,5 +300,6 @@ void arith_setup_tests(TCase *tc)
     tcase_add_test(tc, protocol_sequence_mismatch);
     tcase_add_test(tc, step_description_mismatch);
     tcase_add_test(tc, mismatched_frac_bits);
+    tcase_add_test(tc, check_ranges_debug);
     tcase_add_test(tc, fresh_randomness);
 }

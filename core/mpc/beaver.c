@@ -140,7 +140,8 @@ done:
 static int trunc_words(spin_ctx_t *ctx, uint64_t *x, size_t n, unsigned d)
 {
     uint64_t nonce;
-    int rc = trunc_request(ctx, n, d, &nonce);
+    int rc = spin_mpc_range_check(ctx, x, n, "truncation");
+    if (!rc) rc = trunc_request(ctx, n, d, &nonce);
     return rc ? rc : trunc_run(ctx, x, n, d, nonce);
 }
 
@@ -171,6 +172,19 @@ int spin_trunc(spin_ctx_t *ctx, const spin_tensor_t *a, unsigned bits, spin_tens
     return 0;
 }
 
+static const char *bilinear_name(req_kind_t k)
+{
+    switch (k) {
+    case REQ_MUL: return "mul";
+    case REQ_SQUARE: return "square";
+    case REQ_MATMUL: return "matmul";
+    case REQ_CONV: return "conv2d";
+    case REQ_CONV_DX: return "conv2d_grad_input";
+    case REQ_CONV_DW: return "conv2d_grad_weight";
+    default: return "product";
+    }
+}
+
 /* Run a bilinear product of dense operands into a new tensor of shape
  * (ndim, shape), then truncate by f. */
 static int product_ex(spin_ctx_t *ctx, bilinear_t *L, const spin_tensor_t *x, const spin_tensor_t *y,
@@ -195,9 +209,16 @@ static int product_ex(spin_ctx_t *ctx, bilinear_t *L, const spin_tensor_t *x, co
     /* Both dealer requests go out first, so the dealer prepares the
      * truncation pair while the parties exchange the masked operands. */
     uint64_t nb = 0, nt = 0;
+    /* (With SPIN_CHECK_RANGES the truncation is requested after the check,
+     * whose own dealer requests must come first.) */
+    int early = trunc && !ctx->check_ranges;
     if (!rc) rc = beaver_request(ctx, L, &nb);
-    if (!rc && trunc) rc = trunc_request(ctx, spin_tensor_numel(z), ctx->frac_bits, &nt);
+    if (!rc && early) rc = trunc_request(ctx, spin_tensor_numel(z), ctx->frac_bits, &nt);
     if (!rc) rc = beaver(ctx, L, nb, spin_mpc_tensor_data(dx), dy ? spin_mpc_tensor_data(dy) : NULL, spin_mpc_tensor_data(z));
+    if (!rc && trunc && !early) {
+        rc = spin_mpc_range_check(ctx, spin_mpc_tensor_data(z), spin_tensor_numel(z), bilinear_name(L->kind));
+        if (!rc) rc = trunc_request(ctx, spin_tensor_numel(z), ctx->frac_bits, &nt);
+    }
     if (!rc && trunc) rc = trunc_run(ctx, spin_mpc_tensor_data(z), spin_tensor_numel(z), ctx->frac_bits, nt);
     if (ox) spin_tensor_free(dx);
     if (oy) spin_tensor_free(dy);

@@ -336,3 +336,53 @@ int spin_select(spin_ctx_t *ctx, const spin_tensor_t *b, const spin_tensor_t *x,
     spin_tensor_free(p);
     return rc;
 }
+
+/* ---- SPIN_CHECK_RANGES: is a truncation's input inside |x| < 2^62? ---------- */
+
+int spin_mpc_range_check(spin_ctx_t *ctx, const uint64_t *x, size_t n, const char *what)
+{
+    if (!ctx->check_ranges || !n) return 0;
+    const spin_compute_ops_t *o = ctx->compute;
+    void *st = ctx->compute_state;
+    uint64_t k = ++ctx->range_checks;
+    uint64_t *y = NULL, *b = NULL, *h = NULL;
+    int rc = spin_mpc_buf_alloc(ctx, 2 * n, &y);
+    if (!rc) rc = spin_mpc_buf_alloc(ctx, 2 * n, &b);
+    /* y = [x + 2^62, (2^62 - 1) - x]: both >= 0 exactly when -2^62 <= x < 2^62 */
+    if (!rc) rc = o->copy_d2d(st, y, x, n * 8, NULL);
+    if (!rc) rc = o->ring_unary(st, SPIN_RING_NEG, y + n, x, n, NULL);
+    if (!rc && ctx->party == 0) rc = o->ring_scalar(st, SPIN_RING_ADD_S, y, y, UINT64_C(1) << 62, n, NULL);
+    if (!rc && ctx->party == 0)
+        rc = o->ring_scalar(st, SPIN_RING_ADD_S, y + n, y + n, (UINT64_C(1) << 62) - 1, n, NULL);
+    if (!rc) rc = spin_mpc_cmp_words(ctx, y, 2 * n, 1, b, NULL, NULL);
+    if (!rc) rc = o->ring_binary(st, SPIN_RING_ADD, b, b, b + n, n, NULL);
+    if (!rc) rc = o->stream_sync(st, NULL);
+    spin_opening_t op;
+    if (!rc) rc = spin_mpc_open_start(ctx, TAG_RANGE_CHECK, b, n, 0, &op);
+    if (!rc) rc = spin_mpc_open_finish(&op);
+    if (!rc && ctx->party == 0 && !ctx->range_reported) {
+        h = malloc(n * sizeof *h);
+        if (!h) rc = SPIN_ERR_NOMEM;
+        if (!rc) rc = o->copy_d2h(st, h, b, n * 8, NULL);
+        if (!rc) rc = o->stream_sync(st, NULL);
+        size_t bad = 0, first = n;
+        for (size_t i = 0; !rc && i < n; i++)
+            if (h[i]) {
+                if (first == n) first = i;
+                bad++;
+            }
+        if (!rc && bad) {
+            ctx->range_reported = 1;
+            spin_log(ctx->log, SPIN_LOG_ERROR,
+                     "SPIN_CHECK_RANGES: %s (truncation #%llu): element %zu of %zu (and %zu in all) is outside "
+                     "the truncation's range |x| < 2^62: a product beyond |x*y| < 2^(62-2f) = 2^%d, or a sum "
+                     "beyond the documented range (docs/PROTOCOLS.md, \"Valid input ranges\"); its result is "
+                     "wrong. Later violations are not reported.", what, (unsigned long long)k, first, n, bad,
+                     62 - 2 * (int)ctx->frac_bits);
+        }
+    }
+    free(h);
+    spin_mpc_buf_release(ctx, y);
+    spin_mpc_buf_release(ctx, b);
+    return rc;
+}

@@ -238,6 +238,19 @@ int spin_ctx_open(const spin_ctx_opts_t *o, spin_ctx_t **out)
                  "2^%u = %g, and x*x while |x| < 2^%u = %g; beyond, results are wrong (by 2^%u)", f,
                  62 - 2 * f, ldexp(1.0, 62 - 2 * (int)f), 31 - f, ldexp(1.0, 31 - (int)f), 64 - 2 * f);
     ctx->timeout_ms = resolve_timeout_ms(ctx, o->timeout_ms);
+    const char *cr = spin_runtime_env(ctx->rt, "SPIN_CHECK_RANGES");
+    if (cr && strcmp(cr, "0") != 0) {
+        if (strcmp(cr, "1") != 0) {
+            MPC_ERR(ctx, "SPIN_CHECK_RANGES=\"%s\" is neither 0 nor 1", cr);
+            rc = SPIN_ERR_CONFIG;
+            goto fail;
+        }
+        ctx->check_ranges = 1;
+        spin_log(ctx->log, SPIN_LOG_WARN, "%s %d: SPIN_CHECK_RANGES=1 (development only): every truncation's "
+                 "input is range-checked, which reveals one bit per element to party 0 and costs two "
+                 "comparisons per truncation; every party must set it alike", party == n ? "dealer" : "party",
+                 party);
+    }
     if (o->fixed_seed) {
         ctx->fixed = 1;
         memcpy(ctx->fixed_seed, o->fixed_seed, 32);

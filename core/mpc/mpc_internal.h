@@ -62,6 +62,9 @@ struct spin_ctx {
     uint64_t local_counter;              /* fixed-seed key derivation */
     int fixed;                           /* fixed seed in use */
     uint8_t fixed_seed[32];
+    int check_ranges;                    /* SPIN_CHECK_RANGES=1: debug range checks */
+    uint64_t range_checks;               /* truncations checked so far */
+    int range_reported;                  /* party 0 has named the first violation */
 };
 
 /* Dealer requests. */
@@ -268,5 +271,16 @@ int spin_mpc_bool_msb(spin_ctx_t *ctx, const uint64_t *c, size_t n, const uint64
  * b and bv must not alias x or v. */
 int spin_mpc_cmp_words(spin_ctx_t *ctx, const uint64_t *x, size_t n, int ltz, uint64_t *b, const uint64_t *v,
                    uint64_t *bv);
+
+/* SPIN_CHECK_RANGES=1 (a debug mode, off by default): is every one of the n
+ * words of x (a truncation's input, plugin memory) inside the truncation's
+ * range |x| < 2^62?  Two comparisons (7 rounds) and one opening of the
+ * 0/1 verdicts to party 0, which logs the first operation (`what`, and the
+ * count of truncations so far) and element outside it; no other party
+ * learns anything.  Reveals one bit per element to party 0.  Off: returns
+ * 0 at once, no message.  Call it before the truncation's dealer request
+ * (every party must run with the same setting).  compare.c */
+#define TAG_RANGE_CHECK 0x0700u
+int spin_mpc_range_check(spin_ctx_t *ctx, const uint64_t *x, size_t n, const char *what);
 
 #endif

@@ -122,8 +122,10 @@ static int matmul_static(spin_ctx_t *ctx, const spin_tensor_t *x, int trans_x, c
     uint64_t nonce = rq.nonce = ctx->req_nonce++;
     if (!rc) rc = spin_mpc_dealer_request(ctx, &rq);
     uint64_t nt = 0;
-    /* the truncation pair's request goes out before the opening */
-    if (!rc && trunc) rc = spin_mpc_trunc_request(ctx, spin_tensor_numel(z), ctx->frac_bits, &nt);
+    /* the truncation pair's request goes out before the opening (after the
+     * product with SPIN_CHECK_RANGES, whose check comes first) */
+    int early = trunc && !ctx->check_ranges;
+    if (!rc && early) rc = spin_mpc_trunc_request(ctx, spin_tensor_numel(z), ctx->frac_bits, &nt);
     if (!rc) rc = spin_mpc_buf_alloc(ctx, L.na, &e);
     if (!rc) rc = spin_mpc_buf_alloc(ctx, L.na, &a);
     if (!rc) rc = spin_mpc_dealer_stream(ctx, nonce, 0, a, L.na);
@@ -140,6 +142,10 @@ static int matmul_static(spin_ctx_t *ctx, const spin_tensor_t *x, int trans_x, c
     if (!rc) rc = spin_mpc_bilinear_eval(ctx, &L, spin_mpc_tensor_data(z), e, w->bf, 1);
     if (!rc) rc = spin_mpc_bilinear_eval(ctx, &L, spin_mpc_tensor_data(z), a, w->f, 1);
     if (!rc) rc = ctx->compute->stream_sync(ctx->compute_state, NULL);
+    if (!rc && trunc && !early) {
+        rc = spin_mpc_range_check(ctx, spin_mpc_tensor_data(z), spin_tensor_numel(z), "matmul (static operand)");
+        if (!rc) rc = spin_mpc_trunc_request(ctx, spin_tensor_numel(z), ctx->frac_bits, &nt);
+    }
     if (!rc && trunc) rc = spin_mpc_trunc_run(ctx, spin_mpc_tensor_data(z), spin_tensor_numel(z), ctx->frac_bits, nt);
     spin_mpc_buf_release(ctx, e);
     spin_mpc_buf_release(ctx, a);

@@ -49,6 +49,16 @@ static const spin_env_var_t env_table[] = {
      "Memory the dealer may fill with corrections prepared ahead of the "
      "parties' requests (predicted from the repeating sequence of shapes); "
      "0 turns run-ahead off; at most 65536 (a malformed value warns and 256 applies)."},
+    {"SPIN_CHECK_RANGES", "0",
+     "1: a debug mode for development. Before every product's and explicit "
+     "truncation's truncation (mul, square, matmul, conv2d and its gradients, "
+     "static matmul, scale, trunc, average pooling) two secure comparisons "
+     "check each input against the truncation's range |x| < 2^62, and party 0 "
+     "alone learns the verdicts and logs the first operation and element "
+     "outside it. Reveals one bit per element to party 0 and costs two "
+     "comparisons (7 rounds) per truncation; the non-linear functions' "
+     "internal truncations are not checked. Every party must set it alike. "
+     "0 or unset: off, no cost."},
     {"SPIN_DEALER_STATIC_MB", "1024",
      "Memory the dealer may keep for the session's static-operand masks "
      "(spin_static_new: one per weight matrix opened once, e.g. spin-infer's "
