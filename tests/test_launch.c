@@ -2,7 +2,8 @@
  * blanks, CRLF, malformed lines, too many or too few lines, a missing
  * file, writing), the party id and count through an injected getenv
  * (each variable, precedence, malformed values), free loopback ports,
- * private temporary directories and the endpoints of a local run. */
+ * private temporary directories, the endpoints of a local run and the
+ * thread share of each process on a host (the rule, SPIN_LOCAL_PROCS). */
 #include "config.h"
 
 #include <check.h>
@@ -419,6 +420,73 @@ START_TEST(local_endpoints_ipc_tcp)
 }
 END_TEST
 
+/* ---- thread shares -------------------------------------------------------- */
+
+START_TEST(thread_share_rule)
+{
+    static const struct { int procs, cores, threads, passive; } cases[] = {
+        {3, 2, 1, 1},     /* spin-run -n 2 on 2 cores: one thread each, sleeping idle threads */
+        {3, 16, 5, 1},    /* 15 of 16 cores busy at most; passive: the processes still share */
+        {1, 8, 8, 0},     /* one process: all of them, OpenMP's own policy */
+        {1, 1, 1, 0},
+        {2, 2, 1, 1},
+        {4, 2, 1, 1},     /* more processes than cores */
+        {65, 64, 1, 1},
+        {2, 7, 3, 1},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        spin_launch_share_t sh = {0, -1};
+        char err[256] = "";
+        int rc = spin_launch_thread_share(cases[i].procs, cases[i].cores, &sh, err, sizeof err);
+        ck_assert_msg(rc == 0, "%d procs on %d cores: %s", cases[i].procs, cases[i].cores, err);
+        ck_assert_msg(sh.threads == cases[i].threads && sh.passive == cases[i].passive,
+                      "%d procs on %d cores: %d threads, passive %d; expected %d, %d", cases[i].procs,
+                      cases[i].cores, sh.threads, sh.passive, cases[i].threads, cases[i].passive);
+    }
+    /* Counts below 1 (or too many processes): an error naming both. */
+    static const int bad[][2] = {{0, 2}, {-1, 2}, {3, 0}, {3, -4}, {0, 0},
+                                 {SPIN_LAUNCH_MAX_LOCAL_PROCS + 1, 8}};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        spin_launch_share_t sh;
+        char err[256] = "";
+        ck_assert_int_eq(spin_launch_thread_share(bad[i][0], bad[i][1], &sh, err, sizeof err), SPIN_ERR_INVAL);
+        ck_assert_msg(strstr(err, "processes") != NULL && strstr(err, "cores") != NULL, "%s", err);
+    }
+    ck_assert_int_eq(spin_launch_thread_share(3, 2, NULL, NULL, 0), SPIN_ERR_INVAL);
+    ck_assert_int_eq(spin_launch_thread_share(SPIN_LAUNCH_MAX_LOCAL_PROCS, 2, &(spin_launch_share_t){0, 0},
+                                              NULL, 0), 0);
+}
+END_TEST
+
+START_TEST(cores_and_local_procs)
+{
+    int cores = spin_launch_cores();
+    ck_assert_int_ge(cores, 1);
+    long online = sysconf(_SC_NPROCESSORS_ONLN);
+    if (online > 0) ck_assert_int_le(cores, online);
+    fake_env_t e = {{0}, {0}, 0};
+    int procs = 0;
+    char err[256] = "";
+    ck_assert_int_eq(spin_launch_local_procs(fake_getenv, &e, &procs, err, sizeof err), 0);
+    ck_assert_int_eq(procs, 1);   /* unset: this process alone */
+    fake_set(&e, "SPIN_LOCAL_PROCS", "");
+    ck_assert_int_eq(spin_launch_local_procs(fake_getenv, &e, &procs, err, sizeof err), 0);
+    ck_assert_int_eq(procs, 1);   /* empty counts as unset */
+    e.value[0] = "4";
+    ck_assert_int_eq(spin_launch_local_procs(fake_getenv, &e, &procs, err, sizeof err), 0);
+    ck_assert_int_eq(procs, 4);
+    const char *bad[] = {"0", "-2", "4x", "many", "4097"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        e.value[0] = bad[i];
+        err[0] = '\0';
+        ck_assert_int_eq(spin_launch_local_procs(fake_getenv, &e, &procs, err, sizeof err), SPIN_ERR_CONFIG);
+        ck_assert_int_eq(procs, 1);
+        ck_assert_msg(strstr(err, "SPIN_LOCAL_PROCS") != NULL && strstr(err, bad[i]) != NULL, "%s", err);
+    }
+    ck_assert_int_eq(spin_launch_local_procs(fake_getenv, &e, NULL, NULL, 0), SPIN_ERR_INVAL);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("launch");
@@ -442,6 +510,10 @@ int main(void)
     tcase_add_test(tl, tmpdir_private_and_removed);
     tcase_add_test(tl, local_endpoints_ipc_tcp);
     suite_add_tcase(s, tl);
+    TCase *tt = tcase_create("thread shares");
+    tcase_add_test(tt, thread_share_rule);
+    tcase_add_test(tt, cores_and_local_procs);
+    suite_add_tcase(s, tt);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);

@@ -35,6 +35,13 @@ int run_dealer(const char *peers_file, int n);
  * SPIN_PEERS_FILE, and glibc malloc tunables for large messages unless the
  * user set GLIBC_TUNABLES. */
 void run_party_env(long id, int n, const char *peers);
+/* The thread share of each of procs Spin processes on this host
+ * (spin_launch_thread_share over spin_launch_cores): OMP_NUM_THREADS,
+ * OMP_WAIT_POLICY (passive, or left unset) and OPENBLAS_NUM_THREADS, set
+ * in this process's environment, which every child inherits, except where
+ * the user set them.  When procs > 1 and it set one, one line on stderr
+ * says what each process gets. */
+void run_thread_env(int procs);
 
 /* Is prog (searched in PATH unless it contains '/') an executable file?
  * 0 if so, else an errno value. */

@@ -357,6 +357,8 @@ int run_local(const run_local_opts_t *o)
         return 1;
     }
 
+    run_thread_env(np);   /* the children inherit it */
+
     loop_state_t st = {0, 0, 0, 0};
     long long start = now_ms();
     long long deadline = o->timeout_s > 0 ? start + (long long)(o->timeout_s * 1000.0) : 0;

@@ -1,5 +1,5 @@
 /* run_peers.c - spin-run: peers files and endpoints (over spin/launch.h),
- * the dealer role and program look-up. */
+ * the environment of the processes, the dealer role and program look-up. */
 #include "config.h"
 
 #include <errno.h>
@@ -115,6 +115,45 @@ void run_party_env(long id, int n, const char *peers)
     setenv("SPIN_NPARTIES", num, 1);
     setenv("SPIN_PEERS_FILE", peers, 1);
     setenv("GLIBC_TUNABLES", SPIN_MALLOC_TUNABLES, 0);   /* never override the user's */
+}
+
+/* The variables of the thread share, in the order of the log line; each
+ * is left alone where the user set it (an empty value counts as unset). */
+static const char *const thread_vars[] = {"OMP_NUM_THREADS", "OMP_WAIT_POLICY", "OPENBLAS_NUM_THREADS"};
+#define NTHREAD_VARS ((int)(sizeof thread_vars / sizeof thread_vars[0]))
+
+static void append(char *buf, size_t size, const char *name, const char *value)
+{
+    size_t len = strlen(buf);
+    if (len < size) snprintf(buf + len, size - len, "%s%s=%.32s", len ? " " : "", name, value);
+}
+
+void run_thread_env(int procs)
+{
+    int cores = spin_launch_cores();
+    spin_launch_share_t sh;
+    char err[256];
+    if (spin_launch_thread_share(procs, cores, &sh, err, sizeof err)) {
+        fprintf(stderr, "spin-run: warning: %s; thread counts left to OpenMP and OpenBLAS\n", err);
+        return;
+    }
+    char threads[16];
+    snprintf(threads, sizeof threads, "%d", sh.threads);
+    const char *want[NTHREAD_VARS] = {threads, sh.passive ? "passive" : NULL, threads};
+    char set[160] = "", kept[160] = "";
+    for (int i = 0; i < NTHREAD_VARS; i++) {
+        if (!want[i]) continue;
+        const char *user = getenv(thread_vars[i]);
+        if (user && user[0]) {
+            append(kept, sizeof kept, thread_vars[i], user);
+            continue;
+        }
+        setenv(thread_vars[i], want[i], 1);
+        append(set, sizeof set, thread_vars[i], want[i]);
+    }
+    if (procs > 1 && set[0])
+        fprintf(stderr, "spin-run: %d processes on %d core%s: %s for each%s%s\n", procs, cores,
+                cores == 1 ? "" : "s", set, kept[0] ? "; yours kept: " : " (set them to override)", kept);
 }
 
 int run_dealer(const char *peers_file, int n)

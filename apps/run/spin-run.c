@@ -8,7 +8,9 @@
  *       the dealer of that computation, in the foreground.
  *
  * Each party gets SPIN_PARTY, SPIN_NPARTIES and SPIN_PEERS_FILE in its
- * environment; spin_ctx_open(NULL, ...) reads them. */
+ * environment; spin_ctx_open(NULL, ...) reads them.  Every process also
+ * gets its share of the host's cores in OMP_NUM_THREADS, OMP_WAIT_POLICY
+ * and OPENBLAS_NUM_THREADS unless the user set them (run_thread_env). */
 #include "config.h"
 
 #include <errno.h>
@@ -54,6 +56,12 @@ static void usage(FILE *f)
             "      --dealer       run the dealer of FILE in the foreground\n"
             "  -h, --help         this text\n"
             "\n"
+            "Threads: each process gets OMP_NUM_THREADS=max(1, CORES/PROCS) and\n"
+            "OPENBLAS_NUM_THREADS the same, and OMP_WAIT_POLICY=passive when PROCS > 1,\n"
+            "where CORES are the CPUs spin-run may use and PROCS the Spin processes on\n"
+            "this host: N + 1 with -n N (N with --no-dealer); SPIN_LOCAL_PROCS, else 1,\n"
+            "with --peers.  A variable you set is left as it is.\n"
+            "\n"
             "Exit status: 0 when every process succeeded; 1 when one failed (128+SIG\n"
             "when killed by signal SIG); 124 at the --timeout; 2 for wrong arguments;\n"
             "127 if PROGRAM cannot be run.  With --peers: PROGRAM's own status.\n",
@@ -81,6 +89,13 @@ static int run_one(const char *peers_arg, const char *party_arg, int dealer, cha
         fprintf(stderr, "spin-run: %s: %s\n", peers_arg, strerror(errno));
         return 1;
     }
+    char err[512];
+    int procs;
+    if (spin_launch_local_procs(NULL, NULL, &procs, err, sizeof err)) {
+        fprintf(stderr, "spin-run: %s\n", err);
+        return 1;
+    }
+    run_thread_env(procs);
     if (dealer) return run_dealer(peers, n);
 
     long id = -1;
@@ -92,7 +107,6 @@ static int run_one(const char *peers_arg, const char *party_arg, int dealer, cha
             return 2;
         }
     } else {
-        char err[512];
         int party;
         if (spin_launch_party(NULL, NULL, n, &party, &from, err, sizeof err)) {
             fprintf(stderr, "spin-run: %s: %s%s\n", peers_arg, err, from ? "" : "; or pass --party I");

@@ -1,6 +1,6 @@
 /* launch.c - peers files, party id and count, loopback ports, temporary
- * directories and local endpoints (spin/launch.h).  The one place in
- * libspin that opens files, sockets and directories for launching. */
+ * directories, local endpoints and thread shares (spin/launch.h).  The one
+ * place in libspin that opens files, sockets and directories for launching. */
 #include "config.h"
 
 #include <spin/launch.h>
@@ -8,7 +8,9 @@
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <netinet/in.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -377,5 +379,63 @@ int spin_launch_local_endpoints(const char *scheme, int nparties, const char *di
         p.count = i + 1;
     }
     *out = p;
+    return 0;
+}
+
+int spin_launch_cores(void)
+{
+#if defined(CPU_COUNT_S) && defined(CPU_ALLOC)
+    /* The mask may be wider than a cpu_set_t on hosts with many CPUs. */
+    for (int ncpu = CPU_SETSIZE; ncpu <= (1 << 20); ncpu *= 4) {
+        cpu_set_t *set = CPU_ALLOC(ncpu);
+        if (!set) break;
+        size_t size = CPU_ALLOC_SIZE(ncpu);
+        CPU_ZERO_S(size, set);
+        int rc = sched_getaffinity(0, size, set);
+        int n = rc == 0 ? CPU_COUNT_S(size, set) : 0;
+        int again = rc != 0 && errno == EINVAL;
+        CPU_FREE(set);
+        if (n > 0) return n;
+        if (!again) break;
+    }
+#endif
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n < 1 ? 1 : n > INT_MAX ? INT_MAX : (int)n;
+}
+
+int spin_launch_thread_share(int procs_on_host, int cores, spin_launch_share_t *out, char *err,
+                             size_t errlen)
+{
+    if (!out) return SPIN_ERR_INVAL;
+    out->threads = 1;
+    out->passive = 1;
+    if (procs_on_host < 1 || procs_on_host > SPIN_LAUNCH_MAX_LOCAL_PROCS || cores < 1) {
+        seterr(err, errlen, "cannot share %d cores among %d processes: both must be at least 1 "
+                            "(and at most %d processes)", cores, procs_on_host,
+               SPIN_LAUNCH_MAX_LOCAL_PROCS);
+        return SPIN_ERR_INVAL;
+    }
+    int threads = cores / procs_on_host;
+    if (threads < 1) threads = 1;
+    out->threads = threads;
+    out->passive = procs_on_host > 1 || (long long)threads * procs_on_host > cores;
+    return 0;
+}
+
+int spin_launch_local_procs(spin_launch_getenv_fn getenv_fn, void *env_ctx, int *procs, char *err,
+                            size_t errlen)
+{
+    if (!procs) return SPIN_ERR_INVAL;
+    *procs = 1;
+    const char *s = env(getenv_fn, env_ctx, "SPIN_LOCAL_PROCS");
+    if (!s) return 0;
+    long v;
+    if (spin_launch_parse_int(s, 1, SPIN_LAUNCH_MAX_LOCAL_PROCS, &v)) {
+        seterr(err, errlen, "SPIN_LOCAL_PROCS=\"%.64s\" is not a process count (1..%d): set it to the "
+                            "number of Spin processes on this host (parties and dealers), or unset it",
+               s, SPIN_LAUNCH_MAX_LOCAL_PROCS);
+        return SPIN_ERR_CONFIG;
+    }
+    *procs = (int)v;
     return 0;
 }

@@ -98,7 +98,18 @@ static const spin_env_var_t env_table[] = {
      "overriding the cost model; for measurements and tests. Every party must "
      "use the same value. Unset: chosen by the cost model."},
     {"OMP_NUM_THREADS", NULL,
-     "Threads used by the cpu plugin's kernels (OpenMP); default: all cores."},
+     "Threads used by the cpu plugin's kernels (OpenMP). Unset: all cores, "
+     "except under spin-run, which gives each of the K processes on this host "
+     "max(1, cores / K) (SPIN_LOCAL_PROCS for --peers); a value you set wins."},
+    {"OMP_WAIT_POLICY", NULL,
+     "How idle OpenMP threads wait (active spins, passive sleeps). Unset: the "
+     "OpenMP default, except under spin-run with more than one process on the "
+     "host, which sets passive so processes do not spin against each other; a "
+     "value you set wins."},
+    {"OPENBLAS_NUM_THREADS", NULL,
+     "Threads of OpenBLAS (the float64 reference and DGEMM baselines). Unset: "
+     "all cores, except under spin-run, which sets the same share as "
+     "OMP_NUM_THREADS; a value you set wins."},
     {"TMPDIR", "/tmp",
      "Where spin-run, spin-bench net and spin_run_local() create the private "
      "(0700) temporary directory of their ipc:// endpoints; /tmp is used if "

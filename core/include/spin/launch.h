@@ -1,9 +1,10 @@
 /*
  * spin/launch.h - launching a computation: peers files, the party id and
- * the party count, free loopback ports, private temporary directories and
- * the endpoints of a run on one host.  spin_ctx_open(), spin_run_local()
- * and spin-run all use these, so every launcher reads the same settings
- * the same way and reports the same errors.
+ * the party count, free loopback ports, private temporary directories, the
+ * endpoints of a run on one host and the threads of each process on it.
+ * spin_ctx_open(), spin_run_local() and spin-run all use these, so every
+ * launcher reads the same settings the same way and reports the same
+ * errors.
  *
  * Settings are read through a getenv hook, `getenv_fn(env_ctx, name)`, as
  * spin_runtime_opts_t does; getenv_fn == NULL reads the process environment.
@@ -111,6 +112,48 @@ SPIN_API int spin_launch_tmpdir_remove(const char *dir, char *err, size_t errlen
  *  spin_launch_peers_free(). */
 SPIN_API int spin_launch_local_endpoints(const char *scheme, int nparties, const char *dir,
                                          spin_launch_peers_t *out, char *err, size_t errlen);
+
+/* ---- sharing the cores of a host ----------------------------------------
+ * Several Spin processes on one host (spin-run -n N starts N parties and
+ * the dealer) each run OpenMP and OpenBLAS thread pools.  Left at their
+ * defaults every pool has a thread per core and OpenMP's idle threads
+ * spin, so the processes take the cores from each other (LeNet training
+ * on 2 cores ran 3x slower as 3 processes than as threads of one).  These
+ * give each process its share; spin-run puts it into OMP_NUM_THREADS,
+ * OMP_WAIT_POLICY and OPENBLAS_NUM_THREADS where the user has not. */
+
+/** At most this many Spin processes on one host (SPIN_LOCAL_PROCS). */
+#define SPIN_LAUNCH_MAX_LOCAL_PROCS 4096
+
+/** What one of the processes on a host gets. */
+typedef struct spin_launch_share {
+    int threads;                 /**< OpenMP and OpenBLAS threads, >= 1 */
+    int passive;                 /**< 1: OMP_WAIT_POLICY=passive (idle threads sleep rather
+                                      than spin); 0: leave the policy unset (OpenMP's own) */
+} spin_launch_share_t;
+
+/** The CPUs this process may run on: its affinity mask (sched_getaffinity,
+ *  so taskset, cpusets and srun's binding count), else the online CPUs;
+ *  at least 1.  A CPU-time quota (cgroup cpu.max) is not seen. */
+SPIN_API int spin_launch_cores(void);
+
+/** The share of each of procs_on_host processes that run on `cores` CPUs:
+ *  threads = max(1, cores / procs_on_host); passive whenever
+ *  procs_on_host > 1 or threads * procs_on_host > cores (a process that
+ *  waits on the network must not keep cores busy that another needs).
+ *  E.g. 3 processes on 2 cores: 1 thread, passive; 3 on 16: 5, passive;
+ *  1 on 8: 8, policy left unset.  SPIN_ERR_INVAL when either count is
+ *  below 1 or procs_on_host is above SPIN_LAUNCH_MAX_LOCAL_PROCS, or out
+ *  is NULL. */
+SPIN_API int spin_launch_thread_share(int procs_on_host, int cores, spin_launch_share_t *out,
+                                      char *err, size_t errlen);
+
+/** How many Spin processes share this host, for a launcher that starts
+ *  only some of them (spin-run --peers): SPIN_LOCAL_PROCS, 1 when unset.
+ *  SPIN_ERR_CONFIG when it is not 1..SPIN_LAUNCH_MAX_LOCAL_PROCS (*procs
+ *  = 1 then). */
+SPIN_API int spin_launch_local_procs(spin_launch_getenv_fn getenv_fn, void *env_ctx, int *procs,
+                                     char *err, size_t errlen);
 
 #ifdef __cplusplus
 }
