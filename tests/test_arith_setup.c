@@ -77,18 +77,20 @@ static int p_desync_shape(spin_ctx_t *ctx, int party, void *arg)
 /* ---- the test cases ----------------------------------------------------- */
 
 /* Two parties and a dealer opened by hand, party 1 with another f. */
-typedef struct { int party; unsigned f; const char *const *eps; int rc; char log[4096]; } mm_t;
-static void mm_sink(void *u, spin_log_level_t lv, const char *msg)
+#define LOG_CAP 8192
+typedef struct { int party; unsigned f; const char *const *eps; int rc; char log[LOG_CAP]; } mm_t;
+/* A logger sink appending every line to a char[LOG_CAP] (u). */
+static void log_sink(void *u, spin_log_level_t lv, const char *msg)
 {
     (void)lv;
-    mm_t *m = u;
-    size_t l = strlen(m->log);
-    snprintf(m->log + l, sizeof m->log - l, "%s\n", msg);
+    char *log = u;
+    size_t l = strlen(log);
+    snprintf(log + l, LOG_CAP - l, "%s\n", msg);
 }
 static void *mm_main(void *p)
 {
     mm_t *m = p;
-    spin_logger_t lg = {SPIN_LOG_WARN, NULL, mm_sink, m};
+    spin_logger_t lg = {SPIN_LOG_WARN, NULL, log_sink, m->log};
     spin_runtime_opts_t ro;
     memset(&ro, 0, sizeof ro);
     ro.struct_size = sizeof ro;
@@ -115,15 +117,8 @@ typedef struct {
     const char *const *eps;
     int rc;
     double out[16];
-    char log[8192];
+    char log[LOG_CAP];
 } cr_t;
-static void mm_sink_cr(void *u, spin_log_level_t lv, const char *msg)
-{
-    (void)lv;
-    cr_t *m = u;
-    size_t l = strlen(m->log);
-    snprintf(m->log + l, sizeof m->log - l, "%s\n", msg);
-}
 static const char *cr_env(void *u, const char *name)
 {
     return strcmp(name, "SPIN_CHECK_RANGES") == 0 ? ((cr_t *)u)->value : getenv(name);
@@ -131,7 +126,7 @@ static const char *cr_env(void *u, const char *name)
 static void *cr_main(void *p)
 {
     cr_t *m = p;
-    spin_logger_t lg = {SPIN_LOG_WARN, NULL, mm_sink_cr, m};
+    spin_logger_t lg = {SPIN_LOG_WARN, NULL, log_sink, m->log};
     spin_runtime_opts_t ro;
     memset(&ro, 0, sizeof ro);
     ro.struct_size = sizeof ro;

@@ -30,13 +30,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-typedef struct ckpt_hdr {
-    char magic[8];
-    char model[16];
-    uint32_t nparties, party, frac_bits, reserved;
-    uint64_t seed, batch, epoch, iter;
-    double lr, momentum, weight_decay;
-} ckpt_hdr_t;
 
 static void ckpt_path(char *out, size_t len, const char *dir, int party, int prev, int plain)
 {

@@ -9,6 +9,17 @@
 #include "safetensors.h"
 #include "train.h"
 
+/* The header that starts every checkpoint file ("SPINCKP1", then the run it
+ * belongs to and its position), in host byte order; the engine's state
+ * follows, then the end marker "SPINEND1". */
+typedef struct ckpt_hdr {
+    char magic[8];
+    char model[16];
+    uint32_t nparties, party, frac_bits, reserved;
+    uint64_t seed, batch, epoch, iter;
+    double lr, momentum, weight_decay;
+} ckpt_hdr_t;
+
 /* Create the checkpoint directory dir with mode 0700, or check that the
  * existing one is a directory of this user that group and others cannot
  * access (else an error in msg naming the remedy, e.g. chmod 700 DIR):

@@ -219,22 +219,6 @@ int fn_check_args(spin_ctx_t *ctx, const spin_tensor_t *a, spin_tensor_t **out, 
     return 0;
 }
 
-/* A dense copy of a's words in fresh plugin memory (n words). */
-int fn_dense_words(spin_ctx_t *ctx, const spin_tensor_t *a, uint64_t **out)
-{
-    spin_tensor_t *d;
-    int owned;
-    size_t n = spin_tensor_numel(a);
-    *out = NULL;
-    int rc = spin_mpc_tensor_dense(a, &d, &owned);
-    if (rc) return rc;
-    rc = spin_mpc_buf_alloc(ctx, n, out);
-    if (!rc) rc = fn_words_copy(ctx, *out, spin_mpc_tensor_data(d), n);
-    if (owned) spin_tensor_free(d);
-    if (rc) FN_WORDS_FREE(*out);
-    return rc;
-}
-
 int fn_unary(spin_ctx_t *ctx, const spin_tensor_t *a, spin_tensor_t **out, const char *what, word_fn fn,
              const void *arg)
 {
@@ -244,7 +228,7 @@ int fn_unary(spin_ctx_t *ctx, const spin_tensor_t *a, spin_tensor_t **out, const
     uint64_t *x = NULL;
     size_t n = spin_tensor_numel(a);
     rc = spin_mpc_tensor_new_like(ctx, a->ndim, a->shape, &r);
-    if (!rc) rc = fn_dense_words(ctx, a, &x);
+    if (!rc) rc = spin_mpc_dense_words(ctx, a, &x);
     if (!rc && n) rc = fn(ctx, x, n, spin_mpc_tensor_data(r), arg);
     if (!rc) rc = ctx->compute->stream_sync(ctx->compute_state, NULL);
     FN_WORDS_FREE(x);

@@ -116,8 +116,6 @@ int fn_level(spin_ctx_t *ctx, const prod_t *p, const unsigned *d, int k);
 /* ---- tensor plumbing (fn_common.c) ------------------------------------------- */
 
 int fn_check_args(spin_ctx_t *ctx, const spin_tensor_t *a, spin_tensor_t **out, const char *what);
-/* A dense copy of a's words in fresh plugin memory (n words). */
-int fn_dense_words(spin_ctx_t *ctx, const spin_tensor_t *a, uint64_t **out);
 typedef int (*word_fn)(spin_ctx_t *ctx, const uint64_t *x, size_t n, uint64_t *out, const void *arg);
 /* out = fn(a) element-wise on a dense copy of a's words. */
 int fn_unary(spin_ctx_t *ctx, const spin_tensor_t *a, spin_tensor_t **out, const char *what, word_fn fn,

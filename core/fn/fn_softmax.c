@@ -60,7 +60,7 @@ static int axis_last(spin_ctx_t *ctx, const spin_tensor_t *a, int axis, spin_ten
     *X = NULL;
     if (axis != last) rc = spin_tensor_transpose(a, axis, last, t);
     else rc = spin_tensor_contiguous(a, t);
-    if (!rc) rc = fn_dense_words(ctx, *t, X);
+    if (!rc) rc = spin_mpc_dense_words(ctx, *t, X);
     if (rc) {
         spin_tensor_free(*t);
         *t = NULL;
@@ -111,7 +111,7 @@ static int sm_front_ex(spin_ctx_t *ctx, spin_tensor_t *t, const uint64_t *X, siz
     uint64_t *M = NULL, *Mb = NULL;
     size_t n = rows * len;
     int rc = spin_max(ctx, t, t->ndim - 1, &mx, NULL);
-    if (!rc) rc = fn_dense_words(ctx, mx, &M);
+    if (!rc) rc = spin_mpc_dense_words(ctx, mx, &M);
     if (!rc) rc = fn_words_alloc(ctx, n, &Mb);
     if (!rc) rc = fn_bcast(ctx, Mb, M, rows, len);
     if (!rc) rc = fn_words_binary(ctx, SPIN_RING_SUB, Z, X, Mb, n);
@@ -317,7 +317,7 @@ int spin_layernorm(spin_ctx_t *ctx, const spin_tensor_t *a, const spin_tensor_t 
     uint64_t *X = NULL, *S = NULL, *S2 = NULL, *D = NULL, *T = NULL, *Gm = NULL, *Bb = NULL, *V = NULL, *R = NULL,
              *Rb = NULL;
     rc = spin_mpc_tensor_new_like(ctx, a->ndim, a->shape, &r);
-    if (!rc) rc = fn_dense_words(ctx, a, &X);
+    if (!rc) rc = spin_mpc_dense_words(ctx, a, &X);
     if (!rc) rc = fn_words_alloc(ctx, rows, &S);
     if (!rc) rc = fn_words_alloc(ctx, rows, &S2);
     if (!rc) rc = fn_words_alloc(ctx, n, &D);
@@ -328,13 +328,13 @@ int spin_layernorm(spin_ctx_t *ctx, const spin_tensor_t *a, const spin_tensor_t 
     if (!rc && gamma) rc = fn_words_alloc(ctx, n, &Gm);
     if (!rc && gamma) {
         uint64_t *g = NULL;
-        rc = fn_dense_words(ctx, gamma, &g);
+        rc = spin_mpc_dense_words(ctx, gamma, &g);
         for (size_t i = 0; i < rows && !rc; i++) rc = fn_words_copy(ctx, Gm + i * d, g, d);
         FN_WORDS_FREE(g);
     }
     if (!rc && beta) {
         uint64_t *g = NULL;
-        rc = fn_dense_words(ctx, beta, &g);
+        rc = spin_mpc_dense_words(ctx, beta, &g);
         if (!rc) rc = fn_words_alloc(ctx, n, &Bb);
         for (size_t i = 0; i < rows && !rc; i++) rc = fn_words_copy(ctx, Bb + i * d, g, d);
         FN_WORDS_FREE(g);

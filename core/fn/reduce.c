@@ -470,20 +470,6 @@ static int check_dy(spin_ctx_t *ctx, const char *what, const spin_tensor_t *dy, 
     return 0;
 }
 
-/* A dense copy of t's words (n) in fresh plugin memory. */
-static int dense_words(spin_ctx_t *ctx, const spin_tensor_t *t, uint64_t **out)
-{
-    spin_tensor_t *d;
-    int owned;
-    size_t n = spin_tensor_numel(t);
-    int rc = spin_mpc_tensor_dense(t, &d, &owned);
-    if (rc) return rc;
-    rc = spin_mpc_buf_alloc(ctx, n, out);
-    if (!rc) rc = copyw(ctx, *out, spin_mpc_tensor_data(d), n);
-    if (owned) spin_tensor_free(d);
-    return rc;
-}
-
 int spin_maxpool2d(spin_ctx_t *ctx, const spin_tensor_t *x, const spin_pool2d_params_t *p, spin_tensor_t **out,
                    spin_tensor_t **mask)
 {
@@ -502,7 +488,7 @@ int spin_maxpool2d(spin_ctx_t *ctx, const spin_tensor_t *x, const spin_pool2d_pa
     rc = spin_mpc_tensor_new_like(ctx, 4, oshape, &r);
     if (!rc && mask) rc = spin_mpc_tensor_new_like(ctx, 5, mshape, &mk);
     if (rc || !pl.M) goto done;
-    rc = dense_words(ctx, x, &xs);
+    rc = spin_mpc_dense_words(ctx, x, &xs);
     if (!rc && ctx->party == 0) rc = o->ring_scalar(ctx->compute_state, SPIN_RING_ADD_S, xs, xs, SHIFT, nx, NULL);
     if (!rc) rc = spin_mpc_buf_alloc(ctx, pl.K * pl.M, &col);
     if (!rc) rc = spin_mpc_buf_alloc(ctx, pl.K * pl.M, &X);
@@ -571,7 +557,7 @@ int spin_maxpool2d_backward(spin_ctx_t *ctx, const spin_tensor_t *dy, const spin
     uint64_t *d = NULL, *rep = NULL;
     rc = spin_tensor_zeros(ctx, 4, x_shape, &dx);
     if (rc || !pl.M) goto done;
-    rc = dense_words(ctx, dy, &d);
+    rc = spin_mpc_dense_words(ctx, dy, &d);
     if (!rc) rc = spin_mpc_tensor_dense(mask, &md, &mowned);
     if (!rc) rc = replicate(ctx, d, pl.M, pl.K, &rep);
     if (!rc) rc = ctx->compute->stream_sync(ctx->compute_state, NULL);
@@ -650,7 +636,7 @@ int spin_avgpool2d_backward(spin_ctx_t *ctx, const spin_tensor_t *dy, const spin
     uint64_t *d = NULL, *rep = NULL;
     rc = spin_tensor_zeros(ctx, 4, x_shape, &dx);
     if (rc || !pl.M) goto done;
-    rc = dense_words(ctx, dy, &d);
+    rc = spin_mpc_dense_words(ctx, dy, &d);
     if (!rc) rc = ctx->compute->stream_sync(ctx->compute_state, NULL);
     if (!rc) rc = div_public(ctx, d, pl.M, pl.K);
     if (!rc) rc = replicate(ctx, d, pl.M, pl.K, &rep);

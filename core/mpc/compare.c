@@ -143,20 +143,6 @@ static int bits_to_fixed(spin_ctx_t *ctx, uint64_t *b, size_t n)
     return ctx->compute->ring_scalar(ctx->compute_state, SPIN_RING_SHL_S, b, b, ctx->frac_bits, n, NULL);
 }
 
-/* A dense copy of a's words in fresh plugin memory (n words). */
-static int dense_words(spin_ctx_t *ctx, const spin_tensor_t *a, uint64_t **out)
-{
-    spin_tensor_t *d;
-    int owned;
-    size_t n = spin_tensor_numel(a);
-    int rc = spin_mpc_tensor_dense(a, &d, &owned);
-    if (rc) return rc;
-    rc = spin_mpc_buf_alloc(ctx, n, out);
-    if (!rc) rc = ctx->compute->copy_d2d(ctx->compute_state, *out, spin_mpc_tensor_data(d), n * 8, NULL);
-    if (owned) spin_tensor_free(d);
-    return rc;
-}
-
 /* sign-type result of x (a new tensor of a's shape). */
 static int sign_op(spin_ctx_t *ctx, const spin_tensor_t *a, int ltz, const char *what, spin_tensor_t **out)
 {
@@ -166,7 +152,7 @@ static int sign_op(spin_ctx_t *ctx, const spin_tensor_t *a, int ltz, const char 
     uint64_t *x = NULL;
     size_t n = spin_tensor_numel(a);
     rc = spin_mpc_tensor_new_like(ctx, a->ndim, a->shape, &r);
-    if (!rc) rc = dense_words(ctx, a, &x);
+    if (!rc) rc = spin_mpc_dense_words(ctx, a, &x);
     if (!rc) rc = spin_mpc_cmp_words(ctx, x, n, ltz, spin_mpc_tensor_data(r), NULL, NULL);
     if (!rc) rc = bits_to_fixed(ctx, spin_mpc_tensor_data(r), n);
     if (!rc) rc = ctx->compute->stream_sync(ctx->compute_state, NULL);
@@ -200,7 +186,7 @@ static int relu_any(spin_ctx_t *ctx, const spin_tensor_t *a, spin_tensor_t **out
     size_t n = spin_tensor_numel(a);
     rc = spin_mpc_tensor_new_like(ctx, a->ndim, a->shape, &r);
     if (!rc && mask) rc = spin_mpc_tensor_new_like(ctx, a->ndim, a->shape, &m);
-    if (!rc) rc = dense_words(ctx, a, &x);
+    if (!rc) rc = spin_mpc_dense_words(ctx, a, &x);
     if (!rc) rc = spin_mpc_cmp_words(ctx, x, n, 0, m ? spin_mpc_tensor_data(m) : NULL, x, spin_mpc_tensor_data(r));
     if (!rc && m && !int_mask) rc = bits_to_fixed(ctx, spin_mpc_tensor_data(m), n);
     if (!rc) rc = ctx->compute->stream_sync(ctx->compute_state, NULL);
@@ -241,7 +227,7 @@ static int diff_words(spin_ctx_t *ctx, const spin_tensor_t *a, const spin_tensor
         rc = spin_add_public(ctx, a, neg, &d);
         free(neg);
     }
-    if (!rc) rc = dense_words(ctx, d, out);
+    if (!rc) rc = spin_mpc_dense_words(ctx, d, out);
     spin_tensor_free(d);
     return rc;
 }

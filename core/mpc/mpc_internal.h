@@ -109,6 +109,8 @@ int spin_mpc_tensor_is_contiguous(const spin_tensor_t *t);
 uint64_t *spin_mpc_tensor_data(const spin_tensor_t *t);
 /* A contiguous tensor or a contiguous copy; *owned says whether to free it. */
 int spin_mpc_tensor_dense(const spin_tensor_t *t, spin_tensor_t **dense, int *owned);
+/* A dense copy of t's n words in fresh plugin memory (*out NULL on failure). */
+int spin_mpc_dense_words(spin_ctx_t *ctx, const spin_tensor_t *t, uint64_t **out);
 
 /* ---- open.c: batched all-to-all openings, pipelined in chunks ---- */
 /* Every share and every dealer correction travels as chunks of this many

@@ -281,6 +281,24 @@ int spin_mpc_tensor_dense(const spin_tensor_t *t, spin_tensor_t **dense, int *ow
     return spin_tensor_contiguous(t, dense);
 }
 
+int spin_mpc_dense_words(spin_ctx_t *ctx, const spin_tensor_t *t, uint64_t **out)
+{
+    spin_tensor_t *d;
+    int owned;
+    size_t n = spin_tensor_numel(t);
+    *out = NULL;
+    int rc = spin_mpc_tensor_dense(t, &d, &owned);
+    if (rc) return rc;
+    rc = spin_mpc_buf_alloc(ctx, n, out);
+    if (!rc && n) rc = ctx->compute->copy_d2d(ctx->compute_state, *out, spin_mpc_tensor_data(d), n * 8, NULL);
+    if (owned) spin_tensor_free(d);
+    if (rc) {
+        spin_mpc_buf_release(ctx, *out);
+        *out = NULL;
+    }
+    return rc;
+}
+
 /* ---- fixed point -------------------------------------------------------- */
 
 int spin_fixed_encode(unsigned f, const double *x, uint64_t *out, size_t n)

@@ -15,14 +15,6 @@
 #include "fuzz_common.h"
 #include "train_io.h"
 
-/* The header as train_io.c writes it (its ckpt_hdr_t). */
-typedef struct hdr {
-    char magic[8];
-    char model[16];
-    uint32_t nparties, party, frac_bits, reserved;
-    uint64_t seed, batch, epoch, iter;
-    double lr, momentum, weight_decay;
-} hdr_t;
 
 #define STATE_BYTES 16
 
@@ -66,7 +58,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         FUZZ_CHECK(msg[0], "refused (%d) without a message", rc);
         return 0;
     }
-    hdr_t h;
+    ckpt_hdr_t h;
     FUZZ_CHECK(size >= sizeof h + 8, "a %zu-byte checkpoint resumed", size);
     memcpy(&h, data, sizeof h);
     FUZZ_CHECK(!memcmp(h.magic, "SPINCKP1", 8), "magic");
